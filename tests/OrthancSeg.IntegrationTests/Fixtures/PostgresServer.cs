@@ -1,0 +1,80 @@
+using Npgsql;
+
+namespace OrthancSeg.IntegrationTests.Fixtures;
+
+/// <summary>
+/// A throwaway PostgreSQL cluster from the binaries the stack installs: initdb in a temporary directory,
+/// loopback only, a free port, removed on dispose. Tests create their own databases in it.
+/// PostgreSQL refuses to run as root, so as root the cluster belongs to the 'postgres' system user.
+/// </summary>
+public sealed class PostgresServer : IAsyncLifetime
+{
+    private const string Superuser = "orthancseg_test";
+    private readonly string _directory = Path.Combine(Path.GetTempPath(), "orthancseg-pg-" + Guid.NewGuid().ToString("N")[..12]);
+    private int _databases;
+
+    public int Port { get; } = ProcessRunner.FreePort();
+
+    public string AdminConnectionString => $"Host=127.0.0.1;Port={Port};Username={Superuser};Database=postgres;Pooling=false";
+
+    public static string BinDirectory
+    {
+        get
+        {
+            var bin = Directory.Exists("/usr/lib/postgresql")
+                ? Directory.GetDirectories("/usr/lib/postgresql").Select(d => Path.Combine(d, "bin")).Where(d => File.Exists(Path.Combine(d, "initdb"))).OrderDescending().FirstOrDefault()
+                : null;
+            return bin ?? throw new InvalidOperationException("PostgreSQL server binaries are not installed (apt-get install postgresql); run `make test`, which installs them");
+        }
+    }
+
+    public async Task InitializeAsync()
+    {
+        Directory.CreateDirectory(_directory);
+        var data = Path.Combine(_directory, "data");
+        if (Environment.UserName == "root")
+        {
+            await ProcessRunner.RunAsync("chown", ["postgres:postgres", _directory], TimeSpan.FromSeconds(10));
+        }
+        await RunAsPostgres(Path.Combine(BinDirectory, "initdb"), ["-D", data, "-U", Superuser, "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C"]);
+        await RunAsPostgres(Path.Combine(BinDirectory, "pg_ctl"), ["-D", data, "-l", Path.Combine(_directory, "postgres.log"), "-w", "-t", "60", "start",
+            "-o", $"-p {Port} -c listen_addresses=127.0.0.1 -k {_directory} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"]);
+    }
+
+    /// <summary>Creates a new empty database and returns a connection string for it.</summary>
+    public async Task<string> CreateDatabaseAsync(string prefix = "test")
+    {
+        var name = $"{prefix}_{Interlocked.Increment(ref _databases)}";
+        await using (var connection = new NpgsqlConnection(AdminConnectionString))
+        {
+            await connection.OpenAsync();
+            await using var command = new NpgsqlCommand($"CREATE DATABASE \"{name}\"", connection);
+            await command.ExecuteNonQueryAsync();
+        }
+        return $"Host=127.0.0.1;Port={Port};Username={Superuser};Database={name}";
+    }
+
+    public async Task DisposeAsync()
+    {
+        NpgsqlConnection.ClearAllPools();
+        try
+        {
+            await RunAsPostgres(Path.Combine(BinDirectory, "pg_ctl"), ["-D", Path.Combine(_directory, "data"), "-m", "immediate", "-w", "stop"]);
+        }
+        finally
+        {
+            Directory.Delete(_directory, recursive: true);
+        }
+    }
+
+    private static Task<string> RunAsPostgres(string program, string[] arguments) =>
+        Environment.UserName == "root"
+            ? ProcessRunner.RunAsync("runuser", ["-u", "postgres", "--", program, .. arguments], TimeSpan.FromSeconds(90), workingDirectory: "/")
+            : ProcessRunner.RunAsync(program, arguments, TimeSpan.FromSeconds(90));
+}
+
+[CollectionDefinition(Name)]
+public sealed class PostgresCollection : ICollectionFixture<PostgresServer>
+{
+    public const string Name = "PostgreSQL";
+}
