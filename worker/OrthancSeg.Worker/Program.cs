@@ -1,8 +1,10 @@
 using OrthancSeg.Worker.Grpc;
+using OrthancSeg.Worker.Hosting;
 
-var builder = WebApplication.CreateBuilder(args);
-builder.AddOrthancSegGrpc();
+// Content root is the binary's folder, so appsettings.json is found whatever the working directory.
+var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
+builder.AddOrthancSegWorker();
 
 var app = builder.Build();
 app.MapOrthancSegGrpc();
-app.Run();
+return await app.RunOrthancSegAsync();
