@@ -148,7 +148,7 @@ internal ref struct DicomParser
         {
             if (tag == DicomTags.PixelData)
             {
-                return ReadEncapsulated(tag, vr == DicomVR.OW ? DicomVR.OB : vr, end);
+                return ReadEncapsulated(tag, vr, end);
             }
             if (vr is DicomVR.SQ or DicomVR.UN)
             {

@@ -54,7 +54,14 @@ public sealed class DicomPixelData
     public string PhotometricInterpretation { get; private init; } = "";
 
     /// <summary>Bytes of one frame as <see cref="GetFrame(int)"/> returns it (1-bit frames: one byte per pixel).</summary>
-    public int FrameLength => checked(Rows * Columns * SamplesPerPixel * Math.Max(1, BitsAllocated / 8));
+    public int FrameLength => checked(Rows * Columns * SamplesInFrame * Math.Max(1, BitsAllocated / 8));
+
+    /// <summary>
+    /// Native YBR_FULL_422/YBR_PARTIAL_422 store two luminance samples and one of each chrominance per pixel pair
+    /// (PS3.3 C.7.6.3.1.2), so a frame holds two samples per pixel, not three. RLE decodes to full resolution.
+    /// </summary>
+    private int SamplesInFrame =>
+        !_isRle && SamplesPerPixel == 3 && PhotometricInterpretation is "YBR_FULL_422" or "YBR_PARTIAL_422" ? 2 : SamplesPerPixel;
 
     public static DicomPixelData Create(DicomDataset dataset, string transferSyntaxUid)
     {
@@ -160,7 +167,7 @@ public sealed class DicomPixelData
         {
             throw new DicomException($"BitsAllocated 1 needs SamplesPerPixel 1, not {SamplesPerPixel}");
         }
-        if ((long)Rows * Columns * SamplesPerPixel * Math.Max(1, BitsAllocated / 8) > Array.MaxLength)
+        if ((long)Rows * Columns * SamplesInFrame * Math.Max(1, BitsAllocated / 8) > Array.MaxLength)
         {
             throw new DicomException($"A frame of {Rows}x{Columns}x{SamplesPerPixel} at {BitsAllocated} bits is larger than one buffer can hold");
         }
