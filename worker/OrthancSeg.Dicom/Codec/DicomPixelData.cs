@@ -194,7 +194,7 @@ public sealed class DicomPixelData
     {
         var pixels = (long)Rows * Columns;
         var data = _element.Value.Span;
-        var frame = new byte[pixels];
+        byte[] frame;
         if (packing == BitPacking.Unpacked)
         {
             var start = index * pixels;
@@ -202,6 +202,7 @@ public sealed class DicomPixelData
             {
                 throw TooShort(start + pixels);
             }
+            frame = new byte[pixels];
             for (var p = 0; p < frame.Length; p++)
             {
                 frame[p] = data[(int)(start + p)] != 0 ? (byte)1 : (byte)0;
@@ -219,6 +220,8 @@ public sealed class DicomPixelData
         {
             throw TooShort(lastByte);
         }
+        // Allocated only once the input is known to hold the frame: a forged Rows x Columns cannot ask for more.
+        frame = new byte[pixels];
         if ((firstBit & 7) == 0)
         {
             // Byte-aligned frames (always, when Rows·Columns is a multiple of 8): unpack eight pixels per byte.
@@ -264,6 +267,12 @@ public sealed class DicomPixelData
             }
             data = joined;
         }
+        // PackBits expands at most 64-fold (a 2-byte run makes 128 bytes), so a frame that needs more than that from
+        // its fragment is corrupt; checking first keeps a forged Rows x Columns from allocating gigabytes.
+        if (FrameLength > 64L * data.Length)
+        {
+            throw new DicomException($"RLE frame {index} is {data.Length} bytes and cannot hold a {FrameLength}-byte frame");
+        }
         var frame = new byte[FrameLength];
         try
         {
@@ -282,6 +291,10 @@ public sealed class DicomPixelData
         var fragments = _element.Fragments!;
         var offsetTable = fragments[0].Span;
         var count = fragments.Count - 1;
+        if (FrameCount > count)
+        {
+            throw new DicomException($"RLE pixel data has {count} fragments for {FrameCount} frames; every frame needs at least one");
+        }
         var frames = new ReadOnlyMemory<byte>[FrameCount][];
         if (offsetTable.IsEmpty)
         {
