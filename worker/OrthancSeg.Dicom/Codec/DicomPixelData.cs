@@ -127,9 +127,10 @@ public sealed class DicomPixelData
     }
 
     /// <summary>
-    /// The 1-bit layout the Pixel Data length implies (formats.md §2.6): contiguous when that length fits (then the
-    /// layouts coincide or the file is standard), else per-frame byte-aligned, else unpacked. Lengths may carry one
-    /// byte of even padding.
+    /// The 1-bit layout the Pixel Data length implies (formats.md §2.6): contiguous (the standard) when that length
+    /// fits, else per-frame byte-aligned, else unpacked; lengths may carry one byte of even padding. Where both packed
+    /// lengths are equal but the layouts are not (e.g. three 3x5 frames: 6 bytes either way) the length cannot tell,
+    /// and the standard is assumed.
     /// </summary>
     public BitPacking GuessBitPacking()
     {
