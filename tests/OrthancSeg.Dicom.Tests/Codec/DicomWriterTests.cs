@@ -38,6 +38,30 @@ public sealed class DicomWriterTests
         PydicomReference.AssertSameAsPydicom(DicomReader.ReadFile(path), path);
     }
 
+    [Theory]
+    [InlineData("CT_small.dcm")]
+    [InlineData("MR_small_implicit.dcm")]
+    [InlineData("image_dfl.dcm")]
+    [InlineData("rtplan.dcm")]
+    [InlineData("rtstruct.dcm")]
+    [InlineData("rtdose.dcm")]
+    [InlineData("test-SR.dcm")]
+    [InlineData("waveform_ecg.dcm")]
+    [InlineData("liver_1frame.dcm")]
+    [InlineData("priv_SQ.dcm")]
+    [InlineData("SC_rgb_small_odd.dcm")]
+    public void Rewritten_corpus_file_is_read_by_dcmdump_without_warnings(string name)
+    {
+        using var temp = new TestFiles.TempDirectory();
+        var path = temp.File(name);
+        File.WriteAllBytes(path, DicomWriter.ToBytes(DicomReader.ReadFile(TestFiles.Pydicom(name))));
+
+        var (exitCode, stdout, stderr) = TestFiles.Run("/usr/bin/dcmdump", path);
+
+        Assert.True(exitCode == 0 && stderr.Length == 0, stderr);
+        Assert.DoesNotContain("u/l", stdout, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Written_segmentation_is_read_by_dcmdump_without_warnings()
     {
