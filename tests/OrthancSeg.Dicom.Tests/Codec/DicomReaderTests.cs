@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 
@@ -105,6 +106,39 @@ public sealed class DicomReaderTests
 
         var file = DicomReader.Read(bytes.AsMemory(datasetStart));
 
+        Assert.Equal(TransferSyntaxes.ImplicitVRLittleEndian, file.TransferSyntaxUid);
+        DatasetAssert.Equal(source.Dataset, file.Dataset);
+    }
+
+    [Fact]
+    public void File_meta_without_preamble_is_read()
+    {
+        var bytes = TestFiles.PydicomBytes("CT_small.dcm");
+
+        var file = DicomReader.Read(bytes.AsMemory(132));
+
+        Assert.Equal(TransferSyntaxes.ExplicitVRLittleEndian, file.TransferSyntaxUid);
+        Assert.Equal("1.2.840.10008.5.1.4.1.1.2", file.Meta.GetString(DicomTags.MediaStorageSOPClassUID));
+        DatasetAssert.Equal(DicomReader.Read(bytes).Dataset, file.Dataset);
+    }
+
+    [Fact]
+    public void Implicit_data_set_under_meta_that_claims_explicit_vr_is_read_as_implicit()
+    {
+        var source = DicomReader.ReadFile(TestFiles.Pydicom("MR_small_implicit.dcm"));
+        var bytes = TestFiles.PydicomBytes("MR_small_implicit.dcm");
+        var sourceDatasetStart = 132 + 12 + (int)source.Meta.GetDoubles(DicomTags.FileMetaInformationGroupLength)[0];
+        var identity = new DicomDataset()
+            .SetString(DicomTags.SOPClassUID, DicomVR.UI, source.Dataset.GetString(DicomTags.SOPClassUID))
+            .SetString(DicomTags.SOPInstanceUID, DicomVR.UI, source.Dataset.GetString(DicomTags.SOPInstanceUID));
+        var explicitMeta = DicomWriter.ToBytes(DicomFile.Create(identity));
+        var metaEnd = 144 + BinaryPrimitives.ReadInt32LittleEndian(explicitMeta.AsSpan(140));
+
+        byte[] mislabelled = [.. explicitMeta[..metaEnd], .. bytes[sourceDatasetStart..]];
+
+        var file = DicomReader.Read(mislabelled);
+
+        Assert.Equal(TransferSyntaxes.ExplicitVRLittleEndian, file.Meta.GetString(DicomTags.TransferSyntaxUID));
         Assert.Equal(TransferSyntaxes.ImplicitVRLittleEndian, file.TransferSyntaxUid);
         DatasetAssert.Equal(source.Dataset, file.Dataset);
     }
