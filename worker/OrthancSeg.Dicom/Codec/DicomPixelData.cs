@@ -114,6 +114,11 @@ public sealed class DicomPixelData
     {
         ArgumentOutOfRangeException.ThrowIfNegative(index);
         ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(index, FrameCount);
+        if (packing != BitPacking.Contiguous && BitsAllocated != 1)
+        {
+            // Asking for a bit packing of byte-sized samples is a caller bug, not something to ignore silently.
+            throw new ArgumentException($"Bit packing {packing} applies to BitsAllocated 1, not {BitsAllocated}", nameof(packing));
+        }
         if (_isRle)
         {
             return DecodeRle(index);
