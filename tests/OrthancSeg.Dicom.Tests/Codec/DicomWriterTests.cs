@@ -215,6 +215,21 @@ public sealed class DicomWriterTests
     }
 
     [Fact]
+    public void Item_that_contains_itself_is_refused_instead_of_overflowing_the_stack()
+    {
+        var dataset = new DicomDataset()
+            .SetString(DicomTags.SOPClassUID, DicomVR.UI, "1.2.3")
+            .SetString(DicomTags.SOPInstanceUID, DicomVR.UI, "1.2.345");
+        var item = new DicomDataset();
+        item.SetSequence(DicomTags.SegmentSequence, item);
+        dataset.SetSequence(DicomTags.SegmentSequence, item);
+
+        var error = Assert.Throws<DicomException>(() => DicomWriter.ToBytes(DicomFile.Create(dataset)));
+
+        Assert.Contains("deeper than 64 levels", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Short_length_value_longer_than_65534_bytes_is_refused()
     {
         var dataset = new DicomDataset()

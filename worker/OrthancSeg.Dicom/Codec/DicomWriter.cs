@@ -92,28 +92,33 @@ public static class DicomWriter
         // (0002,0000) is computed over the others; in the meta it is written, in the data set group lengths are not.
         element.Tag.Element != 0x0000 || (isMeta && element.Tag.Group == 0x0002);
 
-    private static long DatasetLength(DicomDataset dataset, bool isMeta)
+    private static long DatasetLength(DicomDataset dataset, bool isMeta, int depth = 0)
     {
         long length = 0;
         foreach (var element in dataset)
         {
             if (IsWritten(element, isMeta))
             {
-                length += ElementLength(element, isMeta);
+                length += ElementLength(element, isMeta, depth);
             }
         }
         return length;
     }
 
-    private static long ElementLength(DicomElement element, bool isMeta)
+    private static long ElementLength(DicomElement element, bool isMeta, int depth = 0)
     {
         Validate(element, isMeta);
         if (element.IsSequence)
         {
+            // Items are built in code; one that contains itself would otherwise recurse until the stack overflows.
+            if (depth >= DicomParser.MaxDepth)
+            {
+                throw new DicomException($"{DicomTags.Describe(element.Tag)} nests sequences deeper than {DicomParser.MaxDepth} levels (an item containing itself?)");
+            }
             long content = 0;
             foreach (var item in element.Items!)
             {
-                content += 8 + DatasetLength(item, false);
+                content += 8 + DatasetLength(item, false, depth + 1);
             }
             CheckLength(element, content);
             return 12 + content;
