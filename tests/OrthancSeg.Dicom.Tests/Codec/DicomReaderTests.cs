@@ -175,6 +175,29 @@ public sealed class DicomReaderTests
     }
 
     [Fact]
+    public void Deflated_data_set_that_is_not_deflate_data_is_refused()
+    {
+        var bytes = TestFiles.PydicomBytes("image_dfl.dcm");
+        var datasetStart = 132 + 12 + (int)DicomReader.Read(bytes).Meta.GetDoubles(DicomTags.FileMetaInformationGroupLength)[0];
+        // Block type 3 is reserved in RFC 1951.
+        bytes[datasetStart] = 0x07;
+
+        var error = Assert.Throws<DicomException>(() => DicomReader.Read(bytes));
+
+        Assert.Contains($"deflated data set starting at byte {datasetStart}", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Copy_truncated_inside_the_file_meta_is_refused()
+    {
+        var bytes = TestFiles.PydicomBytes("CT_small.dcm");
+
+        var error = Assert.Throws<DicomException>(() => DicomReader.Read(bytes.AsMemory(0, 150)));
+
+        Assert.StartsWith("Truncated DICOM input", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Copy_truncated_inside_an_element_header_is_refused()
     {
         var bytes = TestFiles.PydicomBytes("CT_small.dcm");
