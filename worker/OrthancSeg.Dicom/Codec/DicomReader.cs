@@ -1,0 +1,120 @@
+using System.IO.Compression;
+using System.Runtime.InteropServices;
+
+namespace OrthancSeg.Dicom;
+
+/// <summary>
+/// Reads DICOM Part 10 files (and bare data sets without preamble or file meta). Element values are slices of the
+/// input buffer: reading does not copy pixel data. Everything that is not a readable file ends in a
+/// <see cref="DicomException"/> naming what is wrong and at which byte.
+/// </summary>
+public static class DicomReader
+{
+    private const int PreambleLength = 128;
+
+    public static DicomFile ReadFile(string path) => Read(File.ReadAllBytes(path));
+
+    public static DicomFile Read(Stream stream)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        if (stream.CanSeek)
+        {
+            var remaining = stream.Length - stream.Position;
+            if (remaining > Array.MaxLength)
+            {
+                throw new DicomException($"The DICOM stream holds {remaining} bytes, more than one buffer can hold");
+            }
+            var buffer = new byte[remaining];
+            stream.ReadExactly(buffer);
+            return Read(buffer);
+        }
+        using var copy = new MemoryStream();
+        stream.CopyTo(copy);
+        return Read(copy.GetBuffer().AsMemory(0, (int)copy.Length));
+    }
+
+    public static DicomFile Read(ReadOnlyMemory<byte> bytes)
+    {
+        var span = bytes.Span;
+        var meta = new DicomDataset();
+        var position = 0;
+        if (span.Length >= PreambleLength + 4 && span.Slice(PreambleLength, 4).SequenceEqual("DICM"u8))
+        {
+            position = PreambleLength + 4;
+            var parser = new DicomParser(bytes, position, "");
+            // Meta is explicit VR by definition; some old writers used implicit VR there, which the header shows.
+            parser.ReadMeta(meta, DicomParser.GuessEncoding(span, position).ExplicitVr);
+            position = parser.Position;
+        }
+        else if (span.Length >= 8 && span[0] == 0x02 && span[1] == 0x00)
+        {
+            // File meta without the preamble.
+            var parser = new DicomParser(bytes, 0, "");
+            parser.ReadMeta(meta, DicomParser.GuessEncoding(span, 0).ExplicitVr);
+            position = parser.Position;
+        }
+
+        var declared = meta.GetString(DicomTags.TransferSyntaxUID);
+        var guess = DicomParser.GuessEncoding(span, position);
+        if (declared == TransferSyntaxes.ExplicitVRBigEndian || (declared is null && guess.BigEndian))
+        {
+            throw new DicomException(
+                $"Explicit VR Big Endian ({TransferSyntaxes.ExplicitVRBigEndian}) is not supported; ask Orthanc to transcode to {TransferSyntaxes.ExplicitVRLittleEndian}");
+        }
+
+        var dataset = new DicomDataset();
+        if (declared == TransferSyntaxes.DeflatedExplicitVRLittleEndian)
+        {
+            var inflated = Inflate(bytes[position..], position);
+            var parser = new DicomParser(inflated, 0, " of the inflated data set");
+            parser.ReadDataset(dataset, true);
+            return new DicomFile(meta, dataset, TransferSyntaxes.DeflatedExplicitVRLittleEndian);
+        }
+
+        // Implicit and explicit VR are told apart by the first element header rather than trusted blindly: files
+        // whose meta claims one and whose data set uses the other exist (pydicom reads them the same way), and
+        // files without meta say nothing at all.
+        var explicitVr = position < span.Length ? guess.ExplicitVr : declared != TransferSyntaxes.ImplicitVRLittleEndian;
+        var transferSyntax = declared switch
+        {
+            null or TransferSyntaxes.ImplicitVRLittleEndian or TransferSyntaxes.ExplicitVRLittleEndian =>
+                explicitVr ? TransferSyntaxes.ExplicitVRLittleEndian : TransferSyntaxes.ImplicitVRLittleEndian,
+            _ => declared,
+        };
+        var datasetParser = new DicomParser(bytes, position, "");
+        datasetParser.ReadDataset(dataset, explicitVr);
+        return new DicomFile(meta, dataset, transferSyntax);
+    }
+
+    private static ReadOnlyMemory<byte> Inflate(ReadOnlyMemory<byte> deflated, int offset)
+    {
+        // Raw deflate cannot expand more than 1032:1, so a larger output means corrupt input, not a large image.
+        var limit = (long)Math.Min(Array.MaxLength, (deflated.Length * 1032L) + 1024);
+        var input = MemoryMarshal.TryGetArray(deflated, out var segment)
+            ? new MemoryStream(segment.Array!, segment.Offset, segment.Count, false)
+            : new MemoryStream(deflated.ToArray(), false);
+        using (input)
+        using (var inflater = new DeflateStream(input, CompressionMode.Decompress))
+        using (var output = new MemoryStream(Math.Min((int)Math.Min(limit, int.MaxValue), deflated.Length * 4 + 64)))
+        {
+            try
+            {
+                var chunk = new byte[81920];
+                int read;
+                while ((read = inflater.Read(chunk, 0, chunk.Length)) > 0)
+                {
+                    if (output.Length + read > limit)
+                    {
+                        throw new DicomException($"The deflated data set starting at byte {offset} inflates beyond {limit} bytes");
+                    }
+                    output.Write(chunk, 0, read);
+                }
+            }
+            catch (InvalidDataException e)
+            {
+                throw new DicomException($"The deflated data set starting at byte {offset} is not valid deflate data: {e.Message}", e);
+            }
+            return output.GetBuffer().AsMemory(0, (int)output.Length);
+        }
+    }
+}
