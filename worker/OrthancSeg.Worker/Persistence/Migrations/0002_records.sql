@@ -132,3 +132,6 @@ SELECT w.name,
        (SELECT count(*) FROM cases c WHERE c.workflow_id = w.id AND c.status = 'labeled') AS labeled_cases,
        w.created_at
 FROM workflows w;
+
+-- SEGs whose ReferencedSeriesSequence is missing are matched through the instances their frames reference.
+CREATE INDEX cases_sop_instance_uids ON cases USING gin (sop_instance_uids);
