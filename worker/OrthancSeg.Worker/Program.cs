@@ -1,4 +1,5 @@
 using OrthancSeg.Worker.Auth;
+using OrthancSeg.Worker.Events;
 using OrthancSeg.Worker.Grpc;
 using OrthancSeg.Worker.Hosting;
 using OrthancSeg.Worker.Jobs;
@@ -8,8 +9,9 @@ using OrthancSeg.Worker.Persistence;
 
 // Content root is the binary's folder, so appsettings.json is found whatever the working directory.
 var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
-builder.AddOrthancSegLogging().AddOrthancSegPersistence().AddOrthancSegJobs().AddOrthancSegOrthanc().AddOrthancSegAuth().AddOrthancSegGrpc();
+builder.AddOrthancSegLogging().AddOrthancSegPersistence().AddOrthancSegJobs().AddOrthancSegOrthanc().AddOrthancSegAuth().AddOrthancSegGrpc()
+    .AddOrthancSegRecords();
 
 var app = builder.Build();
-app.MapOrthancSegGrpc();
+app.MapOrthancSegGrpc().MapOrthancSegRecords();
 return await app.RunOrthancSegAsync();

@@ -116,7 +116,7 @@ internal sealed class CaseStore(NpgsqlDataSource dataSource)
     {
         await using var command = dataSource.CreateCommand(SelectCase + " WHERE c.case_key = @key");
         command.Parameters.Add(Text("key", caseKey));
-        return (await ReadAsync(command, cancellationToken)).FirstOrDefault() ?? throw new NotFoundException($"There is no case '{caseKey}'");
+        return (await ReadAsync(command, cancellationToken)) is [var found, ..] ? found : throw new NotFoundException($"There is no case '{caseKey}'");
     }
 
     /// <summary>Cases of any workflow whose series is one of <paramref name="seriesInstanceUids"/>, or that contain one of <paramref name="sopInstanceUids"/>.</summary>

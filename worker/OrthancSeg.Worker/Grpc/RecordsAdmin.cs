@@ -235,7 +235,7 @@ internal sealed class RecordsAdmin(WorkflowStore workflows, CaseStore cases, Lab
             Name = workflow.Name,
             DatasetId = workflow.DatasetId,
             DatasetName = workflow.DatasetName,
-            Selection = new SelectionRule
+            Selection = new OrthancSeg.Contracts.V1.SelectionRule
             {
                 Modality = workflow.Selection.Modality ?? "",
                 SeriesDescriptionPattern = workflow.Selection.SeriesDescriptionPattern ?? "",

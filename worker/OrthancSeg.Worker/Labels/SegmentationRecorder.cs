@@ -17,6 +17,8 @@ namespace OrthancSeg.Worker.Labels;
 internal sealed partial class SegmentationRecorder(
     OrthancClient orthanc, WorkflowStore workflows, CaseStore cases, LabelStore labels, ILogger<SegmentationRecorder> logger)
 {
+    private static readonly string[] KeptTags = ["SOPInstanceUID"];
+
     public async Task RecordAsync(SegmentationJob job, CancellationToken cancellationToken)
     {
         var id = job.OrthancInstanceId;
@@ -42,7 +44,7 @@ internal sealed partial class SegmentationRecorder(
                 // The worker carries no JPEG codecs; Orthanc (with GDCM) answers the transcoded file without storing it.
                 using var request = new HttpRequestMessage(HttpMethod.Post, $"instances/{id}/modify")
                 {
-                    Content = JsonContent.Create(new { Transcode = TransferSyntaxes.ExplicitVRLittleEndian, Keep = new[] { "SOPInstanceUID" }, Force = true }),
+                    Content = JsonContent.Create(new { Transcode = TransferSyntaxes.ExplicitVRLittleEndian, Keep = KeptTags, Force = true }),
                 };
                 file = DicomReader.Read(await GetBytesAsync(request, cancellationToken));
             }
@@ -55,7 +57,7 @@ internal sealed partial class SegmentationRecorder(
 
         string sopInstanceUid;
         IReadOnlyList<string> referencedSeries;
-        IReadOnlyList<string> referencedInstances;
+        List<string> referencedInstances;
         if (content is not null)
         {
             sopInstanceUid = content.SopInstanceUid;

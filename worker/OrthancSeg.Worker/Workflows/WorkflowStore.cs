@@ -143,7 +143,7 @@ internal sealed partial class WorkflowStore(NpgsqlDataSource dataSource)
     {
         await using var command = dataSource.CreateCommand(SelectWorkflow + " WHERE w.name = @name");
         command.Parameters.Add(Text("name", name));
-        return (await ReadAsync(command, cancellationToken)).FirstOrDefault();
+        return (await ReadAsync(command, cancellationToken)) is [var found, ..] ? found : null;
     }
 
     /// <summary>Workflows ordered by name after <paramref name="afterName"/> (keyset pagination).</summary>
