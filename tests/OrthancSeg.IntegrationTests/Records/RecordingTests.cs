@@ -198,7 +198,7 @@ public sealed class RecordingTests(PostgresServer postgres)
         await harness.WaitForCountAsync(AcceptedLabels, 1, Patience, "the waiting SEG accepted");
         Assert.Equal(0, await harness.CountAsync("SELECT count(*) FROM pending_segmentations"));
         Assert.Equal(0, await harness.CountAsync("SELECT count(*) FROM dead_letters"));
-        Assert.True(harness.WorkerIsRunning);
+        Assert.True(await harness.WorkerIsServingAsync());
     }
 
     [Fact]
@@ -226,7 +226,7 @@ public sealed class RecordingTests(PostgresServer postgres)
         var anonymous = new Events.EventsClient(harness.Channel);
         var noToken = await Assert.ThrowsAsync<RpcException>(() => anonymous.NotifyStableSeriesAsync(new() { OrthancSeriesId = "00000000-00000000-00000000-00000000-00000000" }).ResponseAsync);
         Assert.Equal(StatusCode.Unauthenticated, noToken.StatusCode);
-        var adminWithBridgeToken = new Admin.AdminClient(RecordsHarness.WithToken(harness.Channel, await File.ReadAllTextAsync(harness.BridgeTokenFile)));
+        var adminWithBridgeToken = new Admin.AdminClient(RecordsHarness.WithToken(harness.Channel, (await File.ReadAllTextAsync(harness.BridgeTokenFile)).Trim()));
         var crossed = await Assert.ThrowsAsync<RpcException>(() => adminWithBridgeToken.ListCasesAsync(new ListCasesRequest()).ResponseAsync);
         Assert.Contains(crossed.StatusCode, new[] { StatusCode.Unauthenticated, StatusCode.PermissionDenied });
 

@@ -24,14 +24,13 @@ internal sealed class RecordsHarness : IAsyncDisposable
     private readonly string _directory = Path.Combine(Path.GetTempPath(), "orthancseg-records-" + Guid.NewGuid().ToString("N")[..12]);
     private readonly List<string> _logs = [];
     private Process? _orthanc;
-    private Process? _worker;
+    private WorkerProcess? _worker;
+    private string _stoppedOutput = "";
     private GrpcChannel? _channel;
 
     private RecordsHarness(PostgresServer postgres) => _postgres = postgres;
 
     public int OrthancPort { get; } = ProcessRunner.FreePort();
-
-    public int WorkerPort { get; } = ProcessRunner.FreePort();
 
     public string DatabaseConnectionString { get; private set; } = "";
 
@@ -55,8 +54,8 @@ internal sealed class RecordsHarness : IAsyncDisposable
     private async Task InitializeAsync()
     {
         Directory.CreateDirectory(_directory);
-        await File.WriteAllTextAsync(AdminTokenFile, Guid.NewGuid().ToString("N"));
-        await File.WriteAllTextAsync(BridgeTokenFile, Guid.NewGuid().ToString("N"));
+        await WorkerProcess.WriteSecretAsync(AdminTokenFile, Guid.NewGuid().ToString("N"));
+        await WorkerProcess.WriteSecretAsync(BridgeTokenFile, Guid.NewGuid().ToString("N"));
         DatabaseConnectionString = await _postgres.CreateDatabaseAsync("records");
         Directory.CreateDirectory(Path.Combine(_directory, "orthanc"));
         var config = Path.Combine(_directory, "orthanc.json");
@@ -86,9 +85,6 @@ internal sealed class RecordsHarness : IAsyncDisposable
                 return false;
             }
         }, TimeSpan.FromSeconds(60), $"Orthanc on port {OrthancPort}");
-        _channel = GrpcChannel.ForAddress($"http://127.0.0.1:{WorkerPort}");
-        Admin = new Admin.AdminClient(WithToken(_channel, await File.ReadAllTextAsync(AdminTokenFile)));
-        Events = new Events.EventsClient(WithToken(_channel, await File.ReadAllTextAsync(BridgeTokenFile)));
         await StartWorkerAsync();
     }
 
@@ -107,34 +103,23 @@ internal sealed class RecordsHarness : IAsyncDisposable
         {
             throw new InvalidOperationException("The worker is already running");
         }
-        _worker = Start("dotnet", [WorkerAssembly], $"worker-{_logs.Count}.log", new Dictionary<string, string>
+        // The host's fixture, pointed at this test's database and token files, so a restarted worker is the same worker.
+        _worker = await WorkerProcess.StartAsync(_postgres, new Dictionary<string, string>
         {
-            ["OrthancSeg__Database__ConnectionString"] = DatabaseConnectionString,
-            ["OrthancSeg__Orthanc__Url"] = $"http://127.0.0.1:{OrthancPort}",
-            ["OrthancSeg__Auth__BridgeTokenFile"] = BridgeTokenFile,
-            ["OrthancSeg__Auth__AdminTokenFile"] = AdminTokenFile,
-            ["Kestrel__Endpoints__Grpc__Url"] = $"http://127.0.0.1:{WorkerPort}",
-            ["OrthancSeg__Records__CatchUpInterval"] = "00:00:01",
-            ["OrthancSeg__Records__PollInterval"] = "00:00:00.200",
-            ["OrthancSeg__Jobs__RetryBaseDelay"] = "00:00:01",
-            ["OrthancSeg__Jobs__RetryMaxDelay"] = "00:00:05",
+            ["OrthancSeg:Database:ConnectionString"] = DatabaseConnectionString,
+            ["OrthancSeg:Orthanc:Url"] = $"http://127.0.0.1:{OrthancPort}",
+            ["OrthancSeg:Auth:BridgeTokenFile"] = BridgeTokenFile,
+            ["OrthancSeg:Auth:AdminTokenFile"] = AdminTokenFile,
+            ["OrthancSeg:Records:CatchUpInterval"] = "00:00:01",
+            ["OrthancSeg:Records:PollInterval"] = "00:00:00.200",
+            ["OrthancSeg:Jobs:RetryBaseDelay"] = "00:00:01",
+            ["OrthancSeg:Jobs:RetryMaxDelay"] = "00:00:05",
+            ["Serilog:MinimumLevel:Default"] = "Information",
         });
-        await ProcessRunner.WaitUntilAsync(async () =>
-        {
-            if (_worker.HasExited)
-            {
-                throw new InvalidOperationException($"The worker exited with {_worker.ExitCode}:\n{WorkerLog()}");
-            }
-            try
-            {
-                var health = await new Health.HealthClient(_channel).CheckAsync(new HealthCheckRequest(), deadline: DateTime.UtcNow.AddSeconds(2));
-                return health.Status == HealthCheckResponse.Types.ServingStatus.Serving;
-            }
-            catch (RpcException)
-            {
-                return false;
-            }
-        }, TimeSpan.FromSeconds(90), "the worker's health check");
+        _channel?.Dispose();
+        _channel = _worker.CreateChannel();
+        Admin = new Admin.AdminClient(WithToken(_channel, (await File.ReadAllTextAsync(AdminTokenFile)).Trim()));
+        Events = new Events.EventsClient(WithToken(_channel, (await File.ReadAllTextAsync(BridgeTokenFile)).Trim()));
     }
 
     public async Task StopWorkerAsync()
@@ -143,11 +128,16 @@ internal sealed class RecordsHarness : IAsyncDisposable
         {
             return;
         }
-        await StopAsync(_worker);
+        _stoppedOutput += _worker.Output;
+        await _worker.DisposeAsync();
         _worker = null;
     }
 
-    public bool WorkerIsRunning => _worker is { HasExited: false };
+    public async Task<bool> WorkerIsServingAsync()
+    {
+        var health = await new Health.HealthClient(_channel).CheckAsync(new HealthCheckRequest(), deadline: DateTime.UtcNow.AddSeconds(5));
+        return health.Status == HealthCheckResponse.Types.ServingStatus.Serving;
+    }
 
     public async Task<string> UploadAsync(DicomFile file)
     {
@@ -194,36 +184,10 @@ internal sealed class RecordsHarness : IAsyncDisposable
         WaitForCountAsync("SELECT CASE WHEN count(*) = 0 THEN 1 ELSE 0 END FROM jobs WHERE state IN ('queued', 'running', 'failed') AND not_before <= now()",
             1, timeout, "the job queue to drain");
 
-    public string WorkerLog() => string.Join("\n", _logs.Where(l => l.Contains("worker", StringComparison.Ordinal)).Select(l =>
+    public string WorkerLog()
     {
-        try
-        {
-            using var stream = new FileStream(l, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-            var text = new StreamReader(stream).ReadToEnd();
-            return text.Length > 6000 ? text[^6000..] : text;
-        }
-        catch (IOException)
-        {
-            return "";
-        }
-    }));
-
-    private static string WorkerAssembly
-    {
-        get
-        {
-            // tests/OrthancSeg.IntegrationTests/bin/<Configuration>/net10.0 → worker/OrthancSeg.Worker/bin/<Configuration>/net10.0
-            var testBin = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd('/'));
-            var configuration = testBin.Parent!.Name;
-            var root = testBin;
-            while (root is not null && !File.Exists(Path.Combine(root.FullName, "OrthancSeg.sln")))
-            {
-                root = root.Parent;
-            }
-            var path = Path.Combine(root?.FullName ?? throw new InvalidOperationException("OrthancSeg.sln not found above the test binaries"),
-                "worker", "OrthancSeg.Worker", "bin", configuration, "net10.0", "orthancseg-worker.dll");
-            return File.Exists(path) ? path : throw new InvalidOperationException($"{path} is not built; run dotnet build OrthancSeg.sln");
-        }
+        var text = _stoppedOutput + "\n" + (_worker?.Output ?? "");
+        return text.Length > 8000 ? text[^8000..] : text;
     }
 
     private Process Start(string fileName, IEnumerable<string> arguments, string logName, Dictionary<string, string> environment)
@@ -285,10 +249,7 @@ internal sealed class RecordsHarness : IAsyncDisposable
     {
         _channel?.Dispose();
         Orthanc.Dispose();
-        if (_worker is not null)
-        {
-            await StopAsync(_worker);
-        }
+        await StopWorkerAsync();
         if (_orthanc is not null)
         {
             await StopAsync(_orthanc);

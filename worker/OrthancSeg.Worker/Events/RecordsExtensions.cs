@@ -26,10 +26,4 @@ internal static class RecordsExtensions
         builder.Services.AddHostedService<ChangeCatchUp>();
         return builder;
     }
-
-    public static WebApplication MapOrthancSegRecords(this WebApplication app)
-    {
-        app.MapGrpcService<EventsService>();
-        return app;
-    }
 }
