@@ -6,24 +6,27 @@ namespace OrthancSeg.Dicom.Segmentation;
 /// </summary>
 public readonly record struct CieLabColour(ushort L, ushort A, ushort B)
 {
-    /// <summary>sRGB (0–255) → CIELab (D65) → DICOM scaling, the same conversion dcmjs' rgb2DICOMLAB performs.</summary>
+    /// <summary>
+    /// sRGB (0–255) → CIE XYZ → CIELab (D65) → DICOM scaling, with the constants of dcmjs' rgb2DICOMLAB, which OHIF
+    /// uses both ways: the same colour then comes back from OHIF's dicomlab2RGB.
+    /// </summary>
     public static CieLabColour FromRgb(byte red, byte green, byte blue)
     {
         static double Linear(byte c)
         {
             var v = c / 255.0;
-            return v > 0.04045 ? Math.Pow((v + 0.055) / 1.055, 2.4) : v / 12.92;
+            return v <= 0.0404482362771076 ? v / 12.92 : Math.Pow((v + 0.055) / 1.055, 2.4);
         }
         var (r, g, b) = (Linear(red), Linear(green), Linear(blue));
-        var x = ((0.4124564 * r) + (0.3575761 * g) + (0.1804375 * b)) / 0.95047;
-        var y = (0.2126729 * r) + (0.7151522 * g) + (0.0721750 * b);
-        var z = ((0.0193339 * r) + (0.1191920 * g) + (0.9503041 * b)) / 1.08883;
-        static double F(double t) => t > 0.008856 ? Math.Cbrt(t) : (7.787 * t) + (16.0 / 116);
+        var x = ((0.4123955889674142161 * r) + (0.3575834307637148171 * g) + (0.1804926473817015735 * b)) / 0.950456;
+        var y = (0.2125862307855955516 * r) + (0.7151703037034108499 * g) + (0.07220049864333622685 * b);
+        var z = ((0.01929721549174694484 * r) + (0.1191838645808485318 * g) + (0.950497125131579766 * b)) / 1.088754;
+        static double F(double t) => t >= 8.85645167903563082e-3 ? Math.Pow(t, 0.333333333333333) : (841.0 / 108.0 * t) + (4.0 / 29.0);
         var (fx, fy, fz) = (F(x), F(y), F(z));
         var l = (116 * fy) - 16;
         var a = 500 * (fx - fy);
         var bb = 200 * (fy - fz);
-        static ushort Scale(double v, double offset, double range) => (ushort)Math.Clamp(Math.Round((v + offset) * 65535 / range), 0, 65535);
+        static ushort Scale(double v, double offset, double range) => (ushort)Math.Clamp(Math.Round((v + offset) * 65535 / range, MidpointRounding.AwayFromZero), 0, 65535);
         return new CieLabColour(Scale(l, 0, 100), Scale(a, 128, 255), Scale(bb, 128, 255));
     }
 }
