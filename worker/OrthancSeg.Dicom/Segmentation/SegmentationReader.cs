@@ -15,7 +15,7 @@ namespace OrthancSeg.Dicom.Segmentation;
 /// position checked too). Frame order and DimensionIndexValues are never used: writers disagree on them.</para>
 /// <para>Frames whose orientation is the series' with the row and/or column direction reversed are flipped
 /// into place; any other orientation is refused. FRACTIONAL voxels count when value ≥ 50% of
-/// MaximumFractionalValue. In LABELMAP SEGs the pixel value is the segment number.</para>
+/// MaximumFractionalValue, except in FRACTIONAL SEGs holding only 0 and 1 (dcmjs' legacy RLE export), read as binary. In LABELMAP SEGs the pixel value is the segment number.</para>
 /// <para><b>Overlap rule:</b> where segments with different label values mark the same voxel, the
 /// <b>highest label value wins</b>. This is independent of frame and segment order, so the same SEG always gives
 /// the same label map; the number of such voxels is reported in <see cref="LabelMapResult.OverlapVoxels"/>.</para>
@@ -75,7 +75,7 @@ public static class SegmentationReader
             values[segment.Number] = mapping.Resolve(segment);
         }
 
-        var pixels = PixelSource.Open(segmentation, type, frames.Length);
+        var pixels = PixelSource.Open(segmentation, type, frames.Length, warnings);
         var label = Volume.Allocate(geometry, VoxelType.UInt8);
         var painter = new Painter(label, frames, segments, values, pixels);
         painter.PaintAll();
@@ -326,7 +326,7 @@ public static class SegmentationReader
 
         public int Pixels => _pixels.Rows * _pixels.Columns;
 
-        public static PixelSource Open(DicomFile file, string type, int frames)
+        public static PixelSource Open(DicomFile file, string type, int frames, List<string> warnings)
         {
             var ds = file.Dataset;
             var pixels = FramePixels.Open(ds, file.TransferSyntaxUid, "The SEG");
@@ -353,6 +353,22 @@ public static class SegmentationReader
                     throw new DicomException($"MaximumFractionalValue {maximum} is not between 1 and 255");
                 }
                 threshold = (maximum + 1) / 2;
+                // dcmjs' legacy RLE export (old OHIF) relabels its 0/1 BINARY frames FRACTIONAL with maximum 255
+                // without scaling them: a "probability" of exactly 1/255 everywhere is that quirk, not a real
+                // fraction, so such a SEG is read as binary.
+                var highest = 0;
+                for (var f = 0; f < frames && highest <= 1; f++)
+                {
+                    foreach (var v in pixels.GetFrame(f).Span)
+                    {
+                        highest = Math.Max(highest, v);
+                    }
+                }
+                if (highest == 1)
+                {
+                    threshold = 1;
+                    warnings.Add($"the FRACTIONAL SEG holds only the values 0 and 1 (MaximumFractionalValue {maximum}), as dcmjs' legacy RLE export writes; read as binary");
+                }
             }
             if (bits == 1)
             {
