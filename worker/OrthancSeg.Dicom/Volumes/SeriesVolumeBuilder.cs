@@ -102,12 +102,12 @@ public static class SeriesVolumeBuilder
         foreach (var file in instances)
         {
             var ds = file.Dataset;
-            var uid = ds.GetString(DicomTags.SOPInstanceUID) ?? throw new DicomException("An instance has no SOPInstanceUID");
             if (!ds.Contains(DicomTags.PixelData) || SopClasses.IsSegmentation(ds.GetString(DicomTags.SOPClassUID)))
             {
                 withoutPixels++;
                 continue;
             }
+            var uid = ds.GetString(DicomTags.SOPInstanceUID) ?? throw new DicomException("An image has no SOPInstanceUID");
             if (ds.GetStrings(DicomTags.ImageType).Any(t => t.Equals("LOCALIZER", StringComparison.OrdinalIgnoreCase)))
             {
                 localizers++;
