@@ -150,9 +150,9 @@ public static class SegmentationWriter
             frameOfReference = forUid;
             var iop = source.GetDoubles(DicomTags.ImageOrientationPatient);
             var ipp = source.GetDoubles(DicomTags.ImagePositionPatient);
-            if (iop.Length != 6 || ipp.Length != 3)
+            if (iop.Length != 6 || ipp.Length != 3 || source.GetDoubles(DicomTags.PixelSpacing).Length != 2)
             {
-                throw new DicomException($"Source image {uid} lacks ImagePositionPatient or ImageOrientationPatient");
+                throw new DicomException($"Source image {uid} lacks ImagePositionPatient, ImageOrientationPatient or PixelSpacing");
             }
             if ((new Vector3D(iop[0], iop[1], iop[2]).Normalized() - g.RowDirection).Length > 1e-3
                 || (new Vector3D(iop[3], iop[4], iop[5]).Normalized() - g.ColumnDirection).Length > 1e-3)
