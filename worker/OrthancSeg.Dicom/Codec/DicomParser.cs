@@ -74,8 +74,24 @@ internal ref struct DicomParser
         return (true, (group & 0x00FF) == 0 && group != 0);
     }
 
+    /// <summary>Known VRs indexed by (first - 'A') * 26 + (second - 'A'): a table, as this runs for every element.</summary>
+    private static readonly bool[] KnownVRs = BuildKnownVRs();
+
     private static bool IsVR(byte first, byte second) =>
-        first is >= (byte)'A' and <= (byte)'Z' && second is >= (byte)'A' and <= (byte)'Z' && DicomVRInfo.TryParse(first, second, out _);
+        first is >= (byte)'A' and <= (byte)'Z' && second is >= (byte)'A' and <= (byte)'Z' && KnownVRs[((first - 'A') * 26) + (second - 'A')];
+
+    private static bool[] BuildKnownVRs()
+    {
+        var table = new bool[26 * 26];
+        foreach (var vr in Enum.GetValues<DicomVR>())
+        {
+            if (vr != DicomVR.None)
+            {
+                table[((((ushort)vr >> 8) - 'A') * 26) + (((ushort)vr & 0xFF) - 'A')] = true;
+            }
+        }
+        return table;
+    }
 
     private void ReadElements(DicomDataset dataset, int end, bool explicitVr, int depth, bool untilItemDelimiter)
     {
@@ -148,7 +164,7 @@ internal ref struct DicomParser
         {
             if (tag == DicomTags.PixelData)
             {
-                return ReadEncapsulated(tag, vr == DicomVR.OW ? DicomVR.OB : vr, end);
+                return ReadEncapsulated(tag, vr, end);
             }
             if (vr is DicomVR.SQ or DicomVR.UN)
             {

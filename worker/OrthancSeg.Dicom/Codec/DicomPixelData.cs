@@ -54,7 +54,14 @@ public sealed class DicomPixelData
     public string PhotometricInterpretation { get; private init; } = "";
 
     /// <summary>Bytes of one frame as <see cref="GetFrame(int)"/> returns it (1-bit frames: one byte per pixel).</summary>
-    public int FrameLength => checked(Rows * Columns * SamplesPerPixel * Math.Max(1, BitsAllocated / 8));
+    public int FrameLength => checked(Rows * Columns * SamplesInFrame * Math.Max(1, BitsAllocated / 8));
+
+    /// <summary>
+    /// Native YBR_FULL_422/YBR_PARTIAL_422 store two luminance samples and one of each chrominance per pixel pair
+    /// (PS3.3 C.7.6.3.1.2), so a frame holds two samples per pixel, not three. RLE decodes to full resolution.
+    /// </summary>
+    private int SamplesInFrame =>
+        !_isRle && SamplesPerPixel == 3 && PhotometricInterpretation is "YBR_FULL_422" or "YBR_PARTIAL_422" ? 2 : SamplesPerPixel;
 
     public static DicomPixelData Create(DicomDataset dataset, string transferSyntaxUid)
     {
@@ -120,9 +127,10 @@ public sealed class DicomPixelData
     }
 
     /// <summary>
-    /// The 1-bit layout the Pixel Data length implies (formats.md §2.6): contiguous when that length fits (then the
-    /// layouts coincide or the file is standard), else per-frame byte-aligned, else unpacked. Lengths may carry one
-    /// byte of even padding.
+    /// The 1-bit layout the Pixel Data length implies (formats.md §2.6): contiguous (the standard) when that length
+    /// fits, else per-frame byte-aligned, else unpacked; lengths may carry one byte of even padding. Where both packed
+    /// lengths are equal but the layouts are not (e.g. three 3x5 frames: 6 bytes either way) the length cannot tell,
+    /// and the standard is assumed.
     /// </summary>
     public BitPacking GuessBitPacking()
     {
@@ -160,7 +168,7 @@ public sealed class DicomPixelData
         {
             throw new DicomException($"BitsAllocated 1 needs SamplesPerPixel 1, not {SamplesPerPixel}");
         }
-        if ((long)Rows * Columns * SamplesPerPixel * Math.Max(1, BitsAllocated / 8) > Array.MaxLength)
+        if ((long)Rows * Columns * SamplesInFrame * Math.Max(1, BitsAllocated / 8) > Array.MaxLength)
         {
             throw new DicomException($"A frame of {Rows}x{Columns}x{SamplesPerPixel} at {BitsAllocated} bits is larger than one buffer can hold");
         }
@@ -187,7 +195,7 @@ public sealed class DicomPixelData
     {
         var pixels = (long)Rows * Columns;
         var data = _element.Value.Span;
-        var frame = new byte[pixels];
+        byte[] frame;
         if (packing == BitPacking.Unpacked)
         {
             var start = index * pixels;
@@ -195,6 +203,7 @@ public sealed class DicomPixelData
             {
                 throw TooShort(start + pixels);
             }
+            frame = new byte[pixels];
             for (var p = 0; p < frame.Length; p++)
             {
                 frame[p] = data[(int)(start + p)] != 0 ? (byte)1 : (byte)0;
@@ -212,6 +221,8 @@ public sealed class DicomPixelData
         {
             throw TooShort(lastByte);
         }
+        // Allocated only once the input is known to hold the frame: a forged Rows x Columns cannot ask for more.
+        frame = new byte[pixels];
         if ((firstBit & 7) == 0)
         {
             // Byte-aligned frames (always, when Rows·Columns is a multiple of 8): unpack eight pixels per byte.
@@ -257,6 +268,12 @@ public sealed class DicomPixelData
             }
             data = joined;
         }
+        // PackBits expands at most 64-fold (a 2-byte run makes 128 bytes), so a frame that needs more than that from
+        // its fragment is corrupt; checking first keeps a forged Rows x Columns from allocating gigabytes.
+        if (FrameLength > 64L * data.Length)
+        {
+            throw new DicomException($"RLE frame {index} is {data.Length} bytes and cannot hold a {FrameLength}-byte frame");
+        }
         var frame = new byte[FrameLength];
         try
         {
@@ -275,6 +292,10 @@ public sealed class DicomPixelData
         var fragments = _element.Fragments!;
         var offsetTable = fragments[0].Span;
         var count = fragments.Count - 1;
+        if (FrameCount > count)
+        {
+            throw new DicomException($"RLE pixel data has {count} fragments for {FrameCount} frames; every frame needs at least one");
+        }
         var frames = new ReadOnlyMemory<byte>[FrameCount][];
         if (offsetTable.IsEmpty)
         {

@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.IO.Compression;
 using System.Runtime.InteropServices;
 
@@ -83,8 +84,47 @@ public static class DicomReader
         };
         var datasetParser = new DicomParser(bytes, position, "");
         datasetParser.ReadDataset(dataset, explicitVr);
+        if (!explicitVr)
+        {
+            ResolveSignedness(dataset, 0);
+        }
         return new DicomFile(meta, dataset, transferSyntax);
     }
+
+    /// <summary>
+    /// Attributes holding pixel values are "US or SS" in the dictionary: signed exactly when PixelRepresentation is 1
+    /// (PS3.3 C.7.6.3.1), which items inherit from the data set that holds them. Implicit VR leaves the choice to
+    /// the reader; without it a negative SmallestImagePixelValue would read as a large positive number.
+    /// </summary>
+    private static void ResolveSignedness(DicomDataset dataset, int inheritedPixelRepresentation)
+    {
+        var pixelRepresentation = dataset.TryGet(DicomTags.PixelRepresentation, out var element) && element.VR == DicomVR.US && element.Value.Length >= 2
+            ? BinaryPrimitives.ReadUInt16LittleEndian(element.Value.Span)
+            : inheritedPixelRepresentation;
+        List<DicomElement>? signed = null;
+        foreach (var candidate in dataset)
+        {
+            if (candidate.IsSequence)
+            {
+                foreach (var item in candidate.Items!)
+                {
+                    ResolveSignedness(item, pixelRepresentation);
+                }
+            }
+            else if (pixelRepresentation == 1 && candidate.VR == DicomVR.US && IsPixelValueAttribute(candidate.Tag.Value))
+            {
+                (signed ??= []).Add(new DicomElement(candidate.Tag, DicomVR.SS, candidate.Value));
+            }
+        }
+        foreach (var replacement in signed ?? [])
+        {
+            dataset.Set(replacement);
+        }
+    }
+
+    private static bool IsPixelValueAttribute(uint tag) => tag is 0x00189810 or 0x00221452 or 0x00280104 or 0x00280105
+        or 0x00280106 or 0x00280107 or 0x00280108 or 0x00280109 or 0x00280110 or 0x00280111 or 0x00280120
+        or 0x00280121 or 0x00409211 or 0x00409216 or 0x00603004 or 0x00603006;
 
     private static ReadOnlyMemory<byte> Inflate(ReadOnlyMemory<byte> deflated, int offset)
     {
