@@ -135,6 +135,30 @@ public sealed class NiftiWriterTests : IDisposable
     }
 
     [Fact]
+    public void Image_and_label_on_one_grid_get_headers_that_differ_only_in_datatype_and_bitpix()
+    {
+        // nnU-Net errors on shape or spacing mismatches between image and label and warns on affine ones.
+        var geometry = TestVolumes.Oblique(40, 30, 7);
+        var image = Header(TestVolumes.CtLike(geometry, seed: 8));
+        var label = Header(Volume.Allocate(geometry, VoxelType.UInt8));
+        for (var offset = 0; offset < 352; offset++)
+        {
+            if (offset is < 70 or >= 74)
+            {
+                Assert.True(image[offset] == label[offset], $"header byte {offset} differs");
+            }
+        }
+        Assert.NotEqual(image[70..74], label[70..74]);
+    }
+
+    private static byte[] Header(Volume volume)
+    {
+        using var output = new MemoryStream();
+        NiftiWriter.Write(volume, output, compress: false);
+        return output.ToArray()[..352];
+    }
+
+    [Fact]
     public void Compressed_file_passes_gzip_test_and_python_gzip_and_zlib_read_one_member()
     {
         var volume = TestVolumes.CtLike(TestVolumes.Oblique(300, 200, 13), seed: 4);
