@@ -1,5 +1,6 @@
 using System.CommandLine;
 using OrthancSeg.Cli.Commands;
+using OrthancSeg.Cli.Convert;
 
 namespace OrthancSeg.Cli;
 
@@ -22,7 +23,8 @@ internal static class CliApplication
         root.Subcommands.Add(LabelsCommand.Create());
         root.Subcommands.Add(DeadLettersCommand.Create());
 
-        // Offline commands (no worker needed) go here, e.g. root.Subcommands.Add(ConvertCommand.Create()) from Convert/ConvertCommand.cs.
+        // Offline commands (no worker needed).
+        root.Subcommands.Add(ConvertCommand.Create());
 
         return root;
     }

@@ -314,6 +314,36 @@ public sealed class SeriesVolumeBuilderTests
         var e = Refused(SyntheticSeries.Create(2, 2, SyntheticSeries.AxialPositions(0, 1),
             customise: (i, ds) => { if (i == 1) { ds.SetBytes(DicomTags.PixelData, DicomVR.OW, new byte[4]); } }));
 
-        Assert.Contains("too few for frame 1", e.Message, StringComparison.Ordinal);
+        Assert.Contains($"Image #2 {SyntheticSeries.SopUid(2)}: PixelData (7FE0,0010) holds 4 bytes", e.Message, StringComparison.Ordinal);
+    }
+}
+
+public sealed class SeriesVolumeBuilderFileTests
+{
+    [Fact]
+    public void Rle_compressed_slices_are_decoded_like_native_ones()
+    {
+        var native = SyntheticSeries.Create(3, 4, SyntheticSeries.AxialPositions(0, 1, 2));
+        var compressed = SyntheticSeries.Create(3, 4, SyntheticSeries.AxialPositions(0, 1, 2)).Select(f =>
+        {
+            var raw = f.Dataset[DicomTags.PixelData]!.Value;
+            f.Dataset.Set(DicomElement.Encapsulated(DicomTags.PixelData, DicomVR.OB, [ReadOnlyMemory<byte>.Empty, RleCodec.Encode(raw.Span, 3, 4, 1, 16)]));
+            return new DicomFile(SyntheticSeries.Meta(TransferSyntaxes.RleLossless), f.Dataset);
+        }).ToList();
+
+        Assert.Equal(SeriesVolumeBuilder.Build(native).Volume.Data, SeriesVolumeBuilder.Build(compressed).Volume.Data);
+    }
+
+    [Fact]
+    public void Series_grid_survives_json_so_a_case_can_keep_its_slice_order()
+    {
+        var grid = SeriesVolumeBuilder.Build(SyntheticSeries.Create(2, 3, SyntheticSeries.AxialPositions(4, 0, 2))).Grid;
+
+        var back = System.Text.Json.JsonSerializer.Deserialize<SeriesGrid>(System.Text.Json.JsonSerializer.Serialize(grid))!;
+
+        Assert.Equal(grid.SopInstanceUids, back.SopInstanceUids);
+        Assert.Equal(grid.SlicePositions, back.SlicePositions);
+        Assert.Equal(grid.Geometry, back.Geometry);
+        Assert.Equal(grid.FrameOfReferenceUid, back.FrameOfReferenceUid);
     }
 }

@@ -102,12 +102,12 @@ public static class SeriesVolumeBuilder
         foreach (var file in instances)
         {
             var ds = file.Dataset;
-            var uid = ds.GetString(DicomTags.SOPInstanceUID) ?? throw new DicomException("An instance has no SOPInstanceUID");
             if (!ds.Contains(DicomTags.PixelData) || SopClasses.IsSegmentation(ds.GetString(DicomTags.SOPClassUID)))
             {
                 withoutPixels++;
                 continue;
             }
+            var uid = ds.GetString(DicomTags.SOPInstanceUID) ?? throw new DicomException("An image has no SOPInstanceUID");
             if (ds.GetStrings(DicomTags.ImageType).Any(t => t.Equals("LOCALIZER", StringComparison.OrdinalIgnoreCase)))
             {
                 localizers++;
@@ -343,7 +343,6 @@ public static class SeriesVolumeBuilder
         var formats = slices.Select(FormatOf).ToArray();
         var integral = formats.All(f => f.Slope == 1 && f.Intercept == Math.Round(f.Intercept) && Math.Abs(f.Intercept) < 65536
             && !(f.BitsAllocated == 32 && f.SignShift == 0 && f.Mask == uint.MaxValue));
-        var n = geometry.SliceVoxelCount;
         if (integral)
         {
             var volume = Volume.Allocate(geometry, VoxelType.Int16);
@@ -351,7 +350,7 @@ public static class SeriesVolumeBuilder
             Parallelism.For(slices.Count, (k, state) =>
             {
                 var target = MemoryMarshal.Cast<byte, short>(volume.SliceBytes(k));
-                if (!DecodeInt16(FrameOf(slices[k], formats[k], n).Span, target, formats[k]))
+                if (!DecodeInt16(FrameOf(slices[k]).Span, target, formats[k]))
                 {
                     Interlocked.Exchange(ref overflow, 1);
                     state.Stop();
@@ -364,12 +363,12 @@ public static class SeriesVolumeBuilder
         }
         var floats = Volume.Allocate(geometry, VoxelType.Float32);
         Parallelism.For(slices.Count, (k, _) =>
-            DecodeFloat32(FrameOf(slices[k], formats[k], n).Span, MemoryMarshal.Cast<byte, float>(floats.SliceBytes(k)), formats[k]));
+            DecodeFloat32(FrameOf(slices[k]).Span, MemoryMarshal.Cast<byte, float>(floats.SliceBytes(k)), formats[k]));
         return floats;
     }
 
-    private static ReadOnlyMemory<byte> FrameOf(Slice slice, PixelFormat format, int pixels) =>
-        FramePixels.Frame(slice.File.Dataset, slice.File.TransferSyntaxUid, 0, pixels * format.BitsAllocated / 8, $"Image {slice}");
+    private static ReadOnlyMemory<byte> FrameOf(Slice slice) =>
+        FramePixels.Frame(slice.File.Dataset, slice.File.TransferSyntaxUid, 0, $"Image {slice}");
 
     /// <summary>Stored value: shifted down to bit 0, masked to BitsStored, sign-extended when signed.</summary>
     private static int Stored(uint raw, in PixelFormat f) => ((int)((raw >> f.Shift) & f.Mask) << f.SignShift) >> f.SignShift;

@@ -1,0 +1,19 @@
+using OrthancSeg.Benchmarks;
+
+// One subcommand per benchmark: `dotnet run -c Release --project benchmarks/OrthancSeg.Benchmarks -- nifti [options]`.
+var commands = new Dictionary<string, (string Summary, Func<string[], int> Run)>(StringComparer.Ordinal)
+{
+    ["nifti"] = ("parallel .nii.gz writer vs GZipStream, gzip, pigz and dcm2niix -z y", NiftiBenchmark.Run),
+    ["seg"] = ("series → volume and a 3-segment, 200-frame SEG → label map", SegBenchmark.Run),
+};
+
+if (args.Length == 0 || !commands.TryGetValue(args[0], out var command))
+{
+    Console.Error.WriteLine("usage: OrthancSeg.Benchmarks <benchmark> [options]");
+    foreach (var (name, (summary, _)) in commands)
+    {
+        Console.Error.WriteLine($"  {name,-12} {summary}");
+    }
+    return 2;
+}
+return command.Run(args[1..]);
