@@ -2,6 +2,8 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using OrthancSeg.Dicom;
+using OrthancSeg.Dicom.Segmentation;
+using OrthancSeg.Dicom.Volumes;
 using OrthancSeg.Worker.Cases;
 using OrthancSeg.Worker.Events;
 using OrthancSeg.Worker.Orthanc;
@@ -34,10 +36,11 @@ internal sealed partial class SegmentationRecorder(
         }
 
         SegmentationContent? content = null;
+        DicomFile? file = null;
         string? unreadable = null;
         try
         {
-            var file = DicomReader.Read(bytes);
+            file = DicomReader.Read(bytes);
             var transferSyntax = file.TransferSyntaxUid;
             if (!TransferSyntaxes.IsNative(transferSyntax) && transferSyntax != TransferSyntaxes.RleLossless)
             {
@@ -100,6 +103,10 @@ internal sealed partial class SegmentationRecorder(
             var assessment = content is null
                 ? new LabelAssessment(false, $"the file cannot be read as a DICOM SEG: {unreadable}", "manual", [], [])
                 : LabelValidator.Assess(content, target.Grid, workflow.Mapper(), workflow.Name);
+            if (assessment.Accepted)
+            {
+                assessment = CrossCheck(file!, target, assessment);
+            }
             await labels.UpsertAsync(target.Id, sopInstanceUid, id, content?.Author, content?.ContentTime, assessment, cancellationToken);
             if (assessment.Accepted)
             {
@@ -109,6 +116,32 @@ internal sealed partial class SegmentationRecorder(
             {
                 LogRejected(logger, sopInstanceUid, target.CaseKey, assessment.RejectionReason!);
             }
+        }
+    }
+
+    /// <summary>
+    /// Rasterises the accepted SEG with the reader dataset exports use, onto the case's grid, so a label accepted here
+    /// is one the export can read; anything that reader refuses (frames off the grid, odd orientation) rejects the label.
+    /// </summary>
+    private static LabelAssessment CrossCheck(DicomFile file, CaseRecord target, LabelAssessment assessment)
+    {
+        var g = target.Geometry!;
+        var slices = Enumerable.Range(0, g.Slices).Select(k => new Vector3D(g.Origin[0], g.Origin[1], g.Origin[2]) + (g.Normal * (k * g.Spacing[2]))).ToList();
+        var grid = new SeriesGrid(
+            new VolumeGeometry(g.Columns, g.Rows, g.Slices, new Vector3D(g.Spacing[0], g.Spacing[1], g.Spacing[2] > 0 ? g.Spacing[2] : 1),
+                slices[0], g.RowDirection, g.ColumnDirection, g.Normal),
+            target.SopInstanceUids, slices, target.FrameOfReferenceUid ?? "", target.StudyInstanceUid, target.SeriesInstanceUid);
+        var mapping = new OrthancSeg.Dicom.Segmentation.SegmentMapping(assessment.Segments
+            .GroupBy(s => s.SegmentLabel.Trim(), StringComparer.OrdinalIgnoreCase)
+            .Select(group => new KeyValuePair<string, byte>(group.Key, (byte)group.First().LabelValue)));
+        try
+        {
+            var result = SegmentationReader.Read(file, grid, mapping);
+            return assessment with { PaintedSlices = [.. result.Segments.SelectMany(s => s.Slices).Distinct().Order()] };
+        }
+        catch (DicomException e)
+        {
+            return assessment with { Accepted = false, RejectionReason = $"the SEG does not map onto the series: {e.Message}" };
         }
     }
 
