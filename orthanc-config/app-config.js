@@ -32,7 +32,8 @@ window.config = {
         qidoRoot: '/dicom-web',
         wadoRoot: '/dicom-web',
         wadoUriRoot: '/wado',
-        qidoSupportsIncludeField: false,
+        // Orthanc's QIDO-RS leaves StudyDescription out unless asked for it by includefield.
+        qidoSupportsIncludeField: true,
         supportsReject: false,
         imageRendering: 'wadors',
         thumbnailRendering: 'wadors',
