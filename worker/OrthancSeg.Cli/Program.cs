@@ -1,4 +1,3 @@
-using System.CommandLine;
+using OrthancSeg.Cli;
 
-var root = new RootCommand("OrthancSeg admin CLI");
-return await root.Parse(args).InvokeAsync();
+return await CliApplication.CreateRootCommand().Parse(args).InvokeAsync();

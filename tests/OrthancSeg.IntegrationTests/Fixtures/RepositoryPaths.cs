@@ -30,19 +30,6 @@ internal static class RepositoryPaths
         }
     }
 
-    /// <summary>The worker built in the same configuration as these tests (Release under `make test`).</summary>
-    public static string WorkerAssembly
-    {
-        get
-        {
-            var configuration = AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}", StringComparison.Ordinal) ? "Release" : "Debug";
-            var path = Path.Combine(Root, "worker", "OrthancSeg.Worker", "bin", configuration, "net10.0", "orthancseg-worker.dll");
-            return File.Exists(path)
-                ? path
-                : throw new FileNotFoundException($"The worker is not built: {path} is missing. Run `dotnet build OrthancSeg.sln -c {configuration}` (make test does).", path);
-        }
-    }
-
     private static string FindRoot()
     {
         for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)

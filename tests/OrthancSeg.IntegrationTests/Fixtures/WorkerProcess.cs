@@ -1,78 +1,181 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Security.Cryptography;
+using Grpc.Core;
 using Grpc.Health.V1;
 using Grpc.Net.Client;
 
 namespace OrthancSeg.IntegrationTests.Fixtures;
 
 /// <summary>
-/// The built worker (orthancseg-worker) started as `make up` starts it: configured through the
-/// environment only, with its own database in the Orthanc fixture's PostgreSQL and that Orthanc as its PACS.
+/// The built worker (`dotnet orthancseg-worker.dll`) as its own process: a fresh database in the shared
+/// PostgreSQL cluster, fresh bearer tokens in temporary files, a free loopback port, and Orthanc pointed at a
+/// port where nothing listens unless <see cref="StartAsync"/> is given other settings. Ready when the gRPC
+/// health service says SERVING; stopped with SIGTERM (then killed) on dispose.
 /// </summary>
-internal sealed class WorkerProcess : IAsyncDisposable
+public sealed class WorkerProcess : IAsyncLifetime
 {
-    private readonly string _directory;
-    private readonly BackgroundProcess _process;
+    private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(90);
 
-    private WorkerProcess(string directory, int port, BackgroundProcess process)
+    private readonly PostgresServer _postgres;
+    private readonly IReadOnlyDictionary<string, string> _settings;
+    private readonly string _directory = Path.Combine(Path.GetTempPath(), "orthancseg-worker-" + Guid.NewGuid().ToString("N")[..12]);
+    private readonly ConcurrentQueue<string> _output = new();
+    private Process? _process;
+
+    /// <summary>Used by xunit as a class fixture: default settings, Orthanc unreachable.</summary>
+    public WorkerProcess(PostgresServer postgres)
+        : this(postgres, new Dictionary<string, string>())
     {
-        _directory = directory;
-        Port = port;
-        _process = process;
     }
 
-    public int Port { get; }
-
-    public Uri Address => new($"http://127.0.0.1:{Port}");
-
-    public string LogTail() => _process.LogTail();
-
-    public static async Task<WorkerProcess> StartAsync(OrthancServer orthanc)
+    private WorkerProcess(PostgresServer postgres, IReadOnlyDictionary<string, string> settings)
     {
-        var directory = Path.Combine(Path.GetTempPath(), "orthancseg-worker-" + Guid.NewGuid().ToString("N")[..12]);
-        Directory.CreateDirectory(directory);
-        var adminToken = Path.Combine(directory, "admin-token");
-        var bridgeToken = Path.Combine(directory, "bridge-token");
-        await File.WriteAllTextAsync(adminToken, Guid.NewGuid().ToString("N"));
-        await File.WriteAllTextAsync(bridgeToken, Guid.NewGuid().ToString("N"));
-        var port = ProcessRunner.FreePort();
-        var environment = new Dictionary<string, string>
+        _postgres = postgres;
+        _settings = settings;
+    }
+
+    public int Port { get; } = ProcessRunner.FreePort();
+
+    public string Address => $"http://127.0.0.1:{Port}";
+
+    public string AdminToken { get; } = NewToken();
+
+    public string BridgeToken { get; } = NewToken();
+
+    public string AdminTokenFile => Path.Combine(_directory, "admin-token");
+
+    public string BridgeTokenFile => Path.Combine(_directory, "bridge-token");
+
+    public string LogFile => Path.Combine(_directory, "logs", "worker.log");
+
+    /// <summary>The worker's own database.</summary>
+    public string ConnectionString { get; private set; } = "";
+
+    /// <summary>Everything the worker printed so far, for failure messages.</summary>
+    public string Output => string.Join('\n', _output);
+
+    /// <summary>Starts a worker with extra configuration (keys as in appsettings.json, e.g. "OrthancSeg:Orthanc:Url").</summary>
+    public static async Task<WorkerProcess> StartAsync(PostgresServer postgres, IReadOnlyDictionary<string, string> settings)
+    {
+        var worker = new WorkerProcess(postgres, settings);
+        try
         {
-            ["DOTNET_ENVIRONMENT"] = "Production",
-            ["ASPNETCORE_ENVIRONMENT"] = "Production",
-            ["OrthancSeg__Database__ConnectionString"] = await orthanc.Postgres.CreateDatabaseAsync("worker"),
-            ["OrthancSeg__Orthanc__Url"] = $"http://127.0.0.1:{orthanc.HttpPort}",
-            ["OrthancSeg__Orthanc__Username"] = OrthancServer.Username,
-            ["OrthancSeg__Orthanc__PasswordFile"] = orthanc.PasswordFile,
-            ["OrthancSeg__Auth__BridgeTokenFile"] = bridgeToken,
-            ["OrthancSeg__Auth__AdminTokenFile"] = adminToken,
-            ["Kestrel__Endpoints__Grpc__Url"] = $"http://127.0.0.1:{port}",
-            ["Kestrel__Endpoints__Grpc__Protocols"] = "Http2",
-        };
-        var process = BackgroundProcess.Start("dotnet", [RepositoryPaths.WorkerAssembly], Path.Combine(directory, "worker.log"), environment, directory);
-        var worker = new WorkerProcess(directory, port, process);
-        await process.WaitUntilReadyAsync(async () => await worker.CheckHealthAsync() == HealthCheckResponse.Types.ServingStatus.Serving,
-            TimeSpan.FromSeconds(90), $"the worker's gRPC health check on port {port}");
+            await worker.InitializeAsync();
+        }
+        catch
+        {
+            await worker.DisposeAsync();
+            throw;
+        }
         return worker;
     }
 
-    /// <summary>The standard gRPC health check for the whole server, or Unknown when it does not answer.</summary>
-    public async Task<HealthCheckResponse.Types.ServingStatus> CheckHealthAsync()
+    public GrpcChannel CreateChannel() => GrpcChannel.ForAddress(Address);
+
+    public static Metadata Bearer(string token) => new() { { "authorization", $"Bearer {token}" } };
+
+    public async Task InitializeAsync()
     {
-        using var channel = GrpcChannel.ForAddress(Address);
-        try
+        Directory.CreateDirectory(_directory);
+        await WriteSecretAsync(AdminTokenFile, AdminToken);
+        await WriteSecretAsync(BridgeTokenFile, BridgeToken);
+        ConnectionString = await _postgres.CreateDatabaseAsync("worker");
+
+        var configuration = new Dictionary<string, string>
         {
-            var response = await new Health.HealthClient(channel).CheckAsync(new HealthCheckRequest(), deadline: DateTime.UtcNow.AddSeconds(3));
-            return response.Status;
+            ["OrthancSeg:Database:ConnectionString"] = ConnectionString,
+            ["OrthancSeg:Orthanc:Url"] = $"http://127.0.0.1:{ProcessRunner.FreePort()}",
+            ["OrthancSeg:Auth:BridgeTokenFile"] = BridgeTokenFile,
+            ["OrthancSeg:Auth:AdminTokenFile"] = AdminTokenFile,
+            ["OrthancSeg:Logging:File"] = LogFile,
+            ["Kestrel:Endpoints:Grpc:Url"] = Address,
+            ["Serilog:MinimumLevel:Default"] = "Debug",
+        };
+        foreach (var (key, value) in _settings)
+        {
+            configuration[key] = value;
         }
-        catch (Grpc.Core.RpcException)
+
+        var info = new ProcessStartInfo("dotnet")
         {
-            return HealthCheckResponse.Types.ServingStatus.Unknown;
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = _directory,
+        };
+        info.ArgumentList.Add(BuildOutput.WorkerAssembly);
+        foreach (var (key, value) in configuration)
+        {
+            info.Environment[key.Replace(":", "__", StringComparison.Ordinal)] = value;
+        }
+        _process = Process.Start(info) ?? throw new InvalidOperationException("Could not start the worker");
+        _process.OutputDataReceived += (_, e) => Collect(e.Data);
+        _process.ErrorDataReceived += (_, e) => Collect(e.Data);
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+
+        using var channel = CreateChannel();
+        var health = new Health.HealthClient(channel);
+        await ProcessRunner.WaitUntilAsync(async () =>
+        {
+            if (_process.HasExited)
+            {
+                throw new InvalidOperationException($"The worker exited with code {_process.ExitCode} before serving:\n{Output}");
+            }
+            try
+            {
+                var answer = await health.CheckAsync(new HealthCheckRequest(), deadline: DateTime.UtcNow.AddSeconds(2));
+                return answer.Status == HealthCheckResponse.Types.ServingStatus.Serving;
+            }
+            catch (RpcException)
+            {
+                return false;
+            }
+        }, StartTimeout, $"the worker at {Address} to report SERVING");
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (_process is { HasExited: false })
+        {
+            // SIGTERM first so the host shuts down the way it does in production.
+            await ProcessRunner.RunAsync("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)], TimeSpan.FromSeconds(10));
+            using var graceful = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+            try
+            {
+                await _process.WaitForExitAsync(graceful.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                _process.Kill(entireProcessTree: true);
+                await _process.WaitForExitAsync();
+            }
+        }
+        _process?.Dispose();
+        if (Directory.Exists(_directory))
+        {
+            Directory.Delete(_directory, recursive: true);
         }
     }
 
-    public async ValueTask DisposeAsync()
+    private void Collect(string? line)
     {
-        await _process.DisposeAsync();
-        File.Copy(_process.LogPath, Path.Combine(RepositoryPaths.Artifacts, $"worker-{Port}.log"), overwrite: true);
-        Directory.Delete(_directory, recursive: true);
+        if (line is not null)
+        {
+            _output.Enqueue(line);
+        }
     }
+
+    internal static async Task WriteSecretAsync(string path, string secret)
+    {
+        // A trailing newline, as `openssl rand -hex 32 > file` leaves it.
+        await File.WriteAllTextAsync(path, secret + "\n");
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        }
+    }
+
+    private static string NewToken() => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
 }

@@ -1,12 +1,23 @@
+using OrthancSeg.Worker.Auth;
+using OrthancSeg.Worker.Health;
+
 namespace OrthancSeg.Worker.Grpc;
 
 internal static class GrpcServiceCollectionExtensions
 {
+    /// <summary>gRPC with call logging and bearer-token authentication, reflection, and the standard health service.</summary>
     public static WebApplicationBuilder AddOrthancSegGrpc(this WebApplicationBuilder builder)
     {
-        builder.Services.AddGrpc();
+        builder.Services.AddGrpc(options =>
+        {
+            // Order matters: the first is outermost, so rejected calls are logged with their status too.
+            options.Interceptors.Add<CallLoggingInterceptor>();
+            options.Interceptors.Add<BearerTokenInterceptor>();
+        });
         builder.Services.AddGrpcReflection();
+        // Maps every registered health check (PostgreSQL, from AddOrthancSegPersistence) to the "" service.
         builder.Services.AddGrpcHealthChecks();
+        builder.Services.AddTransient<SystemStatusReporter>();
         return builder;
     }
 
@@ -14,6 +25,7 @@ internal static class GrpcServiceCollectionExtensions
     {
         app.MapGrpcHealthChecksService();
         app.MapGrpcReflectionService();
+        app.MapGrpcService<AdminService>();
         return app;
     }
 }

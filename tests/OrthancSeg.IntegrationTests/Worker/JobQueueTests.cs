@@ -1,0 +1,191 @@
+extern alias WorkerHost;
+
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Npgsql;
+using OrthancSeg.IntegrationTests.Fixtures;
+using WorkerHost::OrthancSeg.Worker.Errors;
+using WorkerHost::OrthancSeg.Worker.Jobs;
+using WorkerHost::OrthancSeg.Worker.Persistence;
+
+namespace OrthancSeg.IntegrationTests.Worker;
+
+[Collection(PostgresCollection.Name)]
+public sealed class JobQueueTests(PostgresServer server) : IAsyncLifetime
+{
+    private NpgsqlDataSource _dataSource = null!;
+
+    public async Task InitializeAsync()
+    {
+        _dataSource = NpgsqlDataSource.Create(await server.CreateDatabaseAsync("jobs"));
+        await new MigrationRunner(_dataSource, NullLogger<MigrationRunner>.Instance).ApplyAsync(CancellationToken.None);
+    }
+
+    public async Task DisposeAsync() => await _dataSource.DisposeAsync();
+
+    [Fact]
+    public async Task Enqueueing_the_same_key_twice_gives_one_job()
+    {
+        var queue = Queue();
+
+        var first = await queue.EnqueueAsync("fetch-series", "series-1", """{"series":"a"}""");
+        var second = await queue.EnqueueAsync("fetch-series", "series-1", """{"series":"changed"}""");
+        var otherKind = await queue.EnqueueAsync("convert-series", "series-1", "{}");
+
+        Assert.True(first.Created);
+        Assert.False(second.Created);
+        Assert.Equal(first.Id, second.Id);
+        Assert.True(otherKind.Created);
+        var claimed = await queue.ClaimAsync("worker-a", ["fetch-series"]);
+        Assert.NotNull(claimed);
+        Assert.Equal("""{"series": "a"}""", claimed.PayloadJson);
+    }
+
+    [Fact]
+    public async Task Enqueue_rejects_a_payload_that_is_not_json()
+    {
+        var error = await Assert.ThrowsAsync<ArgumentException>(() => Queue().EnqueueAsync("fetch-series", "k", "{not json"));
+        Assert.Contains("not valid JSON", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Concurrent_claimers_never_get_the_same_job()
+    {
+        var queue = Queue();
+        const int jobs = 40;
+        for (var i = 0; i < jobs; i++)
+        {
+            await queue.EnqueueAsync("work", $"key-{i}", "{}");
+        }
+
+        async Task<List<long>> Claimer(string owner)
+        {
+            var mine = new List<long>();
+            while (await queue.ClaimAsync(owner) is { } job)
+            {
+                mine.Add(job.Id.Value);
+            }
+            return mine;
+        }
+        var results = await Task.WhenAll(Enumerable.Range(0, 4).Select(i => Claimer($"claimer-{i}")));
+
+        var all = results.SelectMany(r => r).ToList();
+        Assert.Equal(jobs, all.Count);
+        Assert.Equal(jobs, all.Distinct().Count());
+    }
+
+    [Fact]
+    public async Task A_job_is_not_claimed_before_its_not_before_time()
+    {
+        var queue = Queue();
+        await queue.EnqueueAsync("work", "later", "{}", notBefore: DateTimeOffset.UtcNow.AddHours(1));
+
+        Assert.Null(await queue.ClaimAsync("worker-a"));
+    }
+
+    [Fact]
+    public async Task An_expired_lease_is_reclaimed_and_the_old_claimer_can_no_longer_finish()
+    {
+        var queue = Queue(lease: TimeSpan.FromMilliseconds(200));
+        await queue.EnqueueAsync("work", "k", "{}");
+        var first = await queue.ClaimAsync("worker-a");
+        Assert.NotNull(first);
+        Assert.Null(await queue.ClaimAsync("worker-b"));
+
+        ClaimedJob? second = null;
+        await ProcessRunner.WaitUntilAsync(async () => (second = await queue.ClaimAsync("worker-b")) is not null,
+            TimeSpan.FromSeconds(10), "the expired lease to be reclaimed");
+
+        Assert.Equal(first.Id, second!.Id);
+        Assert.Equal(2, second.Attempt);
+        await Assert.ThrowsAsync<JobLeaseLostException>(() => queue.CompleteAsync(first));
+        await queue.CompleteAsync(second);
+        Assert.Equal("succeeded", await StateAsync(first.Id));
+    }
+
+    [Fact]
+    public async Task Failures_back_off_then_end_in_the_dead_letters_and_retry_brings_the_job_back()
+    {
+        var queue = Queue(baseDelay: TimeSpan.FromMilliseconds(100), maxDelay: TimeSpan.FromMilliseconds(400));
+        var enqueued = await queue.EnqueueAsync("work", "flaky", """{"n":1}""", maxAttempts: 3);
+
+        for (var attempt = 1; attempt <= 3; attempt++)
+        {
+            ClaimedJob? job = null;
+            await ProcessRunner.WaitUntilAsync(async () => (job = await queue.ClaimAsync("worker-a")) is not null,
+                TimeSpan.FromSeconds(10), $"attempt {attempt} to become due");
+            Assert.Equal(attempt, job!.Attempt);
+            var failure = await queue.FailAsync(job, $"boom {attempt}");
+            if (attempt < 3)
+            {
+                Assert.False(failure.Dead);
+                // The backoff is real: right after the failure the job is not due.
+                Assert.True(failure.RetryAt > DateTimeOffset.UtcNow.AddMilliseconds(-50));
+                Assert.Null(await queue.ClaimAsync("worker-a"));
+            }
+            else
+            {
+                Assert.True(failure.Dead);
+            }
+        }
+
+        await using (var command = _dataSource.CreateCommand("SELECT id, attempts, last_error FROM dead_letters"))
+        await using (var reader = await command.ExecuteReaderAsync())
+        {
+            Assert.True(await reader.ReadAsync());
+            Assert.Equal(enqueued.Id.Value, reader.GetInt64(0));
+            Assert.Equal(3, reader.GetInt32(1));
+            Assert.Equal("boom 3", reader.GetString(2));
+        }
+        Assert.Null(await queue.ClaimAsync("worker-a"));
+
+        await queue.RetryDeadAsync(enqueued.Id);
+
+        var retried = await queue.ClaimAsync("worker-a");
+        Assert.NotNull(retried);
+        Assert.Equal(1, retried.Attempt);
+        await queue.CompleteAsync(retried);
+        Assert.Equal("succeeded", await StateAsync(enqueued.Id));
+    }
+
+    [Fact]
+    public async Task An_expired_lease_on_the_last_attempt_becomes_a_dead_letter()
+    {
+        var queue = Queue(lease: TimeSpan.FromMilliseconds(200));
+        var enqueued = await queue.EnqueueAsync("work", "k", "{}", maxAttempts: 1);
+        Assert.NotNull(await queue.ClaimAsync("worker-a"));
+
+        await ProcessRunner.WaitUntilAsync(async () =>
+        {
+            Assert.Null(await queue.ClaimAsync("worker-b"));
+            return await StateAsync(enqueued.Id) == "dead";
+        }, TimeSpan.FromSeconds(10), "the job to be buried");
+    }
+
+    [Fact]
+    public async Task Retrying_a_job_that_is_not_dead_or_does_not_exist_says_so()
+    {
+        var queue = Queue();
+        var enqueued = await queue.EnqueueAsync("work", "k", "{}");
+
+        var wrongState = await Assert.ThrowsAsync<FailedPreconditionException>(() => queue.RetryDeadAsync(enqueued.Id));
+        var missing = await Assert.ThrowsAsync<NotFoundException>(() => queue.RetryDeadAsync(new JobId(999_999)));
+
+        Assert.Contains("queued", wrongState.Message, StringComparison.Ordinal);
+        Assert.Contains("999999", missing.Message, StringComparison.Ordinal);
+    }
+
+    private JobQueue Queue(TimeSpan? lease = null, TimeSpan? baseDelay = null, TimeSpan? maxDelay = null) => new(_dataSource, Options.Create(new JobQueueOptions
+    {
+        LeaseDuration = lease ?? TimeSpan.FromMinutes(5),
+        RetryBaseDelay = baseDelay ?? TimeSpan.FromSeconds(10),
+        RetryMaxDelay = maxDelay ?? TimeSpan.FromHours(1),
+    }));
+
+    private async Task<string> StateAsync(JobId id)
+    {
+        await using var command = _dataSource.CreateCommand("SELECT state FROM jobs WHERE id = @id");
+        command.Parameters.AddWithValue("id", id.Value);
+        return (string)(await command.ExecuteScalarAsync())!;
+    }
+}

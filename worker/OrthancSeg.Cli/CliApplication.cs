@@ -1,0 +1,25 @@
+using System.CommandLine;
+using OrthancSeg.Cli.Commands;
+
+namespace OrthancSeg.Cli;
+
+internal static class CliApplication
+{
+    public static RootCommand CreateRootCommand()
+    {
+        var root = new RootCommand("OrthancSeg admin CLI: talks to the worker's gRPC admin API.")
+        {
+            GlobalOptions.Url,
+            GlobalOptions.TokenFile,
+            GlobalOptions.Json,
+        };
+
+        // Commands that talk to the worker.
+        root.Subcommands.Add(StatusCommand.Create());
+        root.Subcommands.Add(HealthCommand.Create());
+
+        // Offline commands (no worker needed) go here, e.g. root.Subcommands.Add(ConvertCommand.Create()) from Convert/ConvertCommand.cs.
+
+        return root;
+    }
+}

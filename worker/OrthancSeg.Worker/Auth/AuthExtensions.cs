@@ -1,0 +1,15 @@
+using Microsoft.Extensions.Options;
+
+namespace OrthancSeg.Worker.Auth;
+
+internal static class AuthExtensions
+{
+    /// <summary>Token options, validated on start, and the authenticator the gRPC interceptor uses.</summary>
+    public static WebApplicationBuilder AddOrthancSegAuth(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddOptions<AuthOptions>().BindConfiguration(AuthOptions.Section).ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<AuthOptions>, AuthOptionsValidator>();
+        builder.Services.AddSingleton(services => BearerTokenAuthenticator.FromOptions(services.GetRequiredService<IOptions<AuthOptions>>().Value));
+        return builder;
+    }
+}

@@ -1,0 +1,34 @@
+using System.Net.Http.Headers;
+using System.Text;
+using Microsoft.Extensions.Options;
+using OrthancSeg.Worker.Configuration;
+
+namespace OrthancSeg.Worker.Orthanc;
+
+internal static class OrthancExtensions
+{
+    /// <summary>Orthanc options, validated on start, and <see cref="OrthancClient"/> as a typed HttpClient.</summary>
+    public static WebApplicationBuilder AddOrthancSegOrthanc(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddOptions<OrthancOptions>().BindConfiguration(OrthancOptions.Section).ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<OrthancOptions>, OrthancOptionsValidator>();
+        builder.Services.AddHttpClient<OrthancClient>((services, http) =>
+            {
+                var options = services.GetRequiredService<IOptions<OrthancOptions>>().Value;
+                http.BaseAddress = options.BaseAddress;
+                http.Timeout = options.RequestTimeout;
+                if (!string.IsNullOrWhiteSpace(options.Username))
+                {
+                    var password = SecretFile.Read($"{OrthancOptions.Section}:PasswordFile", options.PasswordFile!);
+                    http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic",
+                        Convert.ToBase64String(Encoding.UTF8.GetBytes($"{options.Username}:{password}")));
+                }
+            })
+            .ConfigurePrimaryHttpMessageHandler(services => new SocketsHttpHandler
+            {
+                ConnectTimeout = services.GetRequiredService<IOptions<OrthancOptions>>().Value.ConnectTimeout,
+                PooledConnectionLifetime = TimeSpan.FromMinutes(5),
+            });
+        return builder;
+    }
+}

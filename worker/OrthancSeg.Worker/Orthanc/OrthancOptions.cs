@@ -1,0 +1,68 @@
+using Microsoft.Extensions.Options;
+using OrthancSeg.Worker.Configuration;
+
+namespace OrthancSeg.Worker.Orthanc;
+
+/// <summary>How the worker reaches Orthanc's REST API.</summary>
+internal sealed class OrthancOptions
+{
+    public const string Section = "OrthancSeg:Orthanc";
+
+    /// <summary>Orthanc's REST root, e.g. http://127.0.0.1:8042 (a path prefix such as /orthanc/ is kept).</summary>
+    public string? Url { get; set; }
+
+    /// <summary>User for HTTP basic authentication; leave unset when Orthanc has authentication off.</summary>
+    public string? Username { get; set; }
+
+    /// <summary>File holding the password of <see cref="Username"/>.</summary>
+    public string? PasswordFile { get; set; }
+
+    /// <summary>Limit for establishing the TCP connection, so an absent Orthanc is noticed quickly.</summary>
+    public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Limit for a whole request, answer included.</summary>
+    public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>The base address with a trailing slash, so relative paths resolve below any prefix.</summary>
+    public Uri BaseAddress => new(Url!.TrimEnd('/') + "/", UriKind.Absolute);
+}
+
+internal sealed class OrthancOptionsValidator : IValidateOptions<OrthancOptions>
+{
+    public ValidateOptionsResult Validate(string? name, OrthancOptions options)
+    {
+        const string section = OrthancOptions.Section;
+        var failures = new List<string>();
+        if (string.IsNullOrWhiteSpace(options.Url))
+        {
+            failures.Add($"{section}:Url is not set; set it to Orthanc's REST address, e.g. http://127.0.0.1:8042");
+        }
+        else if (!Uri.TryCreate(options.Url, UriKind.Absolute, out var url) || (url.Scheme != Uri.UriSchemeHttp && url.Scheme != Uri.UriSchemeHttps))
+        {
+            failures.Add($"{section}:Url '{options.Url}' is not an absolute http:// or https:// address; e.g. http://127.0.0.1:8042");
+        }
+        var hasUser = !string.IsNullOrWhiteSpace(options.Username);
+        var hasPassword = !string.IsNullOrWhiteSpace(options.PasswordFile);
+        if (hasUser && !hasPassword)
+        {
+            failures.Add($"{section}:PasswordFile is not set but {section}:Username is; point it at the file holding that user's password");
+        }
+        else if (!hasUser && hasPassword)
+        {
+            failures.Add($"{section}:Username is not set but {section}:PasswordFile is; set the Orthanc user the password belongs to");
+        }
+        else if (hasUser && SecretFile.Problem($"{section}:PasswordFile", options.PasswordFile) is { } problem)
+        {
+            failures.Add(problem);
+        }
+        if (options.ConnectTimeout <= TimeSpan.Zero)
+        {
+            failures.Add($"{section}:ConnectTimeout must be positive, e.g. \"00:00:05\"");
+        }
+        if (options.RequestTimeout <= TimeSpan.Zero)
+        {
+            failures.Add($"{section}:RequestTimeout must be positive, e.g. \"00:01:00\"");
+        }
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+}
