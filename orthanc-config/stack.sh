@@ -201,6 +201,8 @@ worker_up() {
     step "worker: building and starting orthancseg-worker on 127.0.0.1:$WORKER_PORT"
     require_free_port "$WORKER_PORT" "the worker (gRPC)" ORTHANCSEG_WORKER_PORT
     publish worker/OrthancSeg.Worker "$APP_DIR/worker" "$LOGS/worker-build.log"
+    # The CLI speaks the worker's contract: rebuild it with the worker it talks to.
+    cli_install force
     local host port query
     read -r host port query < <(pg_endpoint)
     # The password stays in a pgpass file (mode 600), not in the environment or a command line.
