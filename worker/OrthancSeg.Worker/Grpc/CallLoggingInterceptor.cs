@@ -59,10 +59,11 @@ internal sealed partial class CallLoggingInterceptor(ILogger<CallLoggingIntercep
         }
         catch (Exception e)
         {
-            var status = Map(e, context);
+            var traceId = context.GetHttpContext().TraceIdentifier;
+            var status = StatusFor(e, traceId);
             if (status.StatusCode == StatusCode.Internal)
             {
-                LogFailed(logger, e, context.Method, context.GetHttpContext().TraceIdentifier);
+                LogFailed(logger, e, context.Method, traceId);
             }
             else
             {
@@ -78,14 +79,17 @@ internal sealed partial class CallLoggingInterceptor(ILogger<CallLoggingIntercep
         LogCall(logger, context.Method, statusCode, elapsed.TotalMilliseconds);
     }
 
-    private static global::Grpc.Core.Status Map(Exception e, ServerCallContext context) => e switch
+    /// <summary>
+    /// The status a failure is answered with. Only exceptions whose message is written for the caller pass their
+    /// message on; an ArgumentException from deep inside is a bug, not the caller's invalid argument, so it is Internal.
+    /// </summary>
+    internal static global::Grpc.Core.Status StatusFor(Exception e, string traceId) => e switch
     {
-        ArgumentException => new(StatusCode.InvalidArgument, e.Message),
         NotFoundException => new(StatusCode.NotFound, e.Message),
         FailedPreconditionException => new(StatusCode.FailedPrecondition, e.Message),
         OrthancException { IsUnavailable: true } => new(StatusCode.Unavailable, e.Message),
         NpgsqlException { IsTransient: true } => new(StatusCode.Unavailable, $"PostgreSQL is unavailable: {e.Message}"),
-        _ => new(StatusCode.Internal, $"Internal error; the worker log has the details under trace id {context.GetHttpContext().TraceIdentifier}"),
+        _ => new(StatusCode.Internal, $"Internal error; the worker log has the details under trace id {traceId}"),
     };
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "gRPC {Method} answered {StatusCode} in {ElapsedMs:0.0} ms")]

@@ -1,4 +1,8 @@
 using Microsoft.Extensions.Options;
+using Npgsql;
+using OrthancSeg.Worker.Health;
+using OrthancSeg.Worker.Orthanc;
+using OrthancSeg.Worker.Persistence;
 
 namespace OrthancSeg.Worker.Hosting;
 
@@ -43,10 +47,16 @@ internal static partial class HostingExtensions
                 LogStartFailed(app.Logger, e.Message);
                 return Failed;
             }
+            var database = MigrationHostedService.Describe(app.Services.GetRequiredService<NpgsqlDataSource>());
+            var orthanc = app.Services.GetRequiredService<IOptions<OrthancOptions>>().Value.BaseAddress;
+            LogReady(app.Logger, SystemStatusReporter.WorkerVersion, database, orthanc);
             await app.WaitForShutdownAsync();
             return 0;
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "OrthancSeg worker {Version} ready: database {Database}, Orthanc {OrthancUrl}")]
+    private static partial void LogReady(ILogger logger, string version, string database, Uri orthancUrl);
 
     [LoggerMessage(Level = LogLevel.Critical, Message = "Invalid configuration: {Problem}")]
     private static partial void LogInvalidConfiguration(ILogger logger, string problem);
