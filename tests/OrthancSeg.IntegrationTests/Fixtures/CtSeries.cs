@@ -24,14 +24,14 @@ internal sealed class CtSeries : IDisposable
 
     public IReadOnlyList<string> Files => [.. System.IO.Directory.GetFiles(Directory, "*.dcm").Order(StringComparer.Ordinal)];
 
-    public static async Task<CtSeries> CreateAsync(int slices)
+    public static async Task<CtSeries> CreateAsync(int slices, int size = 64)
     {
         var tag = Guid.NewGuid().ToString("N")[..8];
         var directory = Path.Combine(Path.GetTempPath(), "orthancseg-ct-" + tag);
         var patientId = "OSEG-" + tag.ToUpperInvariant();
         var description = "Phantom " + tag;
         var script = Path.Combine(RepositoryPaths.Root, "tests", "OrthancSeg.IntegrationTests", "Fixtures", "make_ct_series.py");
-        var output = await ProcessRunner.RunAsync("/usr/bin/python3", [script, directory, slices.ToString(System.Globalization.CultureInfo.InvariantCulture), patientId, description], TimeSpan.FromSeconds(60));
+        var output = await ProcessRunner.RunAsync("/usr/bin/python3", [script, directory, slices.ToString(System.Globalization.CultureInfo.InvariantCulture), patientId, description, size.ToString(System.Globalization.CultureInfo.InvariantCulture)], TimeSpan.FromSeconds(60));
         var uids = output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         return new CtSeries(directory, patientId, description, uids[0], uids[1]);
     }

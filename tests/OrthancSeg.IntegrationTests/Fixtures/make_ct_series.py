@@ -1,6 +1,6 @@
 """Writes a small synthetic CT series: a water cylinder holding a dense sphere, one file per slice.
 
-Usage: /usr/bin/python3 make_ct_series.py OUTPUT_DIR SLICES PATIENT_ID STUDY_DESCRIPTION
+Usage: /usr/bin/python3 make_ct_series.py OUTPUT_DIR SLICES PATIENT_ID STUDY_DESCRIPTION [SIZE]
 Prints the StudyInstanceUID and the SeriesInstanceUID, one per line. The images have structure
 (air, water, a sphere whose cross-section changes along z), so a viewer that renders them shows
 more than a flat field, and a blank viewport is told apart from a rendered one.
@@ -20,7 +20,9 @@ THICKNESS = 2.5
 
 
 def slice_pixels(index: int, slices: int) -> np.ndarray:
-    y, x = np.mgrid[0:SIZE, 0:SIZE].astype(np.float64) - (SIZE - 1) / 2
+    # Geometry in units of a 64-pixel image, so a bigger SIZE shows the same phantom, finer.
+    scale = SIZE / 64
+    y, x = (np.mgrid[0:SIZE, 0:SIZE].astype(np.float64) - (SIZE - 1) / 2) / scale
     hu = np.full((SIZE, SIZE), -1000.0)
     hu[x * x + y * y <= 28**2] = 0.0
     z = index - (slices - 1) / 2
@@ -32,10 +34,14 @@ def slice_pixels(index: int, slices: int) -> np.ndarray:
 
 
 def main() -> int:
-    if len(sys.argv) != 5:
+    global SIZE, SPACING
+    if len(sys.argv) not in (5, 6):
         print(__doc__, file=sys.stderr)
         return 2
     output, slices, patient_id, description = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+    if len(sys.argv) == 6:
+        SIZE = int(sys.argv[5])
+        SPACING = 128.0 / SIZE
     os.makedirs(output, exist_ok=True)
     study_uid, series_uid, frame_uid = generate_uid(), generate_uid(), generate_uid()
     today = datetime.date.today().strftime("%Y%m%d")
