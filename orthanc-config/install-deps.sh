@@ -9,7 +9,8 @@ packages=(orthanc orthanc-python orthanc-dicomweb orthanc-postgresql orthanc-gdc
           python3-grpcio python3-protobuf protobuf-compiler protobuf-compiler-grpc nginx iproute2 ca-certificates)
 case "$mode" in
     stack) ;;
-    test) packages+=(chromium python3-pydicom python3-numpy python3-pytest dcmtk) ;;
+    # What the test suites use to make and check images: pydicom, nibabel, dcm2niix, orthanc-neuro.
+    test) packages+=(chromium python3-pydicom python3-numpy python3-pytest python3-nibabel dcmtk dcm2niix orthanc-neuro) ;;
     *) die "usage: install-deps.sh stack|test" ;;
 esac
 
