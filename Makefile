@@ -2,7 +2,7 @@
 # Knobs (ports, PostgreSQL, StableAge) are ORTHANCSEG_* environment variables: docs/operations.md.
 SHELL := /bin/bash
 
-.PHONY: up down status test build
+.PHONY: up down status test build test-bridge
 up:
 	@orthanc-config/stack.sh up
 
@@ -19,3 +19,9 @@ build:
 # and ends with one line "N passed, N failed[, N skipped]"; non-zero exit if anything failed.
 test:
 	@tests/run-tests.sh
+
+# The Orthanc bridge alone: unit tests against a real gRPC server, then inside a real Orthanc
+# (tests marked "orthanc"). The generated gRPC modules need protobuf-compiler(-grpc).
+test-bridge:
+	plugin-bridge/generate.sh
+	/usr/bin/python3 -m pytest -q plugin-bridge/tests
