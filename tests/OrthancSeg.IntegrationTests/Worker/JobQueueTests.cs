@@ -86,7 +86,8 @@ public sealed class JobQueueTests(PostgresServer server) : IAsyncLifetime
     [Fact]
     public async Task An_expired_lease_is_reclaimed_and_the_old_claimer_can_no_longer_finish()
     {
-        var queue = Queue(lease: TimeSpan.FromMilliseconds(200));
+        // Long enough that worker-b's first attempt surely comes before expiry, short enough to wait for.
+        var queue = Queue(lease: TimeSpan.FromSeconds(2));
         await queue.EnqueueAsync("work", "k", "{}");
         var first = await queue.ClaimAsync("worker-a");
         Assert.NotNull(first);
@@ -118,10 +119,12 @@ public sealed class JobQueueTests(PostgresServer server) : IAsyncLifetime
             var failure = await queue.FailAsync(job, $"boom {attempt}");
             if (attempt < 3)
             {
+                // Both times come from the same now() in one statement, so the wait is exact: 100 ms, then 200 ms.
+                var (notBefore, failedAt) = await ScheduleAsync(enqueued.Id);
                 Assert.False(failure.Dead);
-                // The backoff is real: right after the failure the job is not due.
-                Assert.True(failure.RetryAt > DateTimeOffset.UtcNow.AddMilliseconds(-50));
-                Assert.Null(await queue.ClaimAsync("worker-a"));
+                Assert.Equal(notBefore, failure.RetryAt);
+                Assert.Equal(TimeSpan.FromMilliseconds(100 << (attempt - 1)), notBefore - failedAt);
+                Assert.Equal("failed", await StateAsync(enqueued.Id));
             }
             else
             {
@@ -181,6 +184,15 @@ public sealed class JobQueueTests(PostgresServer server) : IAsyncLifetime
         RetryBaseDelay = baseDelay ?? TimeSpan.FromSeconds(10),
         RetryMaxDelay = maxDelay ?? TimeSpan.FromHours(1),
     }));
+
+    private async Task<(DateTimeOffset NotBefore, DateTimeOffset UpdatedAt)> ScheduleAsync(JobId id)
+    {
+        await using var command = _dataSource.CreateCommand("SELECT not_before, updated_at FROM jobs WHERE id = @id");
+        command.Parameters.AddWithValue("id", id.Value);
+        await using var reader = await command.ExecuteReaderAsync();
+        Assert.True(await reader.ReadAsync());
+        return (reader.GetFieldValue<DateTimeOffset>(0), reader.GetFieldValue<DateTimeOffset>(1));
+    }
 
     private async Task<string> StateAsync(JobId id)
     {

@@ -32,7 +32,8 @@ internal sealed class OrthancClient(HttpClient http)
     internal async Task<JsonDocument> GetJsonAsync(string relativePath, CancellationToken cancellationToken)
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(BaseAddress, relativePath));
-        using var response = await SendAsync(request, cancellationToken);
+        // Buffered, so that RequestTimeout covers the body too.
+        using var response = await SendAsync(request, HttpCompletionOption.ResponseContentRead, cancellationToken);
         try
         {
             await using var body = await response.Content.ReadAsStreamAsync(cancellationToken);
@@ -45,13 +46,17 @@ internal sealed class OrthancClient(HttpClient http)
         }
     }
 
-    /// <summary>Sends a request and returns the successful answer; anything else is an <see cref="OrthancException"/>.</summary>
-    internal async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    /// <summary>
+    /// Sends a request and returns the successful answer; anything else is an <see cref="OrthancException"/>.
+    /// With <see cref="HttpCompletionOption.ResponseHeadersRead"/> (for large files) the caller streams the body
+    /// and RequestTimeout no longer covers it.
+    /// </summary>
+    internal async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, HttpCompletionOption completion, CancellationToken cancellationToken)
     {
         HttpResponseMessage response;
         try
         {
-            response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+            response = await http.SendAsync(request, completion, cancellationToken);
         }
         catch (HttpRequestException e)
         {

@@ -1,0 +1,73 @@
+extern alias WorkerHost;
+
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using OrthancSeg.IntegrationTests.Fixtures;
+using WorkerHost::OrthancSeg.Worker.Orthanc;
+
+namespace OrthancSeg.IntegrationTests.Worker;
+
+/// <summary>The worker's Orthanc client, wired exactly as the worker wires it, against a real Orthanc.</summary>
+public sealed class OrthancClientTests(PlainOrthanc orthanc) : IClassFixture<PlainOrthanc>
+{
+    [Fact]
+    public async Task With_the_password_file_the_client_reads_orthancs_version()
+    {
+        await using var app = Build(orthanc.Url, orthanc.Username, orthanc.PasswordFile);
+
+        var system = await app.Services.GetRequiredService<OrthancClient>().GetSystemAsync(CancellationToken.None);
+
+        Assert.StartsWith("1.", system.Version, StringComparison.Ordinal);
+        Assert.Equal("OrthancSegTest", system.Name);
+    }
+
+    [Fact]
+    public async Task A_wrong_password_fails_with_the_url_the_status_and_what_to_check()
+    {
+        var wrong = Path.GetTempFileName();
+        try
+        {
+            await File.WriteAllTextAsync(wrong, "not-the-password");
+            await using var app = Build(orthanc.Url, orthanc.Username, wrong);
+
+            var error = await Assert.ThrowsAsync<OrthancException>(() => app.Services.GetRequiredService<OrthancClient>().GetSystemAsync(CancellationToken.None));
+
+            Assert.Equal(HttpStatusCode.Unauthorized, error.StatusCode);
+            Assert.False(error.IsUnavailable);
+            Assert.Contains($"GET {orthanc.Url}/system answered 401", error.Message, StringComparison.Ordinal);
+            Assert.Contains("OrthancSeg:Orthanc:PasswordFile", error.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(wrong);
+        }
+    }
+
+    [Fact]
+    public async Task An_orthanc_that_does_not_listen_is_unavailable_and_named()
+    {
+        var url = $"http://127.0.0.1:{ProcessRunner.FreePort()}";
+        await using var app = Build(url, null, null);
+
+        var error = await Assert.ThrowsAsync<OrthancException>(() => app.Services.GetRequiredService<OrthancClient>().GetSystemAsync(CancellationToken.None));
+
+        Assert.Null(error.StatusCode);
+        Assert.True(error.IsUnavailable);
+        Assert.Contains($"GET {url}/system failed", error.Message, StringComparison.Ordinal);
+    }
+
+    private static WebApplication Build(string url, string? username, string? passwordFile)
+    {
+        var builder = WebApplication.CreateBuilder();
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["OrthancSeg:Orthanc:Url"] = url,
+            ["OrthancSeg:Orthanc:Username"] = username,
+            ["OrthancSeg:Orthanc:PasswordFile"] = passwordFile,
+        });
+        builder.AddOrthancSegOrthanc();
+        return builder.Build();
+    }
+}
