@@ -25,6 +25,12 @@ public sealed class OrthancServer : IAsyncLifetime
 
     public int DicomPort { get; private set; }
 
+    /// <summary>Where the bridge sends its events: a test that wants them starts a worker on this port.</summary>
+    public int WorkerPort { get; private set; }
+
+    /// <summary>The bridge's token; a worker that should accept the bridge's calls reads the same file.</summary>
+    public string BridgeTokenFile => Path.Combine(_directory, "bridge-token");
+
     public Uri BaseUrl => new($"http://127.0.0.1:{HttpPort}/");
 
     /// <summary>Orthanc's index database: proof that metadata lives in PostgreSQL is read here.</summary>
@@ -47,12 +53,12 @@ public sealed class OrthancServer : IAsyncLifetime
         await Postgres.InitializeAsync();
         Directory.CreateDirectory(_directory);
         await File.WriteAllTextAsync(PasswordFile, Password);
-        await File.WriteAllTextAsync(Path.Combine(_directory, "bridge-token"), Guid.NewGuid().ToString("N"));
+        await File.WriteAllTextAsync(BridgeTokenFile, Guid.NewGuid().ToString("N"));
 
         IndexConnectionString = await Postgres.CreateDatabaseAsync("orthanc");
         var database = new Npgsql.NpgsqlConnectionStringBuilder(IndexConnectionString).Database;
         var ports = ProcessRunner.FreePorts(3);
-        (HttpPort, DicomPort) = (ports[0], ports[1]);
+        (HttpPort, DicomPort, WorkerPort) = (ports[0], ports[1], ports[2]);
         var config = Path.Combine(_directory, "orthanc.json");
         await ProcessRunner.RunAsync(Path.Combine(RepositoryPaths.OrthancConfig, "render-orthanc-config.sh"),
         [
@@ -67,8 +73,8 @@ public sealed class OrthancServer : IAsyncLifetime
             $"PYTHON_SCRIPT={(File.Exists(RepositoryPaths.BridgeScript) ? RepositoryPaths.BridgeScript : "")}",
             $"PG_URI=postgresql://orthancseg_test@127.0.0.1:{Postgres.Port}/{database}",
             // Nothing listens there unless a test starts a worker on it: the bridge must cope.
-            $"WORKER_PORT={ports[2]}",
-            $"BRIDGE_TOKEN_FILE={Path.Combine(_directory, "bridge-token")}",
+            $"WORKER_PORT={WorkerPort}",
+            $"BRIDGE_TOKEN_FILE={BridgeTokenFile}",
         ], TimeSpan.FromSeconds(30));
 
         _process = BackgroundProcess.Start("/usr/sbin/Orthanc", [config], Path.Combine(_directory, "orthanc.log"));

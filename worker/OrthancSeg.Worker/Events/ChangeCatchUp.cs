@@ -104,7 +104,7 @@ internal sealed partial class ChangeCatchUp(
         try
         {
             using var request = new HttpRequestMessage(HttpMethod.Get, $"instances/{orthancInstanceId}/metadata/SopClassUid");
-            using var response = await orthanc.SendAsync(request, cancellationToken);
+            using var response = await orthanc.SendAsync(request, HttpCompletionOption.ResponseContentRead, cancellationToken);
             return SopClasses.IsSegmentation((await response.Content.ReadAsStringAsync(cancellationToken)).Trim());
         }
         catch (OrthancException e) when (e.StatusCode == HttpStatusCode.NotFound)

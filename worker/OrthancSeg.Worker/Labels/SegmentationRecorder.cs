@@ -149,7 +149,7 @@ internal sealed partial class SegmentationRecorder(
     {
         using (request)
         {
-            using var response = await orthanc.SendAsync(request, cancellationToken);
+            using var response = await orthanc.SendAsync(request, HttpCompletionOption.ResponseContentRead, cancellationToken);
             return await response.Content.ReadAsByteArrayAsync(cancellationToken);
         }
     }
