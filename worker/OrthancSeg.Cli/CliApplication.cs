@@ -1,5 +1,6 @@
 using System.CommandLine;
 using OrthancSeg.Cli.Commands;
+using OrthancSeg.Cli.Convert;
 
 namespace OrthancSeg.Cli;
 
@@ -17,8 +18,13 @@ internal static class CliApplication
         // Commands that talk to the worker.
         root.Subcommands.Add(StatusCommand.Create());
         root.Subcommands.Add(HealthCommand.Create());
+        root.Subcommands.Add(WorkflowsCommand.Create());
+        root.Subcommands.Add(CasesCommand.Create());
+        root.Subcommands.Add(LabelsCommand.Create());
+        root.Subcommands.Add(DeadLettersCommand.Create());
 
-        // Offline commands (no worker needed) go here, e.g. root.Subcommands.Add(ConvertCommand.Create()) from Convert/ConvertCommand.cs.
+        // Offline commands (no worker needed).
+        root.Subcommands.Add(ConvertCommand.Create());
 
         return root;
     }

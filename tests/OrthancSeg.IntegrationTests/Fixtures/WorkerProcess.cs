@@ -33,6 +33,11 @@ public sealed class WorkerProcess : IAsyncLifetime
     {
         _postgres = postgres;
         _settings = settings;
+        // A test that needs the worker on a given port (where Orthanc's bridge sends) names it in the settings.
+        if (settings.TryGetValue("Kestrel:Endpoints:Grpc:Url", out var url))
+        {
+            Port = new Uri(url).Port;
+        }
     }
 
     public int Port { get; } = ProcessRunner.FreePort();

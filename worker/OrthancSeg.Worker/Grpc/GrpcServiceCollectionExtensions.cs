@@ -26,6 +26,7 @@ internal static class GrpcServiceCollectionExtensions
         app.MapGrpcHealthChecksService();
         app.MapGrpcReflectionService();
         app.MapGrpcService<AdminService>();
+        app.MapGrpcService<Events.EventsService>();
         return app;
     }
 }

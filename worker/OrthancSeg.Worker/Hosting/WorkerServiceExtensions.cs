@@ -1,4 +1,5 @@
 using OrthancSeg.Worker.Auth;
+using OrthancSeg.Worker.Events;
 using OrthancSeg.Worker.Grpc;
 using OrthancSeg.Worker.Jobs;
 using OrthancSeg.Worker.Logging;
@@ -22,6 +23,7 @@ internal static class WorkerServiceExtensions
         builder.AddOrthancSegOrthanc();
         builder.AddOrthancSegAuth();
         builder.AddOrthancSegGrpc();
+        builder.AddOrthancSegRecords();
         return builder;
     }
 }

@@ -1,0 +1,256 @@
+using Google.Rpc;
+using Grpc.Core;
+using Grpc.Health.V1;
+using Grpc.Net.Client;
+using OrthancSeg.Contracts.V1;
+using OrthancSeg.IntegrationTests.Fixtures;
+using OrthancSeg.Tests.Support;
+
+namespace OrthancSeg.IntegrationTests.Records;
+
+/// <summary>
+/// Every stable series that matches a workflow becomes one case, every SEG a label: with real Orthanc,
+/// the built worker and PostgreSQL. Events reach the worker through its catch-up of Orthanc's change log
+/// and through Events calls made as the bridge makes them.
+/// </summary>
+[Collection(PostgresCollection.Name)]
+public sealed class RecordingTests(PostgresServer postgres)
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(180);
+
+    private const string AcceptedLabels = "SELECT count(*) FROM labels WHERE verdict = 'accepted'";
+    private const string Cases = "SELECT count(*) FROM cases";
+
+    private static async Task CreateLiverWorkflowAsync(RecordsHarness harness) =>
+        await harness.Admin.CreateWorkflowAsync(new CreateWorkflowRequest
+        {
+            Workflow = new Workflow
+            {
+                Name = "liver-ct",
+                DatasetId = 501,
+                Selection = new SelectionRule { Modality = "CT", SeriesDescriptionPattern = "(?i)abdomen|liver" },
+                Labels = { new LabelDefinition { Value = 1, Name = "liver" }, new LabelDefinition { Value = 2, Name = "tumor", Synonyms = { "lesion" } } },
+            },
+        });
+
+    [Fact]
+    public async Task Fifty_series_become_fifty_cases_once_and_segs_for_ten_become_ten_accepted_labels()
+    {
+        await using var harness = await RecordsHarness.StartAsync(postgres);
+        await CreateLiverWorkflowAsync(harness);
+        var series = Enumerable.Range(0, 50).Select(_ => new TestSeries(slices: 3)).ToList();
+        // A series no workflow admits stays out.
+        var head = new TestSeries(slices: 3, description: "Head routine");
+        foreach (var s in series.Append(head))
+        {
+            await harness.UploadSeriesAsync(s);
+        }
+        await harness.WaitForCountAsync(Cases, 50, Patience, "50 cases");
+
+        for (var i = 0; i < 10; i++)
+        {
+            // Half BINARY (highdicom style), half LABELMAP with OHIF's default names.
+            var seg = i % 2 == 0
+                ? series[i].Seg([new(1, "Liver"), new(2, "lesion")], [new(0, 1), new(2, 2)], author: "Doe^Jane")
+                : series[i].Seg([new(1, "Segment 1")], [new(1, 1)], labelMap: true);
+            await harness.UploadAsync(seg);
+        }
+        await harness.WaitForCountAsync(AcceptedLabels, 10, Patience, "10 accepted labels");
+        await harness.WaitForIdleAsync(Patience);
+
+        Assert.Equal(50, await harness.CountAsync(Cases));
+        Assert.Equal(50, await harness.CountAsync("SELECT count(DISTINCT series_instance_uid) FROM cases"));
+        Assert.Equal(10, await harness.CountAsync("SELECT count(*) FROM labels"));
+        Assert.Equal(10, await harness.CountAsync("SELECT count(*) FROM cases WHERE status = 'labeled'"));
+        Assert.Equal(0, await harness.CountAsync("SELECT count(*) FROM dead_letters"));
+
+        var cases = await harness.Admin.ListCasesAsync(new ListCasesRequest { Workflow = "liver-ct", Status = CaseStatus.Labeled, PageSize = 4 });
+        Assert.Equal(4, cases.Cases.Count);
+        Assert.NotEmpty(cases.NextPageToken);
+        var first = series[0];
+        var recorded = (await harness.Admin.ListCasesAsync(new ListCasesRequest { PageSize = 1000 })).Cases.Single(c => c.SeriesInstanceUid == first.SeriesInstanceUid);
+        var full = (await harness.Admin.GetCaseAsync(new GetCaseRequest { CaseKey = recorded.CaseKey })).Case;
+        Assert.Matches("^liverct_[a-z2-7]{8}$", full.CaseKey);
+        Assert.Equal(first.SopInstanceUids, full.SopInstanceUids);
+        Assert.Equal(first.FrameOfReferenceUid, full.FrameOfReferenceUid);
+        Assert.Equal(3, full.Geometry.Slices);
+        var label = Assert.Single((await harness.Admin.ListLabelsAsync(new ListLabelsRequest { CaseKey = full.CaseKey })).Labels);
+        Assert.Equal(LabelVerdict.Accepted, label.Verdict);
+        Assert.True(label.IsCurrent);
+        Assert.Equal("Doe^Jane", label.Author);
+        Assert.Equal([0, 2], label.PaintedSlices);
+        Assert.Equal([SegmentMatch.Name, SegmentMatch.Synonym], label.Segments.Select(s => s.Match));
+        var ohif = (await harness.Admin.ListCasesAsync(new ListCasesRequest { PageSize = 1000 })).Cases.Single(c => c.SeriesInstanceUid == series[1].SeriesInstanceUid);
+        var ohifLabel = Assert.Single((await harness.Admin.ListLabelsAsync(new ListLabelsRequest { CaseKey = ohif.CaseKey })).Labels);
+        Assert.Equal(SegmentMatch.OhifDefaultName, Assert.Single(ohifLabel.Segments).Match);
+    }
+
+    [Fact]
+    public async Task Series_and_segs_uploaded_while_the_worker_is_down_are_all_recorded_once_when_it_starts()
+    {
+        await using var harness = await RecordsHarness.StartAsync(postgres);
+        await CreateLiverWorkflowAsync(harness);
+        await harness.StopWorkerAsync();
+
+        var series = Enumerable.Range(0, 30).Select(_ => new TestSeries(slices: 3)).ToList();
+        foreach (var s in series)
+        {
+            await harness.UploadSeriesAsync(s);
+        }
+        for (var i = 0; i < 10; i++)
+        {
+            await harness.UploadAsync(series[i].Seg([new(1, "liver")], [new(1, 1)]));
+        }
+
+        await harness.StartWorkerAsync();
+        await harness.WaitForCountAsync(Cases, 30, Patience, "30 cases");
+        await harness.WaitForCountAsync(AcceptedLabels, 10, Patience, "10 accepted labels");
+        await harness.WaitForIdleAsync(Patience);
+        Assert.Equal(30, await harness.CountAsync(Cases));
+        Assert.Equal(10, await harness.CountAsync("SELECT count(*) FROM labels"));
+        Assert.Equal(0, await harness.CountAsync("SELECT count(*) FROM pending_segmentations"));
+    }
+
+    [Fact]
+    public async Task Every_event_delivered_twice_has_one_effect()
+    {
+        await using var harness = await RecordsHarness.StartAsync(postgres);
+        await CreateLiverWorkflowAsync(harness);
+        var series = Enumerable.Range(0, 5).Select(_ => new TestSeries(slices: 3)).ToList();
+        foreach (var s in series)
+        {
+            await harness.UploadSeriesAsync(s);
+        }
+        var segIds = new List<string>();
+        foreach (var s in series)
+        {
+            segIds.Add(await harness.UploadAsync(s.Seg([new(1, "liver")], [new(0, 1)])));
+        }
+        await harness.WaitForCountAsync(Cases, 5, Patience, "5 cases");
+        await harness.WaitForCountAsync(AcceptedLabels, 5, Patience, "5 accepted labels");
+
+        // The bridge's pushes, each twice, after the catch-up already recorded everything.
+        var seriesIds = await OrthancSeriesIdsAsync(harness);
+        foreach (var id in seriesIds)
+        {
+            var pushes = new[] { await harness.Events.NotifyStableSeriesAsync(new() { OrthancSeriesId = id }),
+                await harness.Events.NotifyStableSeriesAsync(new() { OrthancSeriesId = id }) };
+            Assert.False(pushes[1].Accepted);
+        }
+        foreach (var id in segIds)
+        {
+            await harness.Events.NotifySegmentationStoredAsync(new() { OrthancInstanceId = id, SopClassUid = "1.2.840.10008.5.1.4.1.1.66.4", ChangeSeq = 1 });
+            var again = await harness.Events.NotifySegmentationStoredAsync(new() { OrthancInstanceId = id, SopClassUid = "1.2.840.10008.5.1.4.1.1.66.4", ChangeSeq = 1 });
+            Assert.False(again.Accepted);
+        }
+        // And the whole change log replayed from the start, as after a lost cursor.
+        await harness.CountAsync("UPDATE change_cursor SET last_seq = 0 RETURNING 1");
+        await harness.WaitForCountAsync("SELECT last_seq FROM change_cursor", 1, Patience, "the catch-up to replay");
+        await harness.WaitForIdleAsync(Patience);
+
+        Assert.Equal(5, await harness.CountAsync(Cases));
+        Assert.Equal(5, await harness.CountAsync("SELECT count(*) FROM labels"));
+        Assert.Equal(5, await harness.CountAsync("SELECT count(*) FROM labels WHERE is_current"));
+    }
+
+    [Fact]
+    public async Task Bad_segs_become_rejected_labels_or_pending_with_reasons_and_the_worker_stays_up()
+    {
+        await using var harness = await RecordsHarness.StartAsync(postgres);
+        await CreateLiverWorkflowAsync(harness);
+        var noSegments = new TestSeries(slices: 3);
+        var unknownNames = new TestSeries(slices: 3);
+        var malformed = new TestSeries(slices: 3);
+        var elsewhere = new TestSeries(slices: 3);
+        foreach (var s in new[] { noSegments, unknownNames, malformed })
+        {
+            await harness.UploadSeriesAsync(s);
+        }
+        await harness.WaitForCountAsync(Cases, 3, Patience, "3 cases");
+
+        await harness.UploadAsync(noSegments.Seg([], [new(1, 1)]));
+        await harness.UploadAsync(unknownNames.Seg([new(1, "kidney")], [new(1, 1)]));
+        var broken = malformed.Seg([new(1, "liver")], [new(1, 1)]);
+        // Three frames announced, pixel data for one: Orthanc stores it, the worker must say why it is unusable.
+        broken.Dataset.SetString(OrthancSeg.Dicom.DicomTags.NumberOfFrames, OrthancSeg.Dicom.DicomVR.IS, "3");
+        await harness.UploadAsync(broken);
+        // References a series that is in no workflow (never uploaded).
+        await harness.UploadAsync(elsewhere.Seg([new(1, "liver")], [new(1, 1)]));
+
+        await harness.WaitForCountAsync("SELECT count(*) FROM labels WHERE verdict = 'rejected'", 3, Patience, "3 rejected labels");
+        await harness.WaitForCountAsync("SELECT count(*) FROM pending_segmentations", 1, Patience, "1 pending segmentation");
+
+        async Task<Label> LabelOf(TestSeries s)
+        {
+            var c = (await harness.Admin.ListCasesAsync(new ListCasesRequest { PageSize = 100 })).Cases.Single(x => x.SeriesInstanceUid == s.SeriesInstanceUid);
+            return Assert.Single((await harness.Admin.ListLabelsAsync(new ListLabelsRequest { CaseKey = c.CaseKey })).Labels);
+        }
+        Assert.Contains("no segments", (await LabelOf(noSegments)).RejectionReason, StringComparison.Ordinal);
+        var unknown = await LabelOf(unknownNames);
+        Assert.Contains("'kidney'", unknown.RejectionReason, StringComparison.Ordinal);
+        Assert.Contains("liver (1), tumor (2; also: lesion)", unknown.RejectionReason, StringComparison.Ordinal);
+        Assert.Contains("cannot be read", (await LabelOf(malformed)).RejectionReason, StringComparison.Ordinal);
+        var pending = Assert.Single((await harness.Admin.ListPendingSegmentationsAsync(new())).PendingSegmentations);
+        Assert.Contains(elsewhere.SeriesInstanceUid, pending.Reason, StringComparison.Ordinal);
+
+        // The series arrives later and matches: the waiting SEG becomes its label.
+        await harness.UploadSeriesAsync(elsewhere);
+        await harness.WaitForCountAsync(AcceptedLabels, 1, Patience, "the waiting SEG accepted");
+        Assert.Equal(0, await harness.CountAsync("SELECT count(*) FROM pending_segmentations"));
+        Assert.Equal(0, await harness.CountAsync("SELECT count(*) FROM dead_letters"));
+        Assert.True(await harness.WorkerIsServingAsync());
+    }
+
+    [Fact]
+    public async Task Events_calls_with_missing_or_absurd_fields_or_wrong_tokens_are_refused_clearly()
+    {
+        await using var harness = await RecordsHarness.StartAsync(postgres);
+
+        var missing = await Assert.ThrowsAsync<RpcException>(() => harness.Events.NotifyStableSeriesAsync(new NotifyStableSeriesRequest()).ResponseAsync);
+        Assert.Equal(StatusCode.InvalidArgument, missing.StatusCode);
+        Assert.Equal("orthanc_series_id", Assert.Single(BadRequestOf(missing).FieldViolations).Field);
+
+        var absurd = await Assert.ThrowsAsync<RpcException>(() => harness.Events.NotifySegmentationStoredAsync(new NotifySegmentationStoredRequest
+        {
+            OrthancInstanceId = "../../etc/passwd",
+            ChangeSeq = -5,
+            SopClassUid = "1.2.840.10008.5.1.4.1.1.2",
+        }).ResponseAsync);
+        Assert.Equal(StatusCode.InvalidArgument, absurd.StatusCode);
+        Assert.Equal(["orthanc_instance_id", "change_seq", "sop_class_uid"], BadRequestOf(absurd).FieldViolations.Select(v => v.Field));
+        Assert.Contains("not a segmentation SOP Class", absurd.Status.Detail, StringComparison.Ordinal);
+
+        var wrongToken = new Events.EventsClient(RecordsHarness.WithToken(harness.Channel, "not-the-token"));
+        var refused = await Assert.ThrowsAsync<RpcException>(() => wrongToken.NotifyStableSeriesAsync(new() { OrthancSeriesId = "00000000-00000000-00000000-00000000-00000000" }).ResponseAsync);
+        Assert.Equal(StatusCode.Unauthenticated, refused.StatusCode);
+        var anonymous = new Events.EventsClient(harness.Channel);
+        var noToken = await Assert.ThrowsAsync<RpcException>(() => anonymous.NotifyStableSeriesAsync(new() { OrthancSeriesId = "00000000-00000000-00000000-00000000-00000000" }).ResponseAsync);
+        Assert.Equal(StatusCode.Unauthenticated, noToken.StatusCode);
+        var adminWithBridgeToken = new Admin.AdminClient(RecordsHarness.WithToken(harness.Channel, (await File.ReadAllTextAsync(harness.BridgeTokenFile)).Trim()));
+        var crossed = await Assert.ThrowsAsync<RpcException>(() => adminWithBridgeToken.ListCasesAsync(new ListCasesRequest()).ResponseAsync);
+        Assert.Contains(crossed.StatusCode, new[] { StatusCode.Unauthenticated, StatusCode.PermissionDenied });
+
+        // A well-formed push for a series Orthanc does not have is accepted and comes to nothing.
+        var ghost = await harness.Events.NotifyStableSeriesAsync(new() { OrthancSeriesId = "01234567-89abcdef-01234567-89abcdef-01234567", ChangeSeq = 7 });
+        Assert.True(ghost.Accepted);
+        await harness.WaitForIdleAsync(Patience);
+        Assert.Equal(0, await harness.CountAsync(Cases));
+        Assert.Equal(0, await harness.CountAsync("SELECT count(*) FROM dead_letters"));
+        var health = await new Health.HealthClient(harness.Channel).CheckAsync(new HealthCheckRequest());
+        Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, health.Status);
+    }
+
+    private static BadRequest BadRequestOf(RpcException e)
+    {
+        var status = e.GetRpcStatus() ?? throw new Xunit.Sdk.XunitException($"No rich status on {e.Status}");
+        return status.GetDetail<BadRequest>() ?? throw new Xunit.Sdk.XunitException("No BadRequest detail");
+    }
+
+    private static async Task<IReadOnlyList<string>> OrthancSeriesIdsAsync(RecordsHarness harness)
+    {
+        using var response = await harness.Orthanc.GetAsync(new Uri("series", UriKind.Relative));
+        response.EnsureSuccessStatusCode();
+        using var json = System.Text.Json.JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        return json.RootElement.EnumerateArray().Select(e => e.GetString()!).ToList();
+    }
+}

@@ -1,0 +1,122 @@
+using System.CommandLine;
+using OrthancSeg.Cli.Connection;
+using OrthancSeg.Contracts.V1;
+
+namespace OrthancSeg.Cli.Commands;
+
+/// <summary>`orthancseg cases list|show`.</summary>
+internal static class CasesCommand
+{
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
+
+    public static Command Create()
+    {
+        var command = new Command("cases", "List and show cases (series admitted to a workflow)");
+        command.Subcommands.Add(ListCommand());
+        command.Subcommands.Add(ShowCommand());
+        return command;
+    }
+
+    private static Command ListCommand()
+    {
+        var workflow = new Option<string?>("--workflow") { Description = "Only cases of this workflow" };
+        var status = new Option<string?>("--status") { Description = "Only cases in this status: unlabeled, labeled or unusable" };
+        var limit = new Option<int>("--limit") { Description = "At most this many cases (0 = all)", DefaultValueFactory = _ => 0 };
+        var command = new Command("list", "List cases, newest first") { workflow, status, limit };
+        command.SetAction((parseResult, cancellationToken) => CommandRunner.RunAsync(parseResult, async (worker, output, ct) =>
+        {
+            var request = new ListCasesRequest { Workflow = parseResult.GetValue(workflow) ?? "", PageSize = 1000 };
+            if (parseResult.GetValue(status) is { } s)
+            {
+                request.Status = Formatting.Parse<CaseStatus>(s) ?? throw new CliException($"--status {s}: use unlabeled, labeled or unusable", ExitCodes.Unhealthy);
+            }
+            var max = parseResult.GetValue(limit);
+            var all = new List<Case>();
+            do
+            {
+                var page = await worker.Admin.ListCasesAsync(request, deadline: DateTime.UtcNow + Deadline, cancellationToken: ct);
+                all.AddRange(page.Cases);
+                request.PageToken = page.NextPageToken;
+            }
+            while (request.PageToken.Length > 0 && (max == 0 || all.Count < max));
+            var shown = max == 0 ? all : all.Take(max).ToList();
+            if (output.Json)
+            {
+                output.WriteJson(shown.Select(ToJson));
+            }
+            else
+            {
+                output.Table(["CASE", "WORKFLOW", "STATUS", "MODALITY", "SLICES", "LABELS", "DESCRIPTION", "CREATED"], shown.Select(c => (IReadOnlyList<string>)[
+                    c.CaseKey, c.Workflow, Formatting.Word(c.Status), c.Modality, Formatting.Number(c.InstanceCount), Formatting.Number(c.LabelCount),
+                    c.SeriesDescription, Formatting.Time(c.CreateTime)]));
+            }
+            return ExitCodes.Ok;
+        }, cancellationToken));
+        return command;
+    }
+
+    private static Command ShowCommand()
+    {
+        var key = new Argument<string>("case-key") { Description = "The case key, e.g. liverct_k3m9x2ab" };
+        var command = new Command("show", "Show one case with its slices and current label") { key };
+        command.SetAction((parseResult, cancellationToken) => CommandRunner.RunAsync(parseResult, async (worker, output, ct) =>
+        {
+            var c = (await worker.Admin.GetCaseAsync(new GetCaseRequest { CaseKey = parseResult.GetValue(key)! }, deadline: DateTime.UtcNow + Deadline, cancellationToken: ct)).Case;
+            if (output.Json)
+            {
+                output.WriteJson(ToJson(c));
+                return ExitCodes.Ok;
+            }
+            var g = c.Geometry;
+            output.Table(["FIELD", "VALUE"], new List<IReadOnlyList<string>>
+            {
+                new[] { "case", c.CaseKey },
+                new[] { "workflow", c.Workflow },
+                new[] { "status", Formatting.Word(c.Status) + (c.StatusReason.Length > 0 ? $": {c.StatusReason}" : "") },
+                new[] { "orthanc series", c.OrthancSeriesId },
+                new[] { "orthanc study", c.OrthancStudyId },
+                new[] { "study uid", c.StudyInstanceUid },
+                new[] { "series uid", c.SeriesInstanceUid },
+                new[] { "frame of reference", c.FrameOfReferenceUid },
+                new[] { "modality", c.Modality },
+                new[] { "description", c.SeriesDescription },
+                new[] { "body part", c.BodyPart },
+                new[] { "instances", Formatting.Number(c.InstanceCount) },
+                new[] { "grid", g is null ? "none" : $"{g.Columns} × {g.Rows} × {g.Slices}, spacing {string.Join(" × ", g.Spacing.Select(v => v.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture)))} mm" },
+                new[] { "current label", c.CurrentLabelSopInstanceUid.Length == 0 ? "none" : c.CurrentLabelSopInstanceUid },
+                new[] { "labels", Formatting.Number(c.LabelCount) },
+                new[] { "created", Formatting.Time(c.CreateTime) },
+                new[] { "updated", Formatting.Time(c.UpdateTime) },
+            });
+            output.Line();
+            output.Table(["SLICE", "SOP INSTANCE UID"], c.SopInstanceUids.Select((uid, i) => (IReadOnlyList<string>)[Formatting.Number(i), uid]));
+            return ExitCodes.Ok;
+        }, cancellationToken));
+        return command;
+    }
+
+    private static object ToJson(Case c) => new
+    {
+        caseKey = c.CaseKey,
+        workflow = c.Workflow,
+        status = Formatting.Word(c.Status),
+        statusReason = c.StatusReason,
+        orthancSeriesId = c.OrthancSeriesId,
+        orthancStudyId = c.OrthancStudyId,
+        studyInstanceUid = c.StudyInstanceUid,
+        seriesInstanceUid = c.SeriesInstanceUid,
+        frameOfReferenceUid = c.FrameOfReferenceUid,
+        sopInstanceUids = c.SopInstanceUids.ToArray(),
+        modality = c.Modality,
+        seriesDescription = c.SeriesDescription,
+        bodyPart = c.BodyPart,
+        instanceCount = c.InstanceCount,
+        geometry = c.Geometry is { } g
+            ? new { columns = g.Columns, rows = g.Rows, slices = g.Slices, spacing = g.Spacing.ToArray(), origin = g.Origin.ToArray(), orientation = g.Orientation.ToArray() }
+            : null,
+        currentLabel = c.CurrentLabelSopInstanceUid,
+        labelCount = c.LabelCount,
+        createTime = Formatting.TimeValue(c.CreateTime),
+        updateTime = Formatting.TimeValue(c.UpdateTime),
+    };
+}

@@ -1,0 +1,63 @@
+using System.CommandLine;
+using OrthancSeg.Contracts.V1;
+using OrthancSeg.Cli.Connection;
+
+namespace OrthancSeg.Cli.Commands;
+
+/// <summary>`orthancseg dead-letters list|retry ID`.</summary>
+internal static class DeadLettersCommand
+{
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
+
+    public static Command Create()
+    {
+        var command = new Command("dead-letters", "Jobs that failed every attempt: list them, retry one");
+        var list = new Command("list", "List dead letters, newest first");
+        list.SetAction((parseResult, cancellationToken) => CommandRunner.RunAsync(parseResult, async (worker, output, ct) =>
+        {
+            var request = new ListDeadLettersRequest { PageSize = 1000 };
+            var all = new List<DeadLetter>();
+            do
+            {
+                var page = await worker.Admin.ListDeadLettersAsync(request, deadline: DateTime.UtcNow + Deadline, cancellationToken: ct);
+                all.AddRange(page.DeadLetters);
+                request.PageToken = page.NextPageToken;
+            }
+            while (request.PageToken.Length > 0);
+            if (output.Json)
+            {
+                output.WriteJson(all.Select(d => new
+                {
+                    id = d.Id, kind = d.Kind, key = d.Key, attempts = d.Attempts, lastError = d.LastError,
+                    createTime = Formatting.TimeValue(d.CreateTime), deadTime = Formatting.TimeValue(d.DeadTime),
+                }));
+            }
+            else
+            {
+                output.Table(["ID", "KIND", "KEY", "ATTEMPTS", "DEAD SINCE", "LAST ERROR"], all.Select(d => (IReadOnlyList<string>)[
+                    Formatting.Number(d.Id), d.Kind, d.Key, Formatting.Number(d.Attempts), Formatting.Time(d.DeadTime), d.LastError]));
+            }
+            return ExitCodes.Ok;
+        }, cancellationToken));
+        command.Subcommands.Add(list);
+
+        var id = new Argument<long>("id") { Description = "The dead letter's id (from dead-letters list)" };
+        var retry = new Command("retry", "Queue a dead letter again with fresh attempts") { id };
+        retry.SetAction((parseResult, cancellationToken) => CommandRunner.RunAsync(parseResult, async (worker, output, ct) =>
+        {
+            var response = await worker.Admin.RetryDeadLetterAsync(new RetryDeadLetterRequest { Id = parseResult.GetValue(id) },
+                deadline: DateTime.UtcNow + Deadline, cancellationToken: ct);
+            if (output.Json)
+            {
+                output.WriteJson(new { id = response.Id, queued = true });
+            }
+            else
+            {
+                output.Line($"Job {response.Id} is queued again");
+            }
+            return ExitCodes.Ok;
+        }, cancellationToken));
+        command.Subcommands.Add(retry);
+        return command;
+    }
+}

@@ -1,0 +1,219 @@
+using System.CommandLine;
+using System.Globalization;
+using OrthancSeg.Cli.Connection;
+using OrthancSeg.Cli.Output;
+using OrthancSeg.Contracts.V1;
+
+namespace OrthancSeg.Cli.Commands;
+
+/// <summary>`orthancseg workflows create|list|get|pause|resume`.</summary>
+internal static class WorkflowsCommand
+{
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
+
+    public static Command Create()
+    {
+        var command = new Command("workflows", "Create, list, show, pause and resume workflows");
+        command.Subcommands.Add(CreateCommand());
+        command.Subcommands.Add(ListCommand());
+        command.Subcommands.Add(GetCommand());
+        command.Subcommands.Add(StateCommand("pause", "Stop admitting new series (labels are still recorded)", pause: true));
+        command.Subcommands.Add(StateCommand("resume", "Admit series again and backfill what arrived meanwhile", pause: false));
+        return command;
+    }
+
+    private static Command CreateCommand()
+    {
+        var name = new Option<string>("--name") { Description = "Workflow name: lower-case letters, digits, dashes (e.g. liver-ct)", Required = true };
+        var datasetId = new Option<int>("--dataset-id") { Description = "nnU-Net dataset id, 1..999", Required = true };
+        var datasetName = new Option<string?>("--dataset-name") { Description = "nnU-Net dataset name (default: the name without dashes)" };
+        var modality = new Option<string?>("--modality") { Description = "Admit only this Modality (e.g. CT)" };
+        var description = new Option<string?>("--series-description") { Description = "Admit only series whose SeriesDescription matches this .NET regex" };
+        var bodyPart = new Option<string?>("--body-part") { Description = "Admit only this BodyPartExamined" };
+        var labels = new Option<string>("--labels") { Description = "Label schema: name=value,... (e.g. liver=1,tumor=2)", Required = true };
+        var synonyms = new Option<string[]>("--synonym") { Description = "Another name for a label: label=synonym (repeatable)", AllowMultipleArgumentsPerToken = false };
+        var noOhif = new Option<bool>("--no-ohif-default-names") { Description = "Do not map OHIF's default names \"Segment N\" to label value N" };
+        var command = new Command("create", "Create a workflow; series already in Orthanc that match it become cases")
+        {
+            name, datasetId, datasetName, modality, description, bodyPart, labels, synonyms, noOhif,
+        };
+        command.SetAction((parseResult, cancellationToken) => CommandRunner.RunAsync(parseResult, async (worker, output, ct) =>
+        {
+            var workflow = new Workflow
+            {
+                Name = parseResult.GetValue(name)!,
+                DatasetId = parseResult.GetValue(datasetId),
+                DatasetName = parseResult.GetValue(datasetName) ?? "",
+                Selection = new SelectionRule
+                {
+                    Modality = parseResult.GetValue(modality) ?? "",
+                    SeriesDescriptionPattern = parseResult.GetValue(description) ?? "",
+                    BodyPart = parseResult.GetValue(bodyPart) ?? "",
+                },
+                AllowOhifDefaultNames = !parseResult.GetValue(noOhif),
+            };
+            workflow.Labels.AddRange(ParseLabels(parseResult.GetValue(labels)!, parseResult.GetValue(synonyms) ?? []));
+            var response = await worker.Admin.CreateWorkflowAsync(new CreateWorkflowRequest { Workflow = workflow, SetAllowOhifDefaultNames = true },
+                deadline: DateTime.UtcNow + Deadline, cancellationToken: ct);
+            Show(output, response.Workflow);
+            return ExitCodes.Ok;
+        }, cancellationToken));
+        return command;
+    }
+
+    private static Command ListCommand()
+    {
+        var state = new Option<string?>("--state") { Description = "Only workflows in this state: active or paused" };
+        var command = new Command("list", "List workflows") { state };
+        command.SetAction((parseResult, cancellationToken) => CommandRunner.RunAsync(parseResult, async (worker, output, ct) =>
+        {
+            var request = new ListWorkflowsRequest { PageSize = 500 };
+            if (parseResult.GetValue(state) is { } s)
+            {
+                request.State = Formatting.Parse<WorkflowState>(s) ?? throw new CliException($"--state {s}: use active or paused", ExitCodes.Unhealthy);
+            }
+            var all = new List<Workflow>();
+            do
+            {
+                var page = await worker.Admin.ListWorkflowsAsync(request, deadline: DateTime.UtcNow + Deadline, cancellationToken: ct);
+                all.AddRange(page.Workflows);
+                request.PageToken = page.NextPageToken;
+            }
+            while (request.PageToken.Length > 0);
+            if (output.Json)
+            {
+                output.WriteJson(all.Select(ToJson));
+            }
+            else
+            {
+                output.Table(["NAME", "STATE", "DATASET", "CASES", "LABELED", "SELECTION", "LABELS"], all.Select(w => (IReadOnlyList<string>)[
+                    w.Name, Formatting.Word(w.State), $"{w.DatasetId:000} {w.DatasetName}", Formatting.Number(w.CaseCount), Formatting.Number(w.LabeledCaseCount),
+                    Selection(w.Selection), string.Join(",", w.Labels.Select(l => $"{l.Name}={l.Value}"))]));
+            }
+            return ExitCodes.Ok;
+        }, cancellationToken));
+        return command;
+    }
+
+    private static Command GetCommand()
+    {
+        var name = new Argument<string>("name") { Description = "The workflow's name" };
+        var command = new Command("get", "Show one workflow") { name };
+        command.SetAction((parseResult, cancellationToken) => CommandRunner.RunAsync(parseResult, async (worker, output, ct) =>
+        {
+            var response = await worker.Admin.GetWorkflowAsync(new GetWorkflowRequest { Name = parseResult.GetValue(name)! },
+                deadline: DateTime.UtcNow + Deadline, cancellationToken: ct);
+            Show(output, response.Workflow);
+            return ExitCodes.Ok;
+        }, cancellationToken));
+        return command;
+    }
+
+    private static Command StateCommand(string verb, string description, bool pause)
+    {
+        var name = new Argument<string>("name") { Description = "The workflow's name" };
+        var command = new Command(verb, description) { name };
+        command.SetAction((parseResult, cancellationToken) => CommandRunner.RunAsync(parseResult, async (worker, output, ct) =>
+        {
+            var workflowName = parseResult.GetValue(name)!;
+            var workflow = pause
+                ? (await worker.Admin.PauseWorkflowAsync(new PauseWorkflowRequest { Name = workflowName }, deadline: DateTime.UtcNow + Deadline, cancellationToken: ct)).Workflow
+                : (await worker.Admin.ResumeWorkflowAsync(new ResumeWorkflowRequest { Name = workflowName }, deadline: DateTime.UtcNow + Deadline, cancellationToken: ct)).Workflow;
+            Show(output, workflow);
+            return ExitCodes.Ok;
+        }, cancellationToken));
+        return command;
+    }
+
+    /// <summary>"liver=1,tumor=2" with "tumor=lesion" synonyms; throws a CliException naming the bad part.</summary>
+    internal static IReadOnlyList<LabelDefinition> ParseLabels(string labels, IReadOnlyList<string> synonyms)
+    {
+        var result = new List<LabelDefinition>();
+        foreach (var part in labels.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var pieces = part.Split('=', 2, StringSplitOptions.TrimEntries);
+            if (pieces.Length != 2 || pieces[0].Length == 0 || !int.TryParse(pieces[1], NumberStyles.None, CultureInfo.InvariantCulture, out var value))
+            {
+                throw new CliException($"--labels: '{part}' is not name=value (e.g. liver=1)", ExitCodes.Unhealthy);
+            }
+            result.Add(new LabelDefinition { Name = pieces[0], Value = value });
+        }
+        if (result.Count == 0)
+        {
+            throw new CliException("--labels: give at least one label, e.g. liver=1,tumor=2", ExitCodes.Unhealthy);
+        }
+        foreach (var synonym in synonyms)
+        {
+            var pieces = synonym.Split('=', 2, StringSplitOptions.TrimEntries);
+            var label = pieces.Length == 2 ? result.Find(l => string.Equals(l.Name, pieces[0], StringComparison.OrdinalIgnoreCase)) : null;
+            if (label is null || pieces[1].Length == 0)
+            {
+                throw new CliException($"--synonym: '{synonym}' is not label=synonym for one of the labels {string.Join(", ", result.Select(l => l.Name))}", ExitCodes.Unhealthy);
+            }
+            label.Synonyms.Add(pieces[1]);
+        }
+        return result;
+    }
+
+    private static void Show(ConsoleOutput output, Workflow w)
+    {
+        if (output.Json)
+        {
+            output.WriteJson(ToJson(w));
+            return;
+        }
+        output.Table(["FIELD", "VALUE"], new List<IReadOnlyList<string>>
+        {
+            new[] { "name", w.Name },
+            new[] { "state", Formatting.Word(w.State) },
+            new[] { "dataset", $"{w.DatasetId:000} {w.DatasetName}" },
+            new[] { "case key prefix", w.CaseKeyPrefix },
+            new[] { "selection", Selection(w.Selection) },
+            new[] { "ohif default names", w.AllowOhifDefaultNames ? "Segment N → label N" : "not accepted" },
+            new[] { "cases", $"{w.CaseCount} ({w.LabeledCaseCount} labeled)" },
+            new[] { "created", Formatting.Time(w.CreateTime) },
+        });
+        output.Line();
+        output.Table(["VALUE", "LABEL", "SYNONYMS", "CODE", "COLOUR"], w.Labels.Select(l => (IReadOnlyList<string>)[
+            Formatting.Number(l.Value), l.Name, string.Join(", ", l.Synonyms), l.Code, l.Colour]));
+    }
+
+    private static string Selection(SelectionRule? s)
+    {
+        if (s is null)
+        {
+            return "everything";
+        }
+        var parts = new List<string>();
+        if (s.Modality.Length > 0)
+        {
+            parts.Add($"modality {s.Modality}");
+        }
+        if (s.SeriesDescriptionPattern.Length > 0)
+        {
+            parts.Add($"description ~ {s.SeriesDescriptionPattern}");
+        }
+        if (s.BodyPart.Length > 0)
+        {
+            parts.Add($"body part {s.BodyPart}");
+        }
+        return parts.Count == 0 ? "everything" : string.Join("; ", parts);
+    }
+
+    private static object ToJson(Workflow w) => new
+    {
+        name = w.Name,
+        state = Formatting.Word(w.State),
+        datasetId = w.DatasetId,
+        datasetName = w.DatasetName,
+        caseKeyPrefix = w.CaseKeyPrefix,
+        selection = new { modality = w.Selection?.Modality, seriesDescription = w.Selection?.SeriesDescriptionPattern, bodyPart = w.Selection?.BodyPart },
+        allowOhifDefaultNames = w.AllowOhifDefaultNames,
+        labels = w.Labels.Select(l => new { value = l.Value, name = l.Name, synonyms = l.Synonyms.ToArray(), code = l.Code, colour = l.Colour }),
+        caseCount = w.CaseCount,
+        labeledCaseCount = w.LabeledCaseCount,
+        createTime = Formatting.TimeValue(w.CreateTime),
+        updateTime = Formatting.TimeValue(w.UpdateTime),
+    };
+
+}

@@ -1,0 +1,169 @@
+using System.Text.Json;
+using Npgsql;
+using NpgsqlTypes;
+using OrthancSeg.Worker.Errors;
+using OrthancSeg.Worker.Labels;
+
+namespace OrthancSeg.Worker.Cases;
+
+/// <summary>A series as read from Orthanc, ready to become (or update) a case.</summary>
+internal sealed record SeriesSnapshot(
+    string OrthancSeriesId,
+    string OrthancStudyId,
+    string StudyInstanceUid,
+    string SeriesInstanceUid,
+    string? Modality,
+    string? SeriesDescription,
+    string? BodyPart,
+    int InstanceCount,
+    OrderedSeries Ordered);
+
+/// <summary>A case as stored.</summary>
+internal sealed record CaseRecord(
+    long Id,
+    string CaseKey,
+    long WorkflowId,
+    string Workflow,
+    string Status,
+    string? StatusReason,
+    string OrthancSeriesId,
+    string OrthancStudyId,
+    string StudyInstanceUid,
+    string SeriesInstanceUid,
+    string? FrameOfReferenceUid,
+    IReadOnlyList<string> SopInstanceUids,
+    string? Modality,
+    string? SeriesDescription,
+    string? BodyPart,
+    int InstanceCount,
+    GeometrySummary? Geometry,
+    string? CurrentLabelSopInstanceUid,
+    int LabelCount,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset UpdatedAt)
+{
+    public CaseGrid Grid => new(SopInstanceUids, FrameOfReferenceUid, Geometry, StatusReason);
+}
+
+/// <summary>Cases in PostgreSQL. Upserts are keyed on (workflow, SeriesInstanceUID), so a series recorded twice is one case.</summary>
+internal sealed class CaseStore(NpgsqlDataSource dataSource)
+{
+    internal static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+
+    private const string SelectCase = """
+        SELECT c.id, c.case_key, c.workflow_id, w.name, c.status, c.status_reason, c.orthanc_series_id, c.orthanc_study_id,
+               c.study_instance_uid, c.series_instance_uid, c.frame_of_reference_uid, c.sop_instance_uids, c.modality,
+               c.series_description, c.body_part, c.instance_count, c.geometry::text,
+               (SELECT l.sop_instance_uid FROM labels l WHERE l.case_id = c.id AND l.is_current),
+               (SELECT count(*)::int FROM labels l WHERE l.case_id = c.id),
+               c.created_at, c.updated_at
+        FROM cases c JOIN workflows w ON w.id = c.workflow_id
+        """;
+
+    /// <summary>Records the series as a case of the workflow; returns the case and whether it is new.</summary>
+    public async Task<(string CaseKey, bool Created)> UpsertAsync(long workflowId, string caseKey, SeriesSnapshot series, CancellationToken cancellationToken)
+    {
+        var ordered = series.Ordered;
+        await using var command = dataSource.CreateCommand("""
+            INSERT INTO cases AS c (workflow_id, case_key, status, status_reason, orthanc_series_id, orthanc_study_id, study_instance_uid,
+                               series_instance_uid, frame_of_reference_uid, sop_instance_uids, modality, series_description, body_part,
+                               instance_count, geometry)
+            VALUES (@workflow_id, @case_key, CASE WHEN @geometry IS NULL THEN 'unusable' ELSE 'unlabeled' END, @reason, @series_id, @study_id,
+                    @study_uid, @series_uid, @frame_uid, @sop_uids, @modality, @description, @body_part, @instance_count, @geometry)
+            ON CONFLICT (workflow_id, series_instance_uid) DO UPDATE
+            SET orthanc_series_id = excluded.orthanc_series_id,
+                orthanc_study_id = excluded.orthanc_study_id,
+                frame_of_reference_uid = excluded.frame_of_reference_uid,
+                sop_instance_uids = excluded.sop_instance_uids,
+                modality = excluded.modality,
+                series_description = excluded.series_description,
+                body_part = excluded.body_part,
+                instance_count = excluded.instance_count,
+                geometry = excluded.geometry,
+                status_reason = excluded.status_reason,
+                status = CASE WHEN excluded.geometry IS NULL THEN 'unusable'
+                              WHEN EXISTS (SELECT 1 FROM labels l WHERE l.case_id = c.id AND l.is_current) THEN 'labeled'
+                              ELSE 'unlabeled' END,
+                updated_at = now()
+            WHERE c.sop_instance_uids IS DISTINCT FROM excluded.sop_instance_uids
+               OR c.geometry IS DISTINCT FROM excluded.geometry
+               OR c.orthanc_series_id IS DISTINCT FROM excluded.orthanc_series_id
+            RETURNING case_key, (xmax = 0) AS created
+            """);
+        command.Parameters.Add(new NpgsqlParameter<long>("workflow_id", workflowId));
+        command.Parameters.Add(Text("case_key", caseKey));
+        command.Parameters.Add(Text("reason", ordered.Problem));
+        command.Parameters.Add(Text("series_id", series.OrthancSeriesId));
+        command.Parameters.Add(Text("study_id", series.OrthancStudyId));
+        command.Parameters.Add(Text("study_uid", series.StudyInstanceUid));
+        command.Parameters.Add(Text("series_uid", series.SeriesInstanceUid));
+        command.Parameters.Add(Text("frame_uid", ordered.FrameOfReferenceUid));
+        command.Parameters.Add(new NpgsqlParameter<string[]>("sop_uids", [.. ordered.SopInstanceUids]));
+        command.Parameters.Add(Text("modality", series.Modality));
+        command.Parameters.Add(Text("description", series.SeriesDescription));
+        command.Parameters.Add(Text("body_part", series.BodyPart));
+        command.Parameters.Add(new NpgsqlParameter<int>("instance_count", series.InstanceCount));
+        command.Parameters.Add(new NpgsqlParameter("geometry", NpgsqlDbType.Jsonb)
+        {
+            Value = ordered.Geometry is null ? DBNull.Value : JsonSerializer.Serialize(ordered.Geometry, Json),
+        });
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        // No row: the case exists and nothing changed (a repeated event).
+        return await reader.ReadAsync(cancellationToken) ? (reader.GetString(0), reader.GetBoolean(1)) : (caseKey, false);
+    }
+
+    public async Task<CaseRecord> GetAsync(string caseKey, CancellationToken cancellationToken)
+    {
+        await using var command = dataSource.CreateCommand(SelectCase + " WHERE c.case_key = @key");
+        command.Parameters.Add(Text("key", caseKey));
+        return (await ReadAsync(command, cancellationToken)) is [var found, ..] ? found : throw new NotFoundException($"There is no case '{caseKey}'");
+    }
+
+    /// <summary>Cases of any workflow whose series is one of <paramref name="seriesInstanceUids"/>, or that contain one of <paramref name="sopInstanceUids"/>.</summary>
+    public async Task<IReadOnlyList<CaseRecord>> FindByReferencesAsync(IReadOnlyList<string> seriesInstanceUids, IReadOnlyList<string> sopInstanceUids,
+        CancellationToken cancellationToken)
+    {
+        await using var command = dataSource.CreateCommand(SelectCase + """
+             WHERE c.series_instance_uid = ANY(@series) OR (cardinality(@sops) > 0 AND c.sop_instance_uids && @sops)
+            ORDER BY c.id
+            """);
+        command.Parameters.Add(new NpgsqlParameter<string[]>("series", [.. seriesInstanceUids]));
+        command.Parameters.Add(new NpgsqlParameter<string[]>("sops", [.. sopInstanceUids]));
+        return await ReadAsync(command, cancellationToken);
+    }
+
+    /// <summary>Newest first, keyset-paginated on id; lists leave out the SOP Instance UIDs.</summary>
+    public async Task<IReadOnlyList<CaseRecord>> ListAsync(string? workflow, string? status, long? beforeId, int limit, CancellationToken cancellationToken)
+    {
+        await using var command = dataSource.CreateCommand(SelectCase.Replace("c.sop_instance_uids,", "'{}'::text[],", StringComparison.Ordinal) + """
+             WHERE (@workflow IS NULL OR w.name = @workflow) AND (@status IS NULL OR c.status = @status) AND (@before IS NULL OR c.id < @before)
+            ORDER BY c.id DESC
+            LIMIT @limit
+            """);
+        command.Parameters.Add(Text("workflow", workflow));
+        command.Parameters.Add(Text("status", status));
+        command.Parameters.Add(new NpgsqlParameter("before", NpgsqlDbType.Bigint) { Value = (object?)beforeId ?? DBNull.Value });
+        command.Parameters.Add(new NpgsqlParameter<int>("limit", limit));
+        return await ReadAsync(command, cancellationToken);
+    }
+
+    private static async Task<IReadOnlyList<CaseRecord>> ReadAsync(NpgsqlCommand command, CancellationToken cancellationToken)
+    {
+        var result = new List<CaseRecord>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            result.Add(new CaseRecord(
+                reader.GetInt64(0), reader.GetString(1), reader.GetInt64(2), reader.GetString(3), reader.GetString(4), Nullable(reader, 5),
+                reader.GetString(6), reader.GetString(7), reader.GetString(8), reader.GetString(9), Nullable(reader, 10),
+                reader.GetFieldValue<string[]>(11), Nullable(reader, 12), Nullable(reader, 13), Nullable(reader, 14), reader.GetInt32(15),
+                reader.IsDBNull(16) ? null : JsonSerializer.Deserialize<GeometrySummary>(reader.GetString(16), Json),
+                Nullable(reader, 17), reader.GetInt32(18), reader.GetFieldValue<DateTimeOffset>(19), reader.GetFieldValue<DateTimeOffset>(20)));
+        }
+        return result;
+    }
+
+    private static string? Nullable(NpgsqlDataReader reader, int ordinal) => reader.IsDBNull(ordinal) ? null : reader.GetString(ordinal);
+
+    private static NpgsqlParameter Text(string name, string? value) => new(name, NpgsqlDbType.Text) { Value = (object?)value ?? DBNull.Value };
+}

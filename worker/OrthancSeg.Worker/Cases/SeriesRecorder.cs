@@ -1,0 +1,113 @@
+using System.Net;
+using System.Text.Json;
+using OrthancSeg.Dicom.Volumes;
+using OrthancSeg.Worker.Events;
+using OrthancSeg.Worker.Labels;
+using OrthancSeg.Worker.Orthanc;
+using OrthancSeg.Worker.Workflows;
+
+namespace OrthancSeg.Worker.Cases;
+
+/// <summary>
+/// The series job: reads a series from Orthanc, matches it against every active workflow and records
+/// it as a case of each that admits it (again when it grew). SEGs that were waiting for it are re-checked.
+/// </summary>
+internal sealed partial class SeriesRecorder(
+    OrthancClient orthanc, WorkflowStore workflows, CaseStore cases, LabelStore labels, RecordingJobs jobs, ILogger<SeriesRecorder> logger)
+{
+    /// <summary>How often a series seen as new is re-checked for stability before the worker stops waiting.</summary>
+    private const int MaxStabilityRounds = 30;
+
+    public async Task RecordAsync(SeriesJob job, TimeSpan recheckDelay, CancellationToken cancellationToken)
+    {
+        JsonDocument seriesDocument;
+        try
+        {
+            seriesDocument = await orthanc.GetJsonAsync($"series/{job.OrthancSeriesId}", cancellationToken);
+        }
+        catch (OrthancException e) when (e.StatusCode == HttpStatusCode.NotFound)
+        {
+            LogSeriesGone(logger, job.OrthancSeriesId);
+            return;
+        }
+        using var _ = seriesDocument;
+        var series = seriesDocument.RootElement;
+        var main = series.GetProperty("MainDicomTags");
+        var modality = main.Text("Modality");
+        var instanceIds = series.GetProperty("Instances").EnumerateArray().Select(i => i.GetString()!).ToList();
+
+        if (string.Equals(modality, "SEG", StringComparison.OrdinalIgnoreCase))
+        {
+            // A SEG series is no case; its instances are labels. Enqueueing them here also covers a missed NewInstance.
+            foreach (var instance in instanceIds)
+            {
+                await jobs.SegmentationAsync(instance, null, cancellationToken);
+            }
+            return;
+        }
+        if (job.RequireStable && series.TryGetProperty("IsStable", out var stable) && stable.ValueKind == JsonValueKind.False)
+        {
+            if (job.Round < MaxStabilityRounds)
+            {
+                await jobs.NewSeriesAsync(job.OrthancSeriesId, job.NewSeq, job.Round + 1, DateTimeOffset.UtcNow + recheckDelay, cancellationToken);
+            }
+            return;
+        }
+
+        var facts = new SeriesFacts(modality, main.Text("SeriesDescription"), main.Text("BodyPartExamined"));
+        var matching = (await workflows.ListActiveAsync(cancellationToken)).Where(w => w.Selection.Matches(facts)).ToList();
+        if (matching.Count == 0)
+        {
+            LogNoWorkflow(logger, job.OrthancSeriesId, modality);
+            return;
+        }
+
+        using var tagsDocument = await orthanc.GetJsonAsync($"series/{job.OrthancSeriesId}/instances-tags?simplify", cancellationToken);
+        var headers = new List<SliceHeader>();
+        string? studyUid = null;
+        string? seriesUid = main.Text("SeriesInstanceUID");
+        foreach (var instance in tagsDocument.RootElement.EnumerateObject())
+        {
+            var tags = instance.Value;
+            studyUid ??= tags.Text("StudyInstanceUID");
+            seriesUid ??= tags.Text("SeriesInstanceUID");
+            if (tags.Text("SOPInstanceUID") is not { } sopUid)
+            {
+                continue;
+            }
+            headers.Add(new SliceHeader(sopUid,
+                tags.Numbers("ImagePositionPatient") is [var x, var y, var z] ? new Vector3D(x, y, z) : null,
+                tags.Numbers("ImageOrientationPatient"),
+                tags.Integer("Rows") ?? 0, tags.Integer("Columns") ?? 0,
+                tags.Numbers("PixelSpacing"), tags.Text("FrameOfReferenceUID")));
+        }
+        if (seriesUid is null || studyUid is null)
+        {
+            throw new InvalidOperationException($"Orthanc series {job.OrthancSeriesId} has no SeriesInstanceUID or StudyInstanceUID");
+        }
+        var snapshot = new SeriesSnapshot(job.OrthancSeriesId, series.GetProperty("ParentStudy").GetString()!, studyUid, seriesUid,
+            modality, facts.SeriesDescription, facts.BodyPart, headers.Count, SeriesGeometry.Order(headers));
+
+        foreach (var workflow in matching)
+        {
+            var (caseKey, created) = await cases.UpsertAsync(workflow.Id, CaseKey.For(workflow.CaseKeyPrefix, workflow.CaseKeySalt, seriesUid), snapshot, cancellationToken);
+            if (created)
+            {
+                LogCaseRecorded(logger, caseKey, workflow.Name, seriesUid, headers.Count);
+            }
+        }
+        foreach (var pending in await labels.PendingForSeriesAsync(seriesUid, cancellationToken))
+        {
+            await jobs.SegmentationAsync(pending, $"series-{job.OrthancSeriesId}-{headers.Count}", cancellationToken);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Series {OrthancSeriesId} is no longer in Orthanc; nothing to record")]
+    private static partial void LogSeriesGone(ILogger logger, string orthancSeriesId);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Series {OrthancSeriesId} ({Modality}) matches no active workflow")]
+    private static partial void LogNoWorkflow(ILogger logger, string orthancSeriesId, string? modality);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Recorded case {CaseKey} of workflow {Workflow} for series {SeriesInstanceUid} ({InstanceCount} instances)")]
+    private static partial void LogCaseRecorded(ILogger logger, string caseKey, string workflow, string seriesInstanceUid, int instanceCount);
+}

@@ -1,0 +1,136 @@
+using System.Net;
+using Microsoft.Extensions.Options;
+using OrthancSeg.Dicom;
+using OrthancSeg.Worker.Orthanc;
+using OrthancSeg.Worker.Persistence;
+
+namespace OrthancSeg.Worker.Events;
+
+/// <summary>
+/// Replays Orthanc's /changes log from the stored cursor at start-up and periodically, enqueueing the same jobs
+/// the bridge's pushes would (same idempotency keys, so a change seen both ways is one job). The cursor moves
+/// past a page only after every job of that page is durably enqueued: a crash replays the page, never skips it.
+/// </summary>
+internal sealed partial class ChangeCatchUp(
+    OrthancClient orthanc, ChangeCursor cursor, RecordingJobs jobs, JobSignal signal, IOptions<RecordingOptions> options, ILogger<ChangeCatchUp> logger)
+    : BackgroundService
+{
+    private const int LookupConcurrency = 8;
+    private readonly RecordingOptions _options = options.Value;
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(_options.CatchUpInterval);
+        do
+        {
+            try
+            {
+                await CatchUpAsync(stoppingToken);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                // Orthanc or PostgreSQL away: the next tick starts again from the stored cursor.
+                LogCatchUpFailed(logger, e);
+            }
+        }
+        while (await WaitForTickAsync(timer, stoppingToken));
+    }
+
+    /// <summary>Reads every change after the cursor; returns how many changes were read.</summary>
+    public async Task<long> CatchUpAsync(CancellationToken cancellationToken)
+    {
+        var since = await cursor.GetAsync(cancellationToken);
+        long read = 0;
+        while (true)
+        {
+            using var page = await orthanc.GetJsonAsync($"changes?since={since}&limit={_options.ChangesPageSize}", cancellationToken);
+            var root = page.RootElement;
+            var changes = root.GetProperty("Changes").EnumerateArray()
+                .Select(c => new Change(c.GetProperty("Seq").GetInt64(), c.GetProperty("ChangeType").GetString() ?? "", c.GetProperty("ID").GetString() ?? ""))
+                .ToList();
+            var last = root.GetProperty("Last").GetInt64();
+            var done = root.GetProperty("Done").GetBoolean();
+            await EnqueueAsync(changes, cancellationToken);
+            read += changes.Count;
+            if (last > since)
+            {
+                since = await cursor.AdvanceAsync(last, cancellationToken);
+            }
+            if (changes.Count > 0)
+            {
+                signal.Notify();
+            }
+            if (done || changes.Count == 0)
+            {
+                break;
+            }
+        }
+        if (read > 0)
+        {
+            LogCaughtUp(logger, read, since);
+        }
+        return read;
+    }
+
+    private async Task EnqueueAsync(IReadOnlyList<Change> changes, CancellationToken cancellationToken)
+    {
+        var checkAt = DateTimeOffset.UtcNow + _options.NewSeriesCheckDelay;
+        await Parallel.ForEachAsync(changes, new ParallelOptions { MaxDegreeOfParallelism = LookupConcurrency, CancellationToken = cancellationToken },
+            async (change, ct) =>
+            {
+                switch (change.Type)
+                {
+                    case "StableSeries":
+                        await jobs.SeriesAsync(change.Id, change.Seq, ct);
+                        break;
+                    case "NewSeries":
+                        await jobs.NewSeriesAsync(change.Id, change.Seq, 0, checkAt, ct);
+                        break;
+                    case "NewInstance" when await IsSegmentationAsync(change.Id, ct):
+                        await jobs.SegmentationAsync(change.Id, null, ct);
+                        break;
+                    default:
+                        break;
+                }
+            });
+    }
+
+    private async Task<bool> IsSegmentationAsync(string orthancInstanceId, CancellationToken cancellationToken)
+    {
+        try
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, $"instances/{orthancInstanceId}/metadata/SopClassUid");
+            using var response = await orthanc.SendAsync(request, HttpCompletionOption.ResponseContentRead, cancellationToken);
+            return SopClasses.IsSegmentation((await response.Content.ReadAsStringAsync(cancellationToken)).Trim());
+        }
+        catch (OrthancException e) when (e.StatusCode == HttpStatusCode.NotFound)
+        {
+            // Deleted since: nothing to record.
+            return false;
+        }
+    }
+
+    private static async Task<bool> WaitForTickAsync(PeriodicTimer timer, CancellationToken stoppingToken)
+    {
+        try
+        {
+            return await timer.WaitForNextTickAsync(stoppingToken);
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
+    private sealed record Change(long Seq, string Type, string Id);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Caught up on {ChangeCount} Orthanc changes; cursor at {Seq}")]
+    private static partial void LogCaughtUp(ILogger logger, long changeCount, long seq);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Catching up on Orthanc's changes failed; retrying at the next interval")]
+    private static partial void LogCatchUpFailed(ILogger logger, Exception exception);
+}

@@ -1,0 +1,29 @@
+using Microsoft.Extensions.Options;
+using OrthancSeg.Worker.Cases;
+using OrthancSeg.Worker.Grpc;
+using OrthancSeg.Worker.Labels;
+using OrthancSeg.Worker.Workflows;
+
+namespace OrthancSeg.Worker.Events;
+
+internal static class RecordsExtensions
+{
+    /// <summary>Workflows, cases and labels: the Events service, the recording jobs, the catch-up and the admin RPCs behind them.</summary>
+    public static WebApplicationBuilder AddOrthancSegRecords(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddOptions<RecordingOptions>().BindConfiguration(RecordingOptions.Section).ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<RecordingOptions>, RecordingOptionsValidator>();
+        builder.Services.AddSingleton<JobSignal>();
+        builder.Services.AddSingleton<RecordingJobs>();
+        builder.Services.AddSingleton<WorkflowStore>();
+        builder.Services.AddSingleton<CaseStore>();
+        builder.Services.AddSingleton<LabelStore>();
+        builder.Services.AddScoped<SeriesRecorder>();
+        builder.Services.AddScoped<SegmentationRecorder>();
+        builder.Services.AddScoped<WorkflowBackfill>();
+        builder.Services.AddScoped<RecordsAdmin>();
+        builder.Services.AddHostedService<RecordingJobRunner>();
+        builder.Services.AddHostedService<ChangeCatchUp>();
+        return builder;
+    }
+}
