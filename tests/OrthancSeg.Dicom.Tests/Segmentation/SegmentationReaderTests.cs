@@ -141,6 +141,19 @@ public sealed class SegmentationReaderTests
     }
 
     [Fact]
+    public void Two_frames_of_one_segment_on_one_slice_are_united_and_counted_once()
+    {
+        var frames = new List<Frame> { new(1, 2, Pixels(Grid, 1, (0, 0), (0, 1))), new(1, 2, Pixels(Grid, 1, (0, 1), (3, 3))) };
+
+        var result = Read(Create(Grid, "BINARY", TwoSegments, frames));
+
+        Assert.Equal(3, result.LabelMap.Data.Count(v => v == 1));
+        Assert.Equal(1, At(result, 2, 3, 3));
+        Assert.Equal(3, result.Segments.Single(s => s.Value == 1).VoxelCount);
+        Assert.Equal([2], result.Segments.Single(s => s.Value == 1).Slices);
+    }
+
+    [Fact]
     public void Empty_segment_the_mapping_does_not_know_is_skipped_with_a_warning()
     {
         var result = Read(Create(Grid, "BINARY", [(1, "Liver"), (2, "Segment 2")], [new Frame(1, 0, Pixels(Grid, 1, (0, 0)))]));
