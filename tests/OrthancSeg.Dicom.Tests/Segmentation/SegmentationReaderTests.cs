@@ -242,3 +242,28 @@ public sealed class SegmentationReaderTests
         Assert.Contains("marks no voxel", Refused(seg).Message, StringComparison.Ordinal);
     }
 }
+
+public sealed class SegmentMappingTests
+{
+    [Theory]
+    [InlineData("liver", "'liver' is not name=value")]
+    [InlineData("liver=300", "'liver=300' is not name=value")]
+    [InlineData("liver=1,Liver=2", "mapped twice")]
+    [InlineData("liver=0", "mapped to 0, which is the background")]
+    public void Bad_label_lists_are_refused_saying_what_is_wrong(string text, string expected)
+    {
+        var e = Assert.ThrowsAny<Exception>(() => SegmentMapping.Parse(text));
+
+        Assert.Contains(expected, e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Labels_resolve_trimmed_and_case_insensitive_before_codes()
+    {
+        var mapping = new SegmentMapping([new(" Liver ", 1)], [new(new CodedConcept("10200004", "sct", "Liver"), 2)]);
+
+        Assert.Equal((byte)1, mapping.Resolve(new SegmentInfo(1, "LIVER", null, null, new CodedConcept("10200004", "SCT", "Liver"), null, null)));
+        Assert.Equal((byte)2, mapping.Resolve(new SegmentInfo(1, "Leber", null, null, new CodedConcept("10200004", "SCT", "Liver"), null, null)));
+        Assert.Null(mapping.Resolve(new SegmentInfo(1, "Spleen", null, null, null, null, null)));
+    }
+}
