@@ -57,6 +57,10 @@ public static class SegmentationReader
         var geometry = grid.Geometry;
         var rows = ds.GetInt(DicomTags.Rows);
         var columns = ds.GetInt(DicomTags.Columns);
+        if (rows is null || columns is null)
+        {
+            throw new DicomException("The SEG has no Rows/Columns");
+        }
         if (rows != geometry.Rows || columns != geometry.Columns)
         {
             throw new DicomException($"The SEG frames are {rows}×{columns} (Rows×Columns) but the series images are {geometry.Rows}×{geometry.Columns}; cropped or resampled SEGs are not supported");
