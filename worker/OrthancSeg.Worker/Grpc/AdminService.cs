@@ -6,7 +6,7 @@ using OrthancSeg.Worker.Health;
 namespace OrthancSeg.Worker.Grpc;
 
 /// <summary>orthancseg.v1.Admin: translates between the contract and the features; no logic of its own.</summary>
-internal sealed partial class AdminService(SystemStatusReporter status, RecordsAdmin records) : Admin.AdminBase
+internal sealed partial class AdminService(SystemStatusReporter status, RecordsAdmin records, Datasets.SnapshotsAdmin snapshots) : Admin.AdminBase
 {
     public override async Task<GetSystemStatusResponse> GetSystemStatus(GetSystemStatusRequest request, ServerCallContext context)
     {

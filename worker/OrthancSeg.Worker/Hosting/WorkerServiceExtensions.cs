@@ -1,4 +1,5 @@
 using OrthancSeg.Worker.Auth;
+using OrthancSeg.Worker.Datasets;
 using OrthancSeg.Worker.Events;
 using OrthancSeg.Worker.Grpc;
 using OrthancSeg.Worker.Jobs;
@@ -24,6 +25,7 @@ internal static class WorkerServiceExtensions
         builder.AddOrthancSegAuth();
         builder.AddOrthancSegGrpc();
         builder.AddOrthancSegRecords();
+        builder.AddOrthancSegDatasets();
         return builder;
     }
 }

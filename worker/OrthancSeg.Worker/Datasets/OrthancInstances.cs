@@ -1,0 +1,78 @@
+using System.Net.Http.Json;
+using System.Text.Json;
+using OrthancSeg.Dicom;
+using OrthancSeg.Worker.Orthanc;
+
+namespace OrthancSeg.Worker.Datasets;
+
+/// <summary>A series' instances as fetched: parsed files in memory and how many DICOM bytes came over the wire.</summary>
+internal sealed record FetchedSeries(IReadOnlyList<DicomFile> Files, long Bytes);
+
+/// <summary>
+/// Fetches DICOM files straight from Orthanc's REST API into memory: the instances of a series with several
+/// requests in flight, each file parsed as it arrives. Anything the worker's codec does not decode (JPEG, JPEG 2000,
+/// JPEG-LS, big endian) is transcoded by Orthanc to Explicit VR Little Endian (Orthanc 1.10: POST /modify answers the
+/// transcoded file without storing it; /file?transcode only exists from 1.12.2).
+/// </summary>
+internal sealed class OrthancInstances(OrthancClient orthanc)
+{
+    private static readonly string[] KeptTags = ["SOPInstanceUID"];
+
+    public async Task<FetchedSeries> FetchSeriesAsync(string orthancSeriesId, int requestsInFlight, CancellationToken cancellationToken)
+    {
+        string[] instanceIds;
+        using (var series = await orthanc.GetJsonAsync($"series/{orthancSeriesId}", cancellationToken))
+        {
+            instanceIds = series.RootElement.TryGetProperty("Instances", out var instances) && instances.ValueKind == JsonValueKind.Array
+                ? instances.EnumerateArray().Select(i => i.GetString()!).ToArray()
+                : throw new OrthancException($"Orthanc GET series/{orthancSeriesId} answered without an Instances list", null);
+        }
+        var files = new DicomFile[instanceIds.Length];
+        long bytes = 0;
+        await Parallel.ForEachAsync(Enumerable.Range(0, instanceIds.Length),
+            new ParallelOptions { MaxDegreeOfParallelism = requestsInFlight, CancellationToken = cancellationToken },
+            async (i, ct) =>
+            {
+                var (file, size) = await FetchAsync(instanceIds[i], ct);
+                files[i] = file;
+                Interlocked.Add(ref bytes, size);
+            });
+        return new FetchedSeries(files, bytes);
+    }
+
+    /// <summary>One instance, transcoded by Orthanc when its transfer syntax is not one the codec decodes.</summary>
+    public async Task<(DicomFile File, long Bytes)> FetchAsync(string orthancInstanceId, CancellationToken cancellationToken)
+    {
+        var bytes = await GetBytesAsync(new HttpRequestMessage(HttpMethod.Get, $"instances/{orthancInstanceId}/file"), cancellationToken);
+        var file = DicomReader.Read(bytes);
+        if (Decodable(file.TransferSyntaxUid))
+        {
+            return (file, bytes.Length);
+        }
+        var transcoded = await GetBytesAsync(new HttpRequestMessage(HttpMethod.Post, $"instances/{orthancInstanceId}/modify")
+        {
+            Content = JsonContent.Create(new { Transcode = TransferSyntaxes.ExplicitVRLittleEndian, Keep = KeptTags, Force = true }),
+        }, cancellationToken);
+        return (DicomReader.Read(transcoded), bytes.Length + transcoded.Length);
+    }
+
+    private static bool Decodable(string transferSyntax) =>
+        transferSyntax is TransferSyntaxes.ImplicitVRLittleEndian or TransferSyntaxes.ExplicitVRLittleEndian
+            or TransferSyntaxes.DeflatedExplicitVRLittleEndian or TransferSyntaxes.RleLossless;
+
+    private async Task<byte[]> GetBytesAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        using (request)
+        {
+            using var response = await orthanc.SendAsync(request, cancellationToken);
+            try
+            {
+                return await response.Content.ReadAsByteArrayAsync(cancellationToken);
+            }
+            catch (HttpRequestException e)
+            {
+                throw new OrthancException($"Orthanc {request.Method} {request.RequestUri} broke off while sending the file: {e.Message}", null, e);
+            }
+        }
+    }
+}

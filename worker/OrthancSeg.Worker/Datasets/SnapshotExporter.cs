@@ -1,0 +1,331 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.Extensions.Options;
+using OrthancSeg.Dicom;
+using OrthancSeg.Dicom.Nifti;
+using OrthancSeg.Dicom.Segmentation;
+using OrthancSeg.Dicom.Volumes;
+using OrthancSeg.Worker.Workflows;
+
+namespace OrthancSeg.Worker.Datasets;
+
+/// <summary>A case left out of a snapshot and why.</summary>
+internal sealed record ExcludedCaseReport(string CaseKey, string Reason);
+
+/// <summary>What the snapshots.report column holds.</summary>
+internal sealed record SnapshotReport(
+    IReadOnlyList<string> Included,
+    IReadOnlyList<ExcludedCaseReport> Excluded,
+    DatasetVerification? Verification,
+    string ChannelName,
+    IReadOnlyList<string> RemovedLeftovers,
+    bool ReplacedPreviousDataset);
+
+/// <summary>A failure that retrying cannot fix (nothing to export, a workflow nnU-Net cannot use, a dataset that fails verification).</summary>
+internal sealed class SnapshotRefusedException(string message, string? reportJson = null) : Exception(message)
+{
+    public string? ReportJson { get; } = reportJson;
+}
+
+/// <summary>
+/// Runs one snapshot export: every case of the workflow with a current accepted label becomes
+/// imagesTr/&lt;case&gt;_0000.nii.gz and labelsTr/&lt;case&gt;.nii.gz, fetched straight from Orthanc into memory (a few series
+/// at a time, several instances in flight per series), written beside the dataset folder, verified with nnU-Net's rules,
+/// then swapped into place and recorded. Cases whose series and label are unchanged since the previous snapshot are
+/// hard-linked from it (their hashes checked) instead of fetched again. Cases that cannot be used are left out with a reason.
+/// </summary>
+internal sealed partial class SnapshotExporter(
+    SnapshotStore snapshots, WorkflowStore workflows, OrthancInstances orthanc, IOptions<DatasetOptions> options, ILogger<SnapshotExporter> logger)
+{
+    internal static readonly JsonSerializerOptions ReportJson = new(JsonSerializerDefaults.Web)
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    };
+
+    private readonly DatasetOptions _options = options.Value;
+
+    public async Task RunAsync(long snapshotId, CancellationToken cancellationToken)
+    {
+        var snapshot = await snapshots.FindAsync(snapshotId, cancellationToken);
+        if (snapshot is null || snapshot.IsFinished || !await snapshots.StartAsync(snapshotId, cancellationToken))
+        {
+            return;
+        }
+        var clock = Stopwatch.StartNew();
+        var workflow = await workflows.GetAsync(snapshot.Workflow, cancellationToken);
+        var values = workflow.Labels.Select(l => l.Value).Order().ToList();
+        if (values.Where((v, i) => v != i + 1).Any())
+        {
+            throw new SnapshotRefusedException(
+                $"workflow {workflow.Name} has label values {string.Join(", ", values)}; nnU-Net needs consecutive values 1..N (0 is background): renumber the labels");
+        }
+        var folder = new DatasetFolder(_options.ResolvedRawRoot(), workflow.DatasetId, workflow.DatasetName);
+        var leftovers = folder.RemoveLeftovers();
+        var building = folder.CreateBuilding(snapshotId);
+        LogStarted(logger, snapshotId, workflow.Name, building);
+
+        var candidates = await snapshots.CandidatesAsync(workflow.Id, cancellationToken);
+        var excluded = new ConcurrentBag<ExcludedCaseReport>();
+        foreach (var unlabeled in candidates.Where(c => c.LabelId is null))
+        {
+            excluded.Add(new(unlabeled.CaseKey, unlabeled.Status == "unusable"
+                ? $"the series cannot be used as a volume: {unlabeled.StatusReason ?? "no usable geometry"}"
+                : "no accepted label yet"));
+        }
+        var labeled = candidates.Where(c => c.LabelId is not null).ToList();
+        var modality = labeled.GroupBy(c => (c.Modality ?? "").ToUpperInvariant()).OrderByDescending(g => g.Count()).ThenBy(g => g.Key, StringComparer.Ordinal)
+            .Select(g => g.Key).FirstOrDefault() ?? "";
+        var channelName = ChannelName(modality);
+        foreach (var other in labeled.Where(c => !string.Equals(c.Modality ?? "", modality, StringComparison.OrdinalIgnoreCase)).ToList())
+        {
+            excluded.Add(new(other.CaseKey, $"modality {other.Modality ?? "(none)"} differs from the dataset's {modality}: one dataset has one channel and one normalisation"));
+            labeled.Remove(other);
+        }
+
+        var previous = await snapshots.PreviousSucceededAsync(workflow.Id, snapshotId, cancellationToken);
+        var previousCases = previous is null ? new Dictionary<long, SnapshotCaseRecord>()
+            : (await snapshots.CasesAsync(previous.Id, cancellationToken)).ToDictionary(c => c.CaseId);
+        using var progress = new Progress(snapshots, snapshotId, labeled.Count);
+        await progress.ReportAsync(cancellationToken);
+
+        var included = new ConcurrentBag<SnapshotCaseRecord>();
+        var mapping = workflow.Labels.ToDictionary(l => l.Value);
+        await Parallel.ForEachAsync(labeled, new ParallelOptions { MaxDegreeOfParallelism = _options.SeriesInFlight, CancellationToken = cancellationToken },
+            async (candidate, ct) =>
+            {
+                var fingerprint = Fingerprint(candidate);
+                previousCases.TryGetValue(candidate.CaseId, out var before);
+                var result = before is not null && before.LabelSopInstanceUid == candidate.LabelSopInstanceUid && before.SeriesFingerprint == fingerprint
+                    ? await ReuseAsync(before, folder.FinalPath, building, ct)
+                    : null;
+                if (result is not null)
+                {
+                    progress.Add(0, result.ImageBytes + result.LabelBytes);
+                    LogReused(logger, candidate.CaseKey, previous!.Id);
+                }
+                else
+                {
+                    result = await ExportCaseAsync(candidate, fingerprint, building, progress, excluded, ct);
+                }
+                if (result is not null)
+                {
+                    included.Add(result);
+                }
+                progress.CaseDone();
+                await progress.ReportAsync(ct);
+            });
+
+        var includedList = included.OrderBy(c => c.CaseKey, StringComparer.Ordinal).ToList();
+        var excludedList = excluded.OrderBy(c => c.CaseKey, StringComparer.Ordinal).ToList();
+        if (includedList.Count == 0)
+        {
+            Directory.Delete(building, recursive: true);
+            var report = Serialize(new SnapshotReport([], excludedList, null, channelName, leftovers, false));
+            throw new SnapshotRefusedException(
+                $"nothing to export: workflow {workflow.Name} has {candidates.Count} case(s) and none can be used "
+                + $"({string.Join("; ", excludedList.Take(5).Select(e => $"{e.CaseKey}: {e.Reason}"))}{(excludedList.Count > 5 ? "; …" : "")})", report);
+        }
+
+        var datasetJson = DatasetJson(workflow, snapshotId, channelName, includedList.Count);
+        var datasetJsonBytes = Encoding.UTF8.GetBytes(datasetJson);
+        await File.WriteAllBytesAsync(Path.Combine(building, "dataset.json"), datasetJsonBytes, cancellationToken);
+        var verification = DatasetVerifier.Verify(building, Math.Max(1, _options.SeriesInFlight), cancellationToken);
+        if (!verification.Passed)
+        {
+            var report = Serialize(new SnapshotReport(includedList.Select(c => c.CaseKey).ToList(), excludedList, verification, channelName, leftovers, false));
+            Directory.Delete(building, recursive: true);
+            throw new SnapshotRefusedException($"the written dataset fails nnU-Net's integrity rules: {string.Join("; ", verification.Problems.Take(5))}", report);
+        }
+
+        var replaced = folder.SwapIn(snapshotId);
+        clock.Stop();
+        var finalReport = Serialize(new SnapshotReport(includedList.Select(c => c.CaseKey).ToList(), excludedList, verification, channelName, leftovers, replaced));
+        await snapshots.SucceedAsync(snapshotId, includedList, excludedList.Count, datasetJson, Convert.ToHexStringLower(SHA256.HashData(datasetJsonBytes)),
+            finalReport, progress.BytesRead, progress.BytesWritten, clock.ElapsedMilliseconds, cancellationToken);
+        var reused = includedList.Count(c => c.Reused);
+        LogSucceeded(logger, snapshotId, workflow.Name, folder.FinalPath, includedList.Count, excludedList.Count, reused, clock.ElapsedMilliseconds);
+    }
+
+    /// <summary>nnU-Net picks its normalisation by channel name: "CT" gets the dataset-wide CT scheme, anything else per-case z-scoring.</summary>
+    internal static string ChannelName(string modality) => modality.ToUpperInvariant() switch
+    {
+        "CT" => "CT",
+        "MR" => "MR",
+        "" => "image",
+        var other => other,
+    };
+
+    internal static string DatasetJson(Workflow workflow, long snapshotId, string channelName, int numTraining)
+    {
+        var labels = new JsonObject { ["background"] = 0 };
+        foreach (var label in workflow.Labels.OrderBy(l => l.Value))
+        {
+            labels[label.Name] = label.Value;
+        }
+        var json = new JsonObject
+        {
+            ["channel_names"] = new JsonObject { ["0"] = channelName },
+            ["labels"] = labels,
+            ["numTraining"] = numTraining,
+            ["file_ending"] = ".nii.gz",
+            ["name"] = workflow.DatasetName,
+            ["description"] = string.Create(CultureInfo.InvariantCulture, $"OrthancSeg snapshot {snapshotId} of workflow {workflow.Name}"),
+        };
+        return json.ToJsonString(new JsonSerializerOptions { WriteIndented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }) + "\n";
+    }
+
+    /// <summary>Same Orthanc series with the same slices in the same order: the image file of the previous snapshot is still right.</summary>
+    internal static string Fingerprint(ExportCandidate candidate) =>
+        Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(candidate.OrthancSeriesId + "\n" + string.Join("\n", candidate.SopInstanceUids))));
+
+    private static async Task<SnapshotCaseRecord?> ReuseAsync(SnapshotCaseRecord before, string previousDataset, string building, CancellationToken cancellationToken)
+    {
+        var pairs = new[] { (before.ImageFile, before.ImageSha256), (before.LabelFile, before.LabelSha256) };
+        foreach (var (file, sha) in pairs)
+        {
+            var source = Path.Combine(previousDataset, file);
+            var target = Path.Combine(building, file);
+            if (!File.Exists(source))
+            {
+                return Discard();
+            }
+            DatasetFolder.LinkOrCopy(source, target);
+            await using var stream = new FileStream(target, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, useAsync: true);
+            if (Convert.ToHexStringLower(await SHA256.HashDataAsync(stream, cancellationToken)) != sha)
+            {
+                // Someone changed the previous dataset on disk: fetch again rather than carry a file whose content is unknown.
+                return Discard();
+            }
+        }
+        return before with { Reused = true };
+
+        SnapshotCaseRecord? Discard()
+        {
+            foreach (var (file, _) in pairs)
+            {
+                File.Delete(Path.Combine(building, file));
+            }
+            return null;
+        }
+    }
+
+    private async Task<SnapshotCaseRecord?> ExportCaseAsync(ExportCandidate candidate, string fingerprint, string building, Progress progress,
+        ConcurrentBag<ExcludedCaseReport> excluded, CancellationToken cancellationToken)
+    {
+        var imageFile = $"imagesTr/{candidate.CaseKey}_0000.nii.gz";
+        var labelFile = $"labelsTr/{candidate.CaseKey}.nii.gz";
+        FetchedSeries? fetched = await orthanc.FetchSeriesAsync(candidate.OrthancSeriesId, _options.RequestsPerSeries, cancellationToken);
+        progress.Add(fetched.Bytes, 0);
+        // The parsed files hold the series twice over (bytes and frames); only the volume is kept past this point.
+        SeriesVolume series;
+        try
+        {
+            series = SeriesVolumeBuilder.Build(fetched.Files);
+            fetched = null;
+        }
+        catch (DicomException e)
+        {
+            excluded.Add(new(candidate.CaseKey, $"the series was refused by the volume builder: {e.Message}"));
+            LogExcluded(logger, candidate.CaseKey, e.Message);
+            return null;
+        }
+        var (segFile, segBytes) = await orthanc.FetchAsync(candidate.LabelOrthancInstanceId!, cancellationToken);
+        progress.Add(segBytes, 0);
+        LabelMapResult labelMap;
+        try
+        {
+            labelMap = SegmentationReader.Read(segFile, series.Grid, Mapping(candidate.LabelSegmentsJson));
+        }
+        catch (DicomException e)
+        {
+            excluded.Add(new(candidate.CaseKey, $"label {candidate.LabelSopInstanceUid} does not fit the series: {e.Message}"));
+            LogExcluded(logger, candidate.CaseKey, e.Message);
+            return null;
+        }
+        var writeOptions = new NiftiWriteOptions { CompressionLevel = _options.CompressionLevel };
+        var (imageSha, imageBytes) = Write(series.Volume, Path.Combine(building, imageFile), writeOptions);
+        progress.Add(0, imageBytes);
+        var (labelSha, labelBytes) = Write(labelMap.LabelMap, Path.Combine(building, labelFile), writeOptions);
+        progress.Add(0, labelBytes);
+        return new SnapshotCaseRecord(candidate.CaseId, candidate.CaseKey, candidate.LabelId!.Value, candidate.LabelSopInstanceUid!, fingerprint,
+            imageFile, imageSha, imageBytes, labelFile, labelSha, labelBytes, Reused: false);
+    }
+
+    private static (string Sha256, long Bytes) Write(Volume volume, string path, NiftiWriteOptions writeOptions)
+    {
+        using var hashing = new HashingStream(new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16));
+        NiftiWriter.Write(volume, hashing, compress: true, writeOptions);
+        hashing.Flush();
+        return (hashing.Sha256(), hashing.Written);
+    }
+
+    /// <summary>The label's recorded segment → value mapping (made when the label was accepted), for the SEG reader.</summary>
+    private static SegmentMapping Mapping(string? segmentsJson)
+    {
+        using var document = JsonDocument.Parse(segmentsJson ?? "[]");
+        var pairs = document.RootElement.EnumerateArray()
+            .Where(s => s.GetProperty("label_value").GetInt32() > 0)
+            .Select(s => (Label: (s.GetProperty("segment_label").GetString() ?? "").Trim(), Value: (byte)s.GetProperty("label_value").GetInt32()))
+            .GroupBy(p => p.Label, StringComparer.OrdinalIgnoreCase)
+            .Select(g => new KeyValuePair<string, byte>(g.Key, g.First().Value));
+        return new SegmentMapping(pairs);
+    }
+
+    internal static string Serialize(SnapshotReport report) => JsonSerializer.Serialize(report, ReportJson);
+
+    /// <summary>Counters shared by the parallel cases, written to the snapshot row for WatchSnapshot.</summary>
+    private sealed class Progress(SnapshotStore store, long snapshotId, int total) : IDisposable
+    {
+        private readonly SemaphoreSlim _write = new(1, 1);
+        private long _bytesRead;
+        private long _bytesWritten;
+        private int _done;
+
+        public long BytesRead => Interlocked.Read(ref _bytesRead);
+
+        public long BytesWritten => Interlocked.Read(ref _bytesWritten);
+
+        public void Add(long read, long written)
+        {
+            Interlocked.Add(ref _bytesRead, read);
+            Interlocked.Add(ref _bytesWritten, written);
+        }
+
+        public void CaseDone() => Interlocked.Increment(ref _done);
+
+        public void Dispose() => _write.Dispose();
+
+        public async Task ReportAsync(CancellationToken cancellationToken)
+        {
+            await _write.WaitAsync(cancellationToken);
+            try
+            {
+                await store.ProgressAsync(snapshotId, total, Volatile.Read(ref _done), BytesRead, BytesWritten, cancellationToken);
+            }
+            finally
+            {
+                _write.Release();
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Snapshot {SnapshotId} of workflow {Workflow}: building in {Path}")]
+    private static partial void LogStarted(ILogger logger, long snapshotId, string workflow, string path);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Case {CaseKey} unchanged since snapshot {PreviousSnapshotId}: files reused")]
+    private static partial void LogReused(ILogger logger, string caseKey, long previousSnapshotId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Case {CaseKey} left out of the snapshot: {Reason}")]
+    private static partial void LogExcluded(ILogger logger, string caseKey, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information,
+        Message = "Snapshot {SnapshotId} of workflow {Workflow} is in {Path}: {Included} cases ({Reused} reused), {Excluded} left out, {ElapsedMs} ms")]
+    private static partial void LogSucceeded(ILogger logger, long snapshotId, string workflow, string path, int included, int excluded, int reused, long elapsedMs);
+}

@@ -1,0 +1,147 @@
+using System.Globalization;
+using System.Text.Json;
+using Google.Protobuf.WellKnownTypes;
+using Grpc.Core;
+using Microsoft.Extensions.Options;
+using OrthancSeg.Contracts.V1;
+using OrthancSeg.Worker.Events;
+using OrthancSeg.Worker.Jobs;
+using OrthancSeg.Worker.Workflows;
+
+namespace OrthancSeg.Worker.Datasets;
+
+/// <summary>The snapshot RPCs of orthancseg.v1.Admin: starting exports, reading snapshots and streaming their progress.</summary>
+internal sealed class SnapshotsAdmin(SnapshotStore snapshots, WorkflowStore workflows, JobQueue queue, SnapshotSignal signal, IOptions<DatasetOptions> options)
+{
+    private static readonly TimeSpan WatchInterval = TimeSpan.FromMilliseconds(250);
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+
+    public async Task<ExportSnapshotResponse> ExportSnapshotAsync(ExportSnapshotRequest request, CancellationToken cancellationToken)
+    {
+        if (string.IsNullOrWhiteSpace(request.Workflow))
+        {
+            throw FieldErrors.InvalidArgument([new("workflow", "is required")]);
+        }
+        var workflow = await workflows.GetAsync(request.Workflow, cancellationToken);
+        var folder = new DatasetFolder(options.Value.ResolvedRawRoot(), workflow.DatasetId, workflow.DatasetName);
+        var id = await snapshots.CreateAsync(workflow.Id, workflow.Name, folder.FinalPath, cancellationToken);
+        var job = await SnapshotJobs.EnqueueAsync(queue, id, options.Value.MaxAttempts, cancellationToken);
+        await snapshots.SetJobAsync(id, job.Id.Value, cancellationToken);
+        signal.Notify();
+        return new ExportSnapshotResponse { Snapshot = ToContract(await snapshots.GetAsync(id, cancellationToken), null) };
+    }
+
+    public async Task<GetSnapshotResponse> GetSnapshotAsync(GetSnapshotRequest request, CancellationToken cancellationToken)
+    {
+        var snapshot = await snapshots.GetAsync(PositiveId(request.Id), cancellationToken);
+        return new GetSnapshotResponse { Snapshot = ToContract(snapshot, await snapshots.CasesAsync(snapshot.Id, cancellationToken)) };
+    }
+
+    public async Task<ListSnapshotsResponse> ListSnapshotsAsync(ListSnapshotsRequest request, CancellationToken cancellationToken)
+    {
+        var size = request.PageSize switch
+        {
+            < 0 => throw FieldErrors.InvalidArgument([new("page_size", $"{request.PageSize} is negative")]),
+            0 => 50,
+            _ => Math.Min(request.PageSize, 500),
+        };
+        long? before = request.PageToken.Length == 0 ? null
+            : long.TryParse(request.PageToken, NumberStyles.None, CultureInfo.InvariantCulture, out var token) ? token
+            : throw FieldErrors.InvalidArgument([new("page_token", "is not a token this API returned")]);
+        var page = await snapshots.ListAsync(request.Workflow.Length == 0 ? null : request.Workflow, before, size + 1, cancellationToken);
+        var response = new ListSnapshotsResponse();
+        response.Snapshots.AddRange(page.Take(size).Select(s => ToContract(s, null)));
+        if (page.Count > size)
+        {
+            response.NextPageToken = page[size - 1].Id.ToString(CultureInfo.InvariantCulture);
+        }
+        return response;
+    }
+
+    /// <summary>Polls the snapshot row (it is updated by whichever replica runs the export) and sends every change until it is finished.</summary>
+    public async Task WatchSnapshotAsync(WatchSnapshotRequest request, IServerStreamWriter<WatchSnapshotResponse> stream, CancellationToken cancellationToken)
+    {
+        var id = PositiveId(request.Id);
+        SnapshotRecord? last = null;
+        while (true)
+        {
+            var current = await snapshots.GetAsync(id, cancellationToken);
+            if (last is null || current.UpdatedAt != last.UpdatedAt || current.State != last.State)
+            {
+                await stream.WriteAsync(new WatchSnapshotResponse { Snapshot = ToContract(current, null) }, cancellationToken);
+                last = current;
+            }
+            if (current.IsFinished)
+            {
+                return;
+            }
+            await Task.Delay(WatchInterval, cancellationToken);
+        }
+    }
+
+    private static long PositiveId(long id) => id > 0 ? id : throw FieldErrors.InvalidArgument([new("id", $"{id} is not a snapshot number")]);
+
+    private static Snapshot ToContract(SnapshotRecord s, IReadOnlyList<SnapshotCaseRecord>? cases)
+    {
+        var result = new Snapshot
+        {
+            Id = s.Id,
+            Workflow = s.Workflow,
+            State = s.State switch
+            {
+                SnapshotStore.Queued => SnapshotState.Queued,
+                SnapshotStore.Running => SnapshotState.Running,
+                SnapshotStore.Succeeded => SnapshotState.Succeeded,
+                SnapshotStore.Failed => SnapshotState.Failed,
+                _ => SnapshotState.Unspecified,
+            },
+            DatasetPath = s.DatasetPath,
+            CasesTotal = s.CasesTotal,
+            CasesDone = s.CasesDone,
+            BytesRead = s.BytesRead,
+            BytesWritten = s.BytesWritten,
+            IncludedCount = s.IncludedCount,
+            ExcludedCount = s.ExcludedCount,
+            ReusedCount = s.ReusedCount,
+            DatasetJson = s.DatasetJson is null ? "" : Pretty(s.DatasetJson),
+            Error = s.Error ?? "",
+            CreateTime = Timestamp.FromDateTimeOffset(s.CreatedAt),
+            StartTime = s.StartedAt is { } started ? Timestamp.FromDateTimeOffset(started) : null,
+            FinishTime = s.FinishedAt is { } finished ? Timestamp.FromDateTimeOffset(finished) : null,
+            DurationMs = s.DurationMs ?? 0,
+        };
+        if (s.ReportJson is not null && JsonSerializer.Deserialize<SnapshotReport>(s.ReportJson, SnapshotExporter.ReportJson) is { } report)
+        {
+            if (report.Verification is { } v)
+            {
+                result.Verification = new SnapshotVerification { Passed = v.Passed, CheckedFiles = v.CheckedFiles, Problems = { v.Problems } };
+            }
+            if (cases is not null)
+            {
+                result.Excluded.AddRange(report.Excluded.Select(e => new ExcludedCase { CaseKey = e.CaseKey, Reason = e.Reason }));
+            }
+        }
+        if (cases is not null)
+        {
+            result.Cases.AddRange(cases.Select(c => new SnapshotCase
+            {
+                CaseKey = c.CaseKey,
+                LabelSopInstanceUid = c.LabelSopInstanceUid,
+                ImageFile = c.ImageFile,
+                ImageSha256 = c.ImageSha256,
+                LabelFile = c.LabelFile,
+                LabelSha256 = c.LabelSha256,
+                Bytes = c.ImageBytes + c.LabelBytes,
+                Reused = c.Reused,
+            }));
+        }
+        return result;
+    }
+
+    /// <summary>PostgreSQL's jsonb reorders keys; the contract shows dataset.json with nnU-Net's keys in a stable, readable layout.</summary>
+    private static string Pretty(string json)
+    {
+        using var document = JsonDocument.Parse(json);
+        return JsonSerializer.Serialize(document.RootElement, Indented);
+    }
+}
