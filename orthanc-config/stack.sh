@@ -221,6 +221,8 @@ worker_up() {
         export OrthancSeg__Orthanc__PasswordFile="$SECRETS/orthanc-password"
         export OrthancSeg__Auth__BridgeTokenFile="$SECRETS/bridge-token"
         export OrthancSeg__Auth__AdminTokenFile="$SECRETS/admin-token"
+        # nnU-Net datasets (snapshots) go to $nnUNet_raw/DatasetNNN_Name; ORTHANCSEG_NNUNET_RAW points them elsewhere.
+        export OrthancSeg__Datasets__RawRoot="${ORTHANCSEG_NNUNET_RAW:-$STACK/data/nnUNet_raw}"
         export Kestrel__Endpoints__Grpc__Url="http://127.0.0.1:$WORKER_PORT"
         export Kestrel__Endpoints__Grpc__Protocols=Http2
         start_detached "$RUN/worker.pid" "$LOGS/worker.log" dotnet "$APP_DIR/worker/orthancseg-worker.dll"

@@ -22,6 +22,7 @@ internal static class CliApplication
         root.Subcommands.Add(CasesCommand.Create());
         root.Subcommands.Add(LabelsCommand.Create());
         root.Subcommands.Add(DeadLettersCommand.Create());
+        root.Subcommands.Add(SnapshotsCommand.Create());
 
         // Offline commands (no worker needed).
         root.Subcommands.Add(ConvertCommand.Create());

@@ -23,6 +23,12 @@ internal sealed class ConsoleOutput(ParseResult parseResult)
 
     public void Error(string text) => _error.WriteLine($"orthancseg: {text}");
 
+    /// <summary>Redraws one status line on stderr (a progress bar), so stdout stays clean for tables and --json.</summary>
+    public void Status(string text) => _error.Write($"\r{text}\u001b[K");
+
+    /// <summary>Ends the status line drawn by <see cref="Status"/>.</summary>
+    public void EndStatus() => _error.WriteLine();
+
     public void WriteJson<T>(T value) => _out.WriteLine(JsonSerializer.Serialize(value, JsonOptions));
 
     /// <summary>Prints rows under a header, each column as wide as its widest cell; the last column is not padded.</summary>
