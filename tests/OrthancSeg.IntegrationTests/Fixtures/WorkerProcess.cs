@@ -140,6 +140,16 @@ public sealed class WorkerProcess : IAsyncLifetime
         }, StartTimeout, $"the worker at {Address} to report SERVING");
     }
 
+    /// <summary>SIGKILL, as a crash or the OOM killer would end it: no shutdown, no lease given back, nothing flushed.</summary>
+    public async Task KillAsync()
+    {
+        if (_process is { HasExited: false })
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+    }
+
     public async Task DisposeAsync()
     {
         if (_process is { HasExited: false })

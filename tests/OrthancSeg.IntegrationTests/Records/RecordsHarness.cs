@@ -28,7 +28,13 @@ internal sealed class RecordsHarness : IAsyncDisposable
     private string _stoppedOutput = "";
     private GrpcChannel? _channel;
 
-    private RecordsHarness(PostgresServer postgres) => _postgres = postgres;
+    private readonly IReadOnlyDictionary<string, string> _workerSettings;
+
+    private RecordsHarness(PostgresServer postgres, IReadOnlyDictionary<string, string>? workerSettings)
+    {
+        _postgres = postgres;
+        _workerSettings = workerSettings ?? new Dictionary<string, string>();
+    }
 
     public int OrthancPort { get; } = ProcessRunner.FreePort();
 
@@ -44,9 +50,10 @@ internal sealed class RecordsHarness : IAsyncDisposable
 
     public Events.EventsClient Events { get; private set; } = null!;
 
-    public static async Task<RecordsHarness> StartAsync(PostgresServer postgres)
+    /// <summary>Starts Orthanc and the worker; <paramref name="workerSettings"/> adds to or overrides the worker's configuration.</summary>
+    public static async Task<RecordsHarness> StartAsync(PostgresServer postgres, IReadOnlyDictionary<string, string>? workerSettings = null)
     {
-        var harness = new RecordsHarness(postgres);
+        var harness = new RecordsHarness(postgres, workerSettings);
         await harness.InitializeAsync();
         return harness;
     }
@@ -97,6 +104,9 @@ internal sealed class RecordsHarness : IAsyncDisposable
 
     public GrpcChannel Channel => _channel!;
 
+    /// <summary>The running worker's gRPC address, for the CLI's --url.</summary>
+    public string WorkerAddress => _worker?.Address ?? throw new InvalidOperationException("The worker is not running");
+
     public async Task StartWorkerAsync()
     {
         if (_worker is not null)
@@ -104,7 +114,7 @@ internal sealed class RecordsHarness : IAsyncDisposable
             throw new InvalidOperationException("The worker is already running");
         }
         // The host's fixture, pointed at this test's database and token files, so a restarted worker is the same worker.
-        _worker = await WorkerProcess.StartAsync(_postgres, new Dictionary<string, string>
+        var settings = new Dictionary<string, string>
         {
             ["OrthancSeg:Database:ConnectionString"] = DatabaseConnectionString,
             ["OrthancSeg:Orthanc:Url"] = $"http://127.0.0.1:{OrthancPort}",
@@ -115,7 +125,12 @@ internal sealed class RecordsHarness : IAsyncDisposable
             ["OrthancSeg:Jobs:RetryBaseDelay"] = "00:00:01",
             ["OrthancSeg:Jobs:RetryMaxDelay"] = "00:00:05",
             ["Serilog:MinimumLevel:Default"] = "Information",
-        });
+        };
+        foreach (var (key, value) in _workerSettings)
+        {
+            settings[key] = value;
+        }
+        _worker = await WorkerProcess.StartAsync(_postgres, settings);
         _channel?.Dispose();
         _channel = _worker.CreateChannel();
         Admin = new Admin.AdminClient(WithToken(_channel, (await File.ReadAllTextAsync(AdminTokenFile)).Trim()));
@@ -131,6 +146,17 @@ internal sealed class RecordsHarness : IAsyncDisposable
         _stoppedOutput += _worker.Output;
         await _worker.DisposeAsync();
         _worker = null;
+    }
+
+    /// <summary>Kills the worker with SIGKILL (a crash), keeping its output for failure messages.</summary>
+    public async Task KillWorkerAsync()
+    {
+        if (_worker is null)
+        {
+            return;
+        }
+        await _worker.KillAsync();
+        await StopWorkerAsync();
     }
 
     public async Task<bool> WorkerIsServingAsync()

@@ -1,0 +1,271 @@
+using System.Text.Json;
+using OrthancSeg.Contracts.V1;
+using OrthancSeg.Dicom;
+using OrthancSeg.IntegrationTests.Fixtures;
+using OrthancSeg.IntegrationTests.Records;
+using OrthancSeg.Tests.Support;
+using static OrthancSeg.IntegrationTests.Datasets.SnapshotHarness;
+
+namespace OrthancSeg.IntegrationTests.Datasets;
+
+/// <summary>
+/// Dataset snapshots end to end: real Orthanc, the built worker and CLI, PostgreSQL, and nibabel reading the result the
+/// way nnU-Net's NibabelIO does.
+/// </summary>
+[Collection(PostgresCollection.Name)]
+public sealed class SnapshotTests(PostgresServer postgres) : IDisposable
+{
+    private const string DatasetFolder = "Dataset007_LiverCT";
+    private readonly string _raw = Directory.CreateTempSubdirectory("orthancseg-nnunet-raw-").FullName;
+
+    public void Dispose() => Directory.Delete(_raw, recursive: true);
+
+    [Fact]
+    public async Task Six_cases_with_ohif_style_segs_export_to_a_dataset_nibabel_reads_and_a_changed_label_rewrites_only_its_case()
+    {
+        await using var harness = await RecordsHarness.StartAsync(postgres, Settings(_raw));
+        await CreateWorkflowAsync(harness);
+        var series = Enumerable.Range(0, 6).Select(_ => new TestSeries(slices: 6, rows: 16, columns: 16)).ToList();
+        for (var i = 0; i < series.Count; i++)
+        {
+            // One series stored JPEG-LS compressed: the worker has Orthanc transcode it.
+            await UploadAsync(harness, PatternedFiles(series[i]), i == 5 ? "/usr/bin/dcmcjpls" : null);
+        }
+        await harness.WaitForCountAsync("SELECT count(*) FROM cases", 6, Patience, "6 cases");
+        var expectedSlices = new Dictionary<int, int[]>();
+        for (var i = 0; i < series.Count; i++)
+        {
+            // BINARY with names (highdicom style), LABELMAP with OHIF's default names, and LABELMAP RLE as OHIF 3.13 stores it.
+            var seg = i % 3 == 0
+                ? series[i].Seg([new(1, "Liver"), new(2, "lesion")], [new(1, 1), new(3, 2)])
+                : series[i].Seg([new(1, "Segment 1"), new(2, "Segment 2")], [new(2, 1), new(4, 2)], labelMap: true);
+            expectedSlices[i] = i % 3 == 0 ? [1, 3] : [2, 4];
+            await UploadAsync(harness, [seg], i % 3 == 2 ? "/usr/bin/dcmcrle" : null);
+        }
+        await harness.WaitForCountAsync("SELECT count(*) FROM cases WHERE status = 'labeled'", 6, Patience, "6 labelled cases");
+        var keys = (await harness.Admin.ListCasesAsync(new ListCasesRequest { Workflow = "liver-ct", PageSize = 100 })).Cases
+            .ToDictionary(c => c.SeriesInstanceUid, c => c.CaseKey);
+
+        var cli = await CliProcess.RunAsync(["snapshots", "export", "--workflow", "liver-ct", "--wait", "--json",
+            "--url", harness.WorkerAddress, "--token-file", harness.AdminTokenFile]);
+        Assert.True(cli.ExitCode == 0, $"export exited {cli.ExitCode}: {cli.Stderr}\n{cli.Stdout}\n{harness.WorkerLog()}");
+        using var printed = JsonDocument.Parse(cli.Stdout);
+        Assert.Equal("succeeded", printed.RootElement.GetProperty("state").GetString());
+        var first = (await harness.Admin.GetSnapshotAsync(new GetSnapshotRequest { Id = printed.RootElement.GetProperty("id").GetInt64() })).Snapshot;
+
+        var dataset = Path.Combine(_raw, DatasetFolder);
+        Assert.Equal(dataset, first.DatasetPath);
+        Assert.Equal(6, first.IncludedCount);
+        Assert.Equal(0, first.ExcludedCount);
+        Assert.True(first.Verification.Passed, string.Join("; ", first.Verification.Problems));
+        Assert.Equal(12, first.Verification.CheckedFiles);
+        Assert.Empty(Directory.GetDirectories(_raw, $".{DatasetFolder}.*"));
+
+        using var inspected = await InspectAsync(dataset);
+        var json = inspected.RootElement.GetProperty("dataset");
+        Assert.Equal("CT", json.GetProperty("channel_names").GetProperty("0").GetString());
+        Assert.Equal(["background=0", "liver=1", "tumor=2"],
+            json.GetProperty("labels").EnumerateObject().Select(p => $"{p.Name}={p.Value.GetInt32()}"));
+        Assert.Equal(6, json.GetProperty("numTraining").GetInt32());
+        Assert.Equal(".nii.gz", json.GetProperty("file_ending").GetString());
+        double[][] expectedAffine = [[-0.8, 0, 0, 10], [0, -0.8, 0, 10], [0, 0, 2.5, 100], [0, 0, 0, 1]];
+        for (var i = 0; i < series.Count; i++)
+        {
+            var key = keys[series[i].SeriesInstanceUid];
+            Assert.DoesNotContain(series[i].PatientId, key, StringComparison.Ordinal);
+            var c = inspected.RootElement.GetProperty("cases").GetProperty(key);
+            Assert.Equal([16, 16, 6], Ints(c.GetProperty("shape")));
+            Assert.Equal([16, 16, 6], Ints(c.GetProperty("label_shape")));
+            Assert.True(c.GetProperty("affines_equal").GetBoolean(), $"case {key}: image and label affines differ");
+            Assert.True(c.GetProperty("zooms_equal").GetBoolean());
+            Assert.True(c.GetProperty("sform_equals_qform").GetBoolean());
+            var affine = c.GetProperty("affine").EnumerateArray().Select(row => row.EnumerateArray().Select(v => v.GetDouble()).ToArray()).ToArray();
+            for (var r = 0; r < 4; r++)
+            {
+                for (var col = 0; col < 4; col++)
+                {
+                    Assert.Equal(expectedAffine[r][col], affine[r][col], 4);
+                }
+            }
+            Assert.Equal("int16", c.GetProperty("image_dtype").GetString());
+            Assert.Equal("uint8", c.GetProperty("label_dtype").GetString());
+            Assert.Equal([0, 1, 2], Ints(c.GetProperty("label_values")));
+            Assert.Equal(expectedSlices[i], Ints(c.GetProperty("painted_slices")));
+            Assert.Equal(Enumerable.Range(0, 6).Select(k => (100 * k) + 18), Ints(c.GetProperty("voxel_c3_r5")));
+        }
+        foreach (var c in first.Cases)
+        {
+            Assert.Equal(c.ImageSha256, Sha256(Path.Combine(dataset, c.ImageFile)));
+            Assert.Equal(c.LabelSha256, Sha256(Path.Combine(dataset, c.LabelFile)));
+            Assert.False(c.Reused);
+        }
+        Assert.Equal(6, await harness.CountAsync($"SELECT count(*) FROM snapshot_cases WHERE snapshot_id = {first.Id}"));
+        var datasetJsonText = await File.ReadAllTextAsync(Path.Combine(dataset, "dataset.json"));
+        Assert.DoesNotContain("Test^Patient", datasetJsonText, StringComparison.Ordinal);
+
+        // A newer SEG of case 0 paints slice 2 only: the next snapshot rewrites that case and takes the other five over.
+        var mtimes = Directory.EnumerateFiles(dataset, "*.nii.gz", SearchOption.AllDirectories).ToDictionary(f => f, File.GetLastWriteTimeUtc);
+        var changed = series[0].Seg([new(1, "Liver")], [new(2, 1)]);
+        await UploadAsync(harness, [changed]);
+        var changedUid = changed.Dataset.GetString(DicomTags.SOPInstanceUID)!;
+        await harness.WaitForCountAsync($"SELECT count(*) FROM labels WHERE sop_instance_uid = '{changedUid}' AND is_current", 1, Patience, "the new label to be current");
+
+        var started = (await harness.Admin.ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = "liver-ct" })).Snapshot;
+        var second = await WaitForFinishAsync(harness, started.Id);
+        Assert.True(second.State == SnapshotState.Succeeded, second.Error);
+        Assert.True(second.Id > first.Id);
+        Assert.Equal(6, second.IncludedCount);
+        Assert.Equal(5, second.ReusedCount);
+        var changedKey = keys[series[0].SeriesInstanceUid];
+        foreach (var c in second.Cases)
+        {
+            var before = first.Cases.Single(f => f.CaseKey == c.CaseKey);
+            Assert.Equal(c.ImageSha256, Sha256(Path.Combine(dataset, c.ImageFile)));
+            Assert.Equal(c.LabelSha256, Sha256(Path.Combine(dataset, c.LabelFile)));
+            if (c.CaseKey == changedKey)
+            {
+                Assert.False(c.Reused);
+                Assert.Equal(changedUid, c.LabelSopInstanceUid);
+                Assert.NotEqual(before.LabelSha256, c.LabelSha256);
+                Assert.NotEqual(mtimes[Path.Combine(dataset, c.LabelFile)], File.GetLastWriteTimeUtc(Path.Combine(dataset, c.LabelFile)));
+            }
+            else
+            {
+                Assert.True(c.Reused, $"case {c.CaseKey} was fetched again although neither its series nor its label changed");
+                Assert.Equal((before.ImageSha256, before.LabelSha256), (c.ImageSha256, c.LabelSha256));
+                Assert.Equal(mtimes[Path.Combine(dataset, c.ImageFile)], File.GetLastWriteTimeUtc(Path.Combine(dataset, c.ImageFile)));
+                Assert.Equal(mtimes[Path.Combine(dataset, c.LabelFile)], File.GetLastWriteTimeUtc(Path.Combine(dataset, c.LabelFile)));
+            }
+        }
+        using var again = await InspectAsync(dataset);
+        Assert.Equal([2], Ints(again.RootElement.GetProperty("cases").GetProperty(changedKey).GetProperty("painted_slices")));
+        Assert.Equal([0, 1], Ints(again.RootElement.GetProperty("cases").GetProperty(changedKey).GetProperty("label_values")));
+
+        var list = await CliProcess.RunAsync(["snapshots", "list", "--url", harness.WorkerAddress, "--token-file", harness.AdminTokenFile]);
+        Assert.Equal(0, list.ExitCode);
+        Assert.Contains(dataset, list.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_series_with_a_missing_slice_and_one_with_uneven_spacing_are_left_out_with_their_reasons()
+    {
+        await using var harness = await RecordsHarness.StartAsync(postgres, Settings(_raw));
+        await CreateWorkflowAsync(harness);
+        var good = Enumerable.Range(0, 2).Select(_ => new TestSeries(slices: 5, rows: 8, columns: 8)).ToList();
+        var gapped = new TestSeries(slices: 5, rows: 8, columns: 8);
+        var uneven = new TestSeries(slices: 5, rows: 8, columns: 8);
+        foreach (var s in good)
+        {
+            await UploadAsync(harness, PatternedFiles(s));
+        }
+        var gappedIds = await UploadAsync(harness, PatternedFiles(gapped));
+        // The last slice sits 1.5 mm further than the spacing says.
+        await UploadAsync(harness, PatternedFiles(uneven).Select((f, k) =>
+        {
+            if (k == 4)
+            {
+                f.Dataset.SetNumbers(DicomTags.ImagePositionPatient, DicomVR.DS, [-10, -10, 100 + (4 * uneven.Spacing) + 1.5]);
+            }
+            return f;
+        }));
+        await harness.WaitForCountAsync("SELECT count(*) FROM cases", 4, Patience, "4 cases");
+        foreach (var s in good.Append(gapped).Append(uneven))
+        {
+            await UploadAsync(harness, [s.Seg([new(1, "liver")], [new(1, 1)])]);
+        }
+        await harness.WaitForCountAsync("SELECT count(*) FROM cases WHERE status = 'labeled'", 3, Patience, "3 labelled cases");
+        await harness.WaitForIdleAsync(Patience);
+        // A slice of a labelled series disappears from the PACS after labelling: the export's own volume builder refuses it.
+        using (var delete = await harness.Orthanc.DeleteAsync(new Uri($"instances/{gappedIds[2]}", UriKind.Relative)))
+        {
+            Assert.True(delete.IsSuccessStatusCode);
+        }
+        var keys = (await harness.Admin.ListCasesAsync(new ListCasesRequest { Workflow = "liver-ct", PageSize = 100 })).Cases
+            .ToDictionary(c => c.SeriesInstanceUid, c => c.CaseKey);
+
+        var started = (await harness.Admin.ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = "liver-ct" })).Snapshot;
+        var snapshot = await WaitForFinishAsync(harness, started.Id);
+
+        Assert.True(snapshot.State == SnapshotState.Succeeded, snapshot.Error);
+        Assert.Equal(good.Select(s => keys[s.SeriesInstanceUid]).Order(), snapshot.Cases.Select(c => c.CaseKey).Order());
+        Assert.Equal(2, snapshot.ExcludedCount);
+        var reasons = snapshot.Excluded.ToDictionary(e => e.CaseKey, e => e.Reason);
+        Assert.Contains("volume builder", reasons[keys[gapped.SeriesInstanceUid]], StringComparison.Ordinal);
+        Assert.Contains("missing", reasons[keys[gapped.SeriesInstanceUid]], StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("uneven", reasons[keys[uneven.SeriesInstanceUid]], StringComparison.Ordinal);
+        var dataset = Path.Combine(_raw, DatasetFolder);
+        Assert.Equal(2, Directory.GetFiles(Path.Combine(dataset, "imagesTr")).Length);
+        Assert.Equal(2, Directory.GetFiles(Path.Combine(dataset, "labelsTr")).Length);
+        using var inspected = await InspectAsync(dataset);
+        Assert.Equal(2, inspected.RootElement.GetProperty("dataset").GetProperty("numTraining").GetInt32());
+
+        var show = await CliProcess.RunAsync(["snapshots", "show", started.Id.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--url", harness.WorkerAddress, "--token-file", harness.AdminTokenFile]);
+        Assert.Equal(0, show.ExitCode);
+        Assert.Contains("uneven", show.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Killing_the_worker_mid_export_keeps_the_previous_dataset_and_the_retried_export_completes_it()
+    {
+        await using var harness = await RecordsHarness.StartAsync(postgres, Settings(_raw, new()
+        {
+            // One series at a time, one request at a time: slow enough to be caught in the middle.
+            ["OrthancSeg:Datasets:SeriesInFlight"] = "1",
+            ["OrthancSeg:Datasets:RequestsPerSeries"] = "1",
+            ["OrthancSeg:Jobs:LeaseDuration"] = "00:00:06",
+        }));
+        await CreateWorkflowAsync(harness);
+        var series = Enumerable.Range(0, 8).Select(_ => new TestSeries(slices: 40, rows: 96, columns: 96)).ToList();
+        foreach (var s in series)
+        {
+            await UploadAsync(harness, PatternedFiles(s));
+        }
+        await harness.WaitForCountAsync("SELECT count(*) FROM cases", 8, Patience, "8 cases");
+        foreach (var s in series)
+        {
+            await UploadAsync(harness, [s.Seg([new(1, "liver")], [new(10, 1)])]);
+        }
+        await harness.WaitForCountAsync("SELECT count(*) FROM cases WHERE status = 'labeled'", 8, Patience, "8 labelled cases");
+        var first = await WaitForFinishAsync(harness, (await harness.Admin.ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = "liver-ct" })).Snapshot.Id);
+        Assert.True(first.State == SnapshotState.Succeeded, first.Error);
+        var dataset = Path.Combine(_raw, DatasetFolder);
+
+        // New labels for every case, so the next export has to fetch every series again.
+        foreach (var s in series)
+        {
+            await UploadAsync(harness, [s.Seg([new(1, "liver")], [new(20, 1)])]);
+        }
+        await harness.WaitForCountAsync("SELECT count(*) FROM labels WHERE is_current AND 20 = ANY (painted_slices)", 8, Patience, "8 new current labels");
+        var second = (await harness.Admin.ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = "liver-ct" })).Snapshot;
+        await ProcessRunner.WaitUntilAsync(async () =>
+            await harness.CountAsync($"SELECT count(*) FROM snapshots WHERE id = {second.Id} AND state = 'running' AND cases_done >= 1") == 1,
+            Patience, "the second export to be half-way");
+        await harness.KillWorkerAsync();
+
+        Assert.Equal(1, await harness.CountAsync($"SELECT count(*) FROM snapshots WHERE id = {second.Id} AND state = 'running' AND cases_done < 8"));
+        Assert.Single(Directory.GetDirectories(_raw, $".{DatasetFolder}.building-{second.Id}"));
+        // The dataset folder still holds exactly the first snapshot.
+        AssertDatasetIs(dataset, first);
+
+        await harness.StartWorkerAsync();
+        var retried = await WaitForFinishAsync(harness, second.Id);
+        Assert.True(retried.State == SnapshotState.Succeeded, retried.Error);
+        Assert.Equal(8, retried.IncludedCount);
+        Assert.True(retried.Verification.Passed);
+        AssertDatasetIs(dataset, retried);
+        Assert.Empty(Directory.GetDirectories(_raw, $".{DatasetFolder}.*"));
+        using var inspected = await InspectAsync(dataset);
+        Assert.All(inspected.RootElement.GetProperty("cases").EnumerateObject(), c => Assert.Equal([20], Ints(c.Value.GetProperty("painted_slices"))));
+    }
+
+    private static void AssertDatasetIs(string dataset, Snapshot snapshot)
+    {
+        var expected = snapshot.Cases.SelectMany(c => new[] { (c.ImageFile, c.ImageSha256), (c.LabelFile, c.LabelSha256) }).OrderBy(f => f.Item1, StringComparer.Ordinal).ToList();
+        var actual = Directory.EnumerateFiles(dataset, "*.nii.gz", SearchOption.AllDirectories)
+            .Select(f => (Path.GetRelativePath(dataset, f), Sha256(f))).OrderBy(f => f.Item1, StringComparer.Ordinal).ToList();
+        Assert.Equal(expected, actual);
+    }
+
+    private static int[] Ints(JsonElement array) => array.EnumerateArray().Select(v => v.GetInt32()).ToArray();
+}
