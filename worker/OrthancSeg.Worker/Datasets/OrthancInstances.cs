@@ -1,4 +1,3 @@
-using System.Net.Http.Json;
 using System.Text.Json;
 using OrthancSeg.Dicom;
 using OrthancSeg.Worker.Orthanc;
@@ -16,7 +15,12 @@ internal sealed record FetchedSeries(IReadOnlyList<DicomFile> Files, long Bytes)
 /// </summary>
 internal sealed class OrthancInstances(OrthancClient orthanc)
 {
-    private static readonly string[] KeptTags = ["SOPInstanceUID"];
+    private static readonly string TranscodeRequest = JsonSerializer.Serialize(new Dictionary<string, object>
+    {
+        ["Transcode"] = TransferSyntaxes.ExplicitVRLittleEndian,
+        ["Keep"] = new[] { "SOPInstanceUID" },
+        ["Force"] = true,
+    });
 
     public async Task<FetchedSeries> FetchSeriesAsync(string orthancSeriesId, int requestsInFlight, CancellationToken cancellationToken)
     {
@@ -51,7 +55,8 @@ internal sealed class OrthancInstances(OrthancClient orthanc)
         }
         var transcoded = await GetBytesAsync(new HttpRequestMessage(HttpMethod.Post, $"instances/{orthancInstanceId}/modify")
         {
-            Content = JsonContent.Create(new { Transcode = TransferSyntaxes.ExplicitVRLittleEndian, Keep = KeptTags, Force = true }),
+            // Orthanc's keys are PascalCase and unknown keys are ignored: JsonContent's web defaults (camelCase) would silently skip the transcoding.
+            Content = new StringContent(TranscodeRequest, System.Text.Encoding.UTF8, "application/json"),
         }, cancellationToken);
         return (DicomReader.Read(transcoded), bytes.Length + transcoded.Length);
     }
