@@ -39,6 +39,9 @@ internal sealed class RecordsHarness : IAsyncDisposable
 
     public HttpClient Orthanc { get; private set; } = null!;
 
+    /// <summary>The running worker's gRPC address, for the CLI.</summary>
+    public string WorkerAddress => _worker?.Address ?? throw new InvalidOperationException("The worker is not running");
+
     public Admin.AdminClient Admin { get; private set; } = null!;
 
     public Events.EventsClient Events { get; private set; } = null!;
