@@ -9,11 +9,10 @@ using static OrthancSeg.IntegrationTests.Datasets.SnapshotHarness;
 namespace OrthancSeg.IntegrationTests.Datasets;
 
 /// <summary>
-/// Dataset snapshots end to end: real Orthanc, the built worker and CLI, PostgreSQL, and nibabel reading the result the
+/// Dataset snapshots end to end: the stack's Orthanc (PostgreSQL index, bridge), the built worker and CLI, and nibabel reading the result the
 /// way nnU-Net's NibabelIO does.
 /// </summary>
-[Collection(PostgresCollection.Name)]
-public sealed class SnapshotTests(PostgresServer postgres) : IDisposable
+public sealed class SnapshotTests : IDisposable
 {
     private const string DatasetFolder = "Dataset007_LiverCT";
     private readonly string _raw = Directory.CreateTempSubdirectory("orthancseg-nnunet-raw-").FullName;
@@ -23,7 +22,7 @@ public sealed class SnapshotTests(PostgresServer postgres) : IDisposable
     [Fact]
     public async Task Six_cases_with_ohif_style_segs_export_to_a_dataset_nibabel_reads_and_a_changed_label_rewrites_only_its_case()
     {
-        await using var harness = await RecordsHarness.StartAsync(postgres, Settings(_raw));
+        await using var harness = await RecordsHarness.StartAsync(Settings(_raw));
         await CreateWorkflowAsync(harness);
         var series = Enumerable.Range(0, 6).Select(_ => new TestSeries(slices: 6, rows: 16, columns: 16)).ToList();
         for (var i = 0; i < series.Count; i++)
@@ -149,7 +148,7 @@ public sealed class SnapshotTests(PostgresServer postgres) : IDisposable
     [Fact]
     public async Task A_series_with_a_missing_slice_and_one_with_uneven_spacing_are_left_out_with_their_reasons()
     {
-        await using var harness = await RecordsHarness.StartAsync(postgres, Settings(_raw));
+        await using var harness = await RecordsHarness.StartAsync(Settings(_raw));
         await CreateWorkflowAsync(harness);
         var good = Enumerable.Range(0, 2).Select(_ => new TestSeries(slices: 5, rows: 8, columns: 8)).ToList();
         var gapped = new TestSeries(slices: 5, rows: 8, columns: 8);
@@ -208,7 +207,7 @@ public sealed class SnapshotTests(PostgresServer postgres) : IDisposable
     [Fact]
     public async Task Killing_the_worker_mid_export_keeps_the_previous_dataset_and_the_retried_export_completes_it()
     {
-        await using var harness = await RecordsHarness.StartAsync(postgres, Settings(_raw, new()
+        await using var harness = await RecordsHarness.StartAsync(Settings(_raw, new()
         {
             // One series at a time, one request at a time: slow enough to be caught in the middle.
             ["OrthancSeg:Datasets:SeriesInFlight"] = "1",

@@ -10,11 +10,10 @@ namespace OrthancSeg.IntegrationTests.Records;
 
 /// <summary>
 /// Every stable series that matches a workflow becomes one case, every SEG a label: with real Orthanc,
-/// the built worker and PostgreSQL. Events reach the worker through its catch-up of Orthanc's change log
-/// and through Events calls made as the bridge makes them.
+/// its bridge, the built worker and PostgreSQL. Events reach the worker both through the bridge's pushes and
+/// through the worker's catch-up of Orthanc's change log, so every event arrives at least twice.
 /// </summary>
-[Collection(PostgresCollection.Name)]
-public sealed class RecordingTests(PostgresServer postgres)
+public sealed class RecordingTests
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(180);
 
@@ -36,7 +35,7 @@ public sealed class RecordingTests(PostgresServer postgres)
     [Fact]
     public async Task Fifty_series_become_fifty_cases_once_and_segs_for_ten_become_ten_accepted_labels()
     {
-        await using var harness = await RecordsHarness.StartAsync(postgres);
+        await using var harness = await RecordsHarness.StartAsync();
         await CreateLiverWorkflowAsync(harness);
         var series = Enumerable.Range(0, 50).Select(_ => new TestSeries(slices: 3)).ToList();
         // A series no workflow admits stays out.
@@ -88,7 +87,7 @@ public sealed class RecordingTests(PostgresServer postgres)
     [Fact]
     public async Task Series_and_segs_uploaded_while_the_worker_is_down_are_all_recorded_once_when_it_starts()
     {
-        await using var harness = await RecordsHarness.StartAsync(postgres);
+        await using var harness = await RecordsHarness.StartAsync();
         await CreateLiverWorkflowAsync(harness);
         await harness.StopWorkerAsync();
 
@@ -114,7 +113,7 @@ public sealed class RecordingTests(PostgresServer postgres)
     [Fact]
     public async Task Every_event_delivered_twice_has_one_effect()
     {
-        await using var harness = await RecordsHarness.StartAsync(postgres);
+        await using var harness = await RecordsHarness.StartAsync();
         await CreateLiverWorkflowAsync(harness);
         var series = Enumerable.Range(0, 5).Select(_ => new TestSeries(slices: 3)).ToList();
         foreach (var s in series)
@@ -156,7 +155,7 @@ public sealed class RecordingTests(PostgresServer postgres)
     [Fact]
     public async Task Bad_segs_become_rejected_labels_or_pending_with_reasons_and_the_worker_stays_up()
     {
-        await using var harness = await RecordsHarness.StartAsync(postgres);
+        await using var harness = await RecordsHarness.StartAsync();
         await CreateLiverWorkflowAsync(harness);
         var noSegments = new TestSeries(slices: 3);
         var unknownNames = new TestSeries(slices: 3);
@@ -204,7 +203,7 @@ public sealed class RecordingTests(PostgresServer postgres)
     [Fact]
     public async Task Events_calls_with_missing_or_absurd_fields_or_wrong_tokens_are_refused_clearly()
     {
-        await using var harness = await RecordsHarness.StartAsync(postgres);
+        await using var harness = await RecordsHarness.StartAsync();
 
         var missing = await Assert.ThrowsAsync<RpcException>(() => harness.Events.NotifyStableSeriesAsync(new NotifyStableSeriesRequest()).ResponseAsync);
         Assert.Equal(StatusCode.InvalidArgument, missing.StatusCode);

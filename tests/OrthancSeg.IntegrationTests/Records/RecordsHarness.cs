@@ -14,84 +14,62 @@ using OrthancSeg.Tests.Support;
 namespace OrthancSeg.IntegrationTests.Records;
 
 /// <summary>
-/// One test's world for recording: a fresh Orthanc (its own storage, free ports, StableAge 2 s) and the built
-/// worker (orthancseg-worker) with a fresh database in the shared throwaway PostgreSQL, both real processes.
-/// The worker can be stopped and started again on the same database, as an operator would.
+/// One test's world for recording: a fresh Orthanc as the stack configures it (PostgreSQL index, StableAge 2 s,
+/// the bridge loaded and pushing to the worker's port) and the built worker with its own database in that
+/// Orthanc's PostgreSQL, both real processes. Events reach the worker twice over: the bridge's pushes and the
+/// worker's catch-up of Orthanc's change log. The worker can be stopped and started again on the same
+/// database, as an operator would.
 /// </summary>
 internal sealed class RecordsHarness : IAsyncDisposable
 {
-    private readonly PostgresServer _postgres;
-    private readonly string _directory = Path.Combine(Path.GetTempPath(), "orthancseg-records-" + Guid.NewGuid().ToString("N")[..12]);
-    private readonly List<string> _logs = [];
-    private Process? _orthanc;
+    private readonly OrthancServer _orthanc = new();
     private WorkerProcess? _worker;
-    private string _stoppedOutput = "";
     private GrpcChannel? _channel;
+    private string _stoppedOutput = "";
 
     private readonly IReadOnlyDictionary<string, string> _workerSettings;
 
-    private RecordsHarness(PostgresServer postgres, IReadOnlyDictionary<string, string>? workerSettings)
-    {
-        _postgres = postgres;
-        _workerSettings = workerSettings ?? new Dictionary<string, string>();
-    }
-
-    public int OrthancPort { get; } = ProcessRunner.FreePort();
+    private RecordsHarness(IReadOnlyDictionary<string, string>? workerSettings) => _workerSettings = workerSettings ?? new Dictionary<string, string>();
 
     public string DatabaseConnectionString { get; private set; } = "";
 
-    public string AdminTokenFile => Path.Combine(_directory, "admin-token");
+    public string AdminTokenFile { get; } = Path.Combine(Path.GetTempPath(), "orthancseg-admin-" + Guid.NewGuid().ToString("N")[..12]);
 
-    public string BridgeTokenFile => Path.Combine(_directory, "bridge-token");
+    public string BridgeTokenFile => _orthanc.BridgeTokenFile;
 
-    public HttpClient Orthanc { get; } = new() { Timeout = TimeSpan.FromSeconds(60) };
+    public HttpClient Orthanc { get; private set; } = null!;
+
+    /// <summary>The running worker's gRPC address, for the CLI.</summary>
+    public string WorkerAddress => _worker?.Address ?? throw new InvalidOperationException("The worker is not running");
 
     public Admin.AdminClient Admin { get; private set; } = null!;
 
     public Events.EventsClient Events { get; private set; } = null!;
 
     /// <summary>Starts Orthanc and the worker; <paramref name="workerSettings"/> adds to or overrides the worker's configuration.</summary>
-    public static async Task<RecordsHarness> StartAsync(PostgresServer postgres, IReadOnlyDictionary<string, string>? workerSettings = null)
+    public static async Task<RecordsHarness> StartAsync(IReadOnlyDictionary<string, string>? workerSettings = null)
     {
-        var harness = new RecordsHarness(postgres, workerSettings);
-        await harness.InitializeAsync();
+        var harness = new RecordsHarness(workerSettings);
+        try
+        {
+            await harness.InitializeAsync();
+        }
+        catch
+        {
+            await harness.DisposeAsync();
+            throw;
+        }
         return harness;
     }
 
     private async Task InitializeAsync()
     {
-        Directory.CreateDirectory(_directory);
+        // The bridge's gRPC modules are generated, not committed.
+        await ProcessRunner.RunAsync(Path.Combine(RepositoryPaths.Root, "plugin-bridge", "generate.sh"), [], TimeSpan.FromSeconds(120));
+        await _orthanc.InitializeAsync();
+        Orthanc = _orthanc.CreateClient();
         await WorkerProcess.WriteSecretAsync(AdminTokenFile, Guid.NewGuid().ToString("N"));
-        await WorkerProcess.WriteSecretAsync(BridgeTokenFile, Guid.NewGuid().ToString("N"));
-        DatabaseConnectionString = await _postgres.CreateDatabaseAsync("records");
-        Directory.CreateDirectory(Path.Combine(_directory, "orthanc"));
-        var config = Path.Combine(_directory, "orthanc.json");
-        await File.WriteAllTextAsync(config, JsonSerializer.Serialize(new Dictionary<string, object>
-        {
-            ["Name"] = "records-test",
-            ["StorageDirectory"] = Path.Combine(_directory, "orthanc"),
-            ["IndexDirectory"] = Path.Combine(_directory, "orthanc"),
-            ["HttpPort"] = OrthancPort,
-            ["DicomPort"] = ProcessRunner.FreePort(),
-            ["RemoteAccessAllowed"] = false,
-            ["AuthenticationEnabled"] = false,
-            ["StableAge"] = 2,
-            ["Plugins"] = Array.Empty<string>(),
-        }));
-        _orthanc = Start("/usr/sbin/Orthanc", [config], "orthanc.log", []);
-        Orthanc.BaseAddress = new Uri($"http://127.0.0.1:{OrthancPort}/");
-        await ProcessRunner.WaitUntilAsync(async () =>
-        {
-            try
-            {
-                using var response = await Orthanc.GetAsync(new Uri("system", UriKind.Relative));
-                return response.IsSuccessStatusCode;
-            }
-            catch (HttpRequestException)
-            {
-                return false;
-            }
-        }, TimeSpan.FromSeconds(60), $"Orthanc on port {OrthancPort}");
+        DatabaseConnectionString = await _orthanc.Postgres.CreateDatabaseAsync("records");
         await StartWorkerAsync();
     }
 
@@ -104,9 +82,6 @@ internal sealed class RecordsHarness : IAsyncDisposable
 
     public GrpcChannel Channel => _channel!;
 
-    /// <summary>The running worker's gRPC address, for the CLI's --url.</summary>
-    public string WorkerAddress => _worker?.Address ?? throw new InvalidOperationException("The worker is not running");
-
     public async Task StartWorkerAsync()
     {
         if (_worker is not null)
@@ -117,7 +92,10 @@ internal sealed class RecordsHarness : IAsyncDisposable
         var settings = new Dictionary<string, string>
         {
             ["OrthancSeg:Database:ConnectionString"] = DatabaseConnectionString,
-            ["OrthancSeg:Orthanc:Url"] = $"http://127.0.0.1:{OrthancPort}",
+            ["OrthancSeg:Orthanc:Url"] = _orthanc.BaseUrl.ToString(),
+            ["OrthancSeg:Orthanc:Username"] = OrthancServer.Username,
+            ["OrthancSeg:Orthanc:PasswordFile"] = _orthanc.PasswordFile,
+            ["Kestrel:Endpoints:Grpc:Url"] = $"http://127.0.0.1:{_orthanc.WorkerPort}",
             ["OrthancSeg:Auth:BridgeTokenFile"] = BridgeTokenFile,
             ["OrthancSeg:Auth:AdminTokenFile"] = AdminTokenFile,
             ["OrthancSeg:Records:CatchUpInterval"] = "00:00:01",
@@ -130,7 +108,7 @@ internal sealed class RecordsHarness : IAsyncDisposable
         {
             settings[key] = value;
         }
-        _worker = await WorkerProcess.StartAsync(_postgres, settings);
+        _worker = await WorkerProcess.StartAsync(_orthanc.Postgres, settings);
         _channel?.Dispose();
         _channel = _worker.CreateChannel();
         Admin = new Admin.AdminClient(WithToken(_channel, (await File.ReadAllTextAsync(AdminTokenFile)).Trim()));
@@ -206,9 +184,22 @@ internal sealed class RecordsHarness : IAsyncDisposable
     }
 
     /// <summary>Waits until no recording job is due or running, so "nothing more happened" can be asserted.</summary>
-    public Task WaitForIdleAsync(TimeSpan timeout) =>
-        WaitForCountAsync("SELECT CASE WHEN count(*) = 0 THEN 1 ELSE 0 END FROM jobs WHERE state IN ('queued', 'running', 'failed') AND not_before <= now()",
-            1, timeout, "the job queue to drain");
+    public async Task WaitForIdleAsync(TimeSpan timeout)
+    {
+        const string Busy = "SELECT count(*) FROM jobs WHERE state IN ('queued', 'running', 'failed') AND not_before <= now()";
+        try
+        {
+            await ProcessRunner.WaitUntilAsync(async () => await CountAsync(Busy) == 0, timeout, "the job queue to drain");
+        }
+        catch (TimeoutException e)
+        {
+            await using var connection = new NpgsqlConnection(DatabaseConnectionString);
+            await connection.OpenAsync();
+            await using var command = new NpgsqlCommand(
+                "SELECT string_agg(kind || ' ' || idempotency_key || ' ' || state || ' ' || attempts || ' ' || coalesce(last_error, ''), E'\\n') FROM jobs WHERE state <> 'succeeded'", connection);
+            throw new TimeoutException($"{e.Message}; unfinished jobs:\n{await command.ExecuteScalarAsync()}\n--- worker log ---\n{WorkerLog()}", e);
+        }
+    }
 
     public string WorkerLog()
     {
@@ -216,77 +207,12 @@ internal sealed class RecordsHarness : IAsyncDisposable
         return text.Length > 8000 ? text[^8000..] : text;
     }
 
-    private Process Start(string fileName, IEnumerable<string> arguments, string logName, Dictionary<string, string> environment)
-    {
-        var logPath = Path.Combine(_directory, logName);
-        _logs.Add(logPath);
-        var info = new ProcessStartInfo(fileName) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = _directory };
-        foreach (var argument in arguments)
-        {
-            info.ArgumentList.Add(argument);
-        }
-        foreach (var (key, value) in environment)
-        {
-            info.Environment[key] = value;
-        }
-        var log = new StreamWriter(logPath, append: true) { AutoFlush = true };
-        var process = new Process { StartInfo = info };
-        process.OutputDataReceived += (_, e) => Write(log, e.Data);
-        process.ErrorDataReceived += (_, e) => Write(log, e.Data);
-        process.Start();
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        return process;
-    }
-
-    private static void Write(StreamWriter log, string? line)
-    {
-        if (line is null)
-        {
-            return;
-        }
-        lock (log)
-        {
-            log.WriteLine(line);
-        }
-    }
-
-    private static async Task StopAsync(Process process)
-    {
-        if (!process.HasExited)
-        {
-            // SIGTERM first: the worker shuts down as it would under systemd.
-            await ProcessRunner.RunAsync("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)], TimeSpan.FromSeconds(5));
-            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20));
-            try
-            {
-                await process.WaitForExitAsync(cts.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                process.Kill(entireProcessTree: true);
-                await process.WaitForExitAsync();
-            }
-        }
-        process.Dispose();
-    }
-
     public async ValueTask DisposeAsync()
     {
         _channel?.Dispose();
-        Orthanc.Dispose();
+        Orthanc?.Dispose();
         await StopWorkerAsync();
-        if (_orthanc is not null)
-        {
-            await StopAsync(_orthanc);
-        }
-        try
-        {
-            Directory.Delete(_directory, recursive: true);
-        }
-        catch (IOException)
-        {
-            // Orthanc may still be flushing; the temp directory is cleaned by the OS later.
-        }
+        await _orthanc.DisposeAsync();
+        File.Delete(AdminTokenFile);
     }
 }

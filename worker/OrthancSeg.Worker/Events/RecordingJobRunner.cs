@@ -75,7 +75,16 @@ internal sealed partial class RecordingJobRunner(
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
-            // Shutting down: the lease expires and another claimer (or this worker after restart) runs the job again.
+            // Shutting down: hand the job back now rather than leaving it leased until the lease expires, so a restarted
+            // worker (or another replica) runs it after the short backoff instead of minutes later.
+            try
+            {
+                await queue.FailAsync(job, "the worker stopped during this attempt", CancellationToken.None);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                LogFailureNotRecorded(logger, e, job.Id.Value);
+            }
         }
         catch (JobLeaseLostException e)
         {
