@@ -19,6 +19,12 @@ internal sealed class DatasetOptions
     /// <summary>Instance downloads in flight per series.</summary>
     public int RequestsPerSeries { get; set; } = 8;
 
+    /// <summary>
+    /// Transcoding requests (POST /instances/{id}/modify) in flight at Orthanc, over all exports of this worker. Keep 1 with
+    /// Orthanc 1.10 + GDCM: concurrent JPEG-LS transcodes crash it.
+    /// </summary>
+    public int TranscodesInFlight { get; set; } = 1;
+
     /// <summary>gzip level of the .nii.gz files (1 fastest … 9 smallest).</summary>
     public int CompressionLevel { get; set; } = 3;
 
@@ -55,6 +61,10 @@ internal sealed class DatasetOptionsValidator : IValidateOptions<DatasetOptions>
         if (options.RequestsPerSeries is < 1 or > 64)
         {
             problems.Add($"{DatasetOptions.Section}:RequestsPerSeries must be 1..64, not {options.RequestsPerSeries}");
+        }
+        if (options.TranscodesInFlight is < 1 or > 64)
+        {
+            problems.Add($"{DatasetOptions.Section}:TranscodesInFlight must be 1..64, not {options.TranscodesInFlight}");
         }
         if (options.CompressionLevel is < 1 or > 9)
         {

@@ -11,6 +11,7 @@ internal static class DatasetsExtensions
         builder.Services.AddSingleton<IValidateOptions<DatasetOptions>, DatasetOptionsValidator>();
         builder.Services.AddSingleton<SnapshotStore>();
         builder.Services.AddSingleton<SnapshotSignal>();
+        builder.Services.AddSingleton<TranscodeGate>();
         builder.Services.AddScoped<OrthancInstances>();
         builder.Services.AddScoped<SnapshotExporter>();
         builder.Services.AddScoped<SnapshotsAdmin>();

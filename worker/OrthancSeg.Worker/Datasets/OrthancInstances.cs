@@ -13,7 +13,7 @@ internal sealed record FetchedSeries(IReadOnlyList<DicomFile> Files, long Bytes)
 /// JPEG-LS, big endian) is transcoded by Orthanc to Explicit VR Little Endian (Orthanc 1.10: POST /modify answers the
 /// transcoded file without storing it; /file?transcode only exists from 1.12.2).
 /// </summary>
-internal sealed class OrthancInstances(OrthancClient orthanc)
+internal sealed class OrthancInstances(OrthancClient orthanc, TranscodeGate gate)
 {
     private static readonly string TranscodeRequest = JsonSerializer.Serialize(new Dictionary<string, object>
     {
@@ -53,11 +53,20 @@ internal sealed class OrthancInstances(OrthancClient orthanc)
         {
             return (file, bytes.Length);
         }
-        var transcoded = await GetBytesAsync(new HttpRequestMessage(HttpMethod.Post, $"instances/{orthancInstanceId}/modify")
+        byte[] transcoded;
+        await gate.WaitAsync(cancellationToken);
+        try
         {
-            // Orthanc's keys are PascalCase and unknown keys are ignored: JsonContent's web defaults (camelCase) would silently skip the transcoding.
-            Content = new StringContent(TranscodeRequest, System.Text.Encoding.UTF8, "application/json"),
-        }, cancellationToken);
+            transcoded = await GetBytesAsync(new HttpRequestMessage(HttpMethod.Post, $"instances/{orthancInstanceId}/modify")
+            {
+                // Orthanc's keys are PascalCase and unknown keys are ignored: JsonContent's web defaults (camelCase) would silently skip the transcoding.
+                Content = new StringContent(TranscodeRequest, System.Text.Encoding.UTF8, "application/json"),
+            }, cancellationToken);
+        }
+        finally
+        {
+            gate.Release();
+        }
         return (DicomReader.Read(transcoded), bytes.Length + transcoded.Length);
     }
 
@@ -80,4 +89,20 @@ internal sealed class OrthancInstances(OrthancClient orthanc)
             }
         }
     }
+}
+
+/// <summary>
+/// Bounds the transcoding requests this worker has in flight at Orthanc (OrthancSeg:Datasets:TranscodesInFlight, default 1).
+/// Orthanc 1.10.1 with the GDCM 3.0.21 plugin segfaults (in libgdcmMSFF, inside a civetweb worker) when several JPEG-LS
+/// transcodes run at once; plain file downloads are not affected and stay parallel.
+/// </summary>
+internal sealed class TranscodeGate(Microsoft.Extensions.Options.IOptions<DatasetOptions> options) : IDisposable
+{
+    private readonly SemaphoreSlim _semaphore = new(options.Value.TranscodesInFlight, options.Value.TranscodesInFlight);
+
+    public Task WaitAsync(CancellationToken cancellationToken) => _semaphore.WaitAsync(cancellationToken);
+
+    public void Release() => _semaphore.Release();
+
+    public void Dispose() => _semaphore.Dispose();
 }
