@@ -4,6 +4,7 @@ using OrthancSeg.Benchmarks;
 var commands = new Dictionary<string, (string Summary, Func<string[], int> Run)>(StringComparer.Ordinal)
 {
     ["nifti"] = ("parallel .nii.gz writer vs GZipStream, gzip, pigz and dcm2niix -z y", NiftiBenchmark.Run),
+    ["seg"] = ("series → volume and a 3-segment, 200-frame SEG → label map", SegBenchmark.Run),
 };
 
 if (args.Length == 0 || !commands.TryGetValue(args[0], out var command))

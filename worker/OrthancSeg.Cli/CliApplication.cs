@@ -1,5 +1,6 @@
 using System.CommandLine;
 using OrthancSeg.Cli.Commands;
+using OrthancSeg.Cli.Convert;
 
 namespace OrthancSeg.Cli;
 
@@ -18,7 +19,8 @@ internal static class CliApplication
         root.Subcommands.Add(StatusCommand.Create());
         root.Subcommands.Add(HealthCommand.Create());
 
-        // Offline commands (no worker needed) go here, e.g. root.Subcommands.Add(ConvertCommand.Create()) from Convert/ConvertCommand.cs.
+        // Offline commands (no worker needed).
+        root.Subcommands.Add(ConvertCommand.Create());
 
         return root;
     }

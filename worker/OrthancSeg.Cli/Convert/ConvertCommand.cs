@@ -1,0 +1,173 @@
+using System.CommandLine;
+using System.Globalization;
+using OrthancSeg.Dicom;
+using OrthancSeg.Dicom.Nifti;
+using OrthancSeg.Dicom.Segmentation;
+using OrthancSeg.Dicom.Volumes;
+
+namespace OrthancSeg.Cli.Convert;
+
+/// <summary>
+/// <c>orthancseg convert …</c>: offline conversions between DICOM series, DICOM SEG and NIfTI, with the same
+/// code the worker uses, for checking data by hand and for scripts. They need no worker and no Orthanc.
+/// Exit codes: 0 done, 1 refused (the message says why), 3 nothing written because the label map is empty.
+/// </summary>
+internal static class ConvertCommand
+{
+    private const int Refused = 1;
+    private const int NothingWritten = 3;
+
+    public static Command Create()
+    {
+        var convert = new Command("convert", "Offline conversions: DICOM series → NIfTI, SEG → label NIfTI, label NIfTI → SEG");
+        convert.Subcommands.Add(SeriesCommand());
+        convert.Subcommands.Add(SegCommand());
+        convert.Subcommands.Add(LabelsCommand());
+        return convert;
+    }
+
+    private static Option<string?> SeriesUidOption() => new("--series-uid")
+    {
+        Description = "SeriesInstanceUID to use when the folder holds several series",
+    };
+
+    private static Command SeriesCommand()
+    {
+        var folder = new Argument<string>("dicom-dir") { Description = "Folder with the DICOM files of the series (searched recursively)" };
+        var output = new Argument<string>("out.nii.gz") { Description = "NIfTI-1 file to write (.nii.gz or .nii)" };
+        var seriesUid = SeriesUidOption();
+        var command = new Command("series", "Build a volume from a DICOM series and write it as NIfTI; prints a one-line geometry summary")
+        {
+            folder, output, seriesUid,
+        };
+        command.SetAction(parse => Run(() =>
+        {
+            var series = BuildSeries(parse.GetValue(folder)!, parse.GetValue(seriesUid));
+            NiftiWriter.WriteFile(series.Volume, parse.GetValue(output)!);
+            Console.Out.WriteLine(series.Summary);
+            return 0;
+        }));
+        return command;
+    }
+
+    private static Command SegCommand()
+    {
+        var seg = new Argument<string>("seg.dcm") { Description = "The DICOM SEG file (BINARY, FRACTIONAL or LABELMAP)" };
+        var output = new Argument<string>("out.nii.gz") { Description = "Label map to write, uint8 on the series grid" };
+        var folder = new Option<string>("--series") { Description = "Folder with the DICOM series the SEG segments", Required = true };
+        var labels = new Option<string>("--labels") { Description = "Segment name → label value, e.g. liver=1,tumor=2 (names case-insensitive)", Required = true };
+        var seriesUid = SeriesUidOption();
+        var command = new Command("seg", "Rasterise a DICOM SEG onto its series' grid and write the label map as NIfTI")
+        {
+            seg, output, folder, labels, seriesUid,
+        };
+        command.SetAction(parse => Run(() =>
+        {
+            var mapping = ParseLabels(parse.GetValue(labels)!);
+            var series = BuildSeries(parse.GetValue(folder)!, parse.GetValue(seriesUid));
+            var result = SegmentationReader.Read(DicomReader.ReadFile(parse.GetValue(seg)!), series.Grid, mapping);
+            NiftiWriter.WriteFile(result.LabelMap, parse.GetValue(output)!);
+            foreach (var segment in result.Segments)
+            {
+                Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"segment {segment.Segment.Number} '{segment.Segment.Label}' → {segment.Value}: {segment.VoxelCount} voxels on {segment.Slices.Count} slice(s)"));
+            }
+            Warn(result.Warnings);
+            return 0;
+        }));
+        return command;
+    }
+
+    private static Command LabelsCommand()
+    {
+        var input = new Argument<string>("labels.nii.gz") { Description = "Label map (NIfTI, integer values) on the series grid" };
+        var output = new Argument<string>("out-seg.dcm") { Description = "DICOM SEG file to write (BINARY)" };
+        var folder = new Option<string>("--series") { Description = "Folder with the DICOM series the labels were made on", Required = true };
+        var labels = new Option<string>("--labels") { Description = "Segment name ← label value, e.g. liver=1,tumor=2", Required = true };
+        var algorithm = new Option<string?>("--algorithm") { Description = "Algorithm (model) name; makes the segments AUTOMATIC (default MANUAL)" };
+        var description = new Option<string>("--series-description") { Description = "SeriesDescription of the SEG", DefaultValueFactory = _ => "Segmentation" };
+        var seriesUid = SeriesUidOption();
+        var command = new Command("labels", "Write a NIfTI label map on a series' grid as a DICOM SEG referencing that series")
+        {
+            input, output, folder, labels, algorithm, description, seriesUid,
+        };
+        command.SetAction(parse => Run(() =>
+        {
+            var mapping = ParseLabels(parse.GetValue(labels)!);
+            var series = BuildSeries(parse.GetValue(folder)!, parse.GetValue(seriesUid), out var sources);
+            var image = NiftiReader.ReadFile(parse.GetValue(input)!);
+            var grid = series.Grid.Geometry;
+            if (!image.Geometry.SameGridAs(grid, toleranceMm: 0.01))
+            {
+                throw new DicomException($"The label map's grid ({Grid(image.Geometry)}) is not the series' grid ({Grid(grid)})");
+            }
+            var labelMap = new Volume(grid, VoxelType.UInt8, image.ToVolume(VoxelType.UInt8).Data);
+            var name = parse.GetValue(algorithm);
+            var options = new SegmentationWriterOptions(
+                name is null ? SegmentAlgorithmType.Manual : SegmentAlgorithmType.Automatic, name, parse.GetValue(description)!);
+            var result = SegmentationWriter.Write(labelMap, sources, mapping.Labels.Select(l => new SegmentDefinition(l.Value, l.Key)), options);
+            if (!result.Written)
+            {
+                Console.Error.WriteLine($"orthancseg: no SEG written: {result.NotWrittenReason}");
+                return NothingWritten;
+            }
+            File.WriteAllBytes(parse.GetValue(output)!, DicomWriter.ToBytes(DicomFile.Create(result.Segmentation!)));
+            foreach (var segment in result.Segments)
+            {
+                Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"segment {segment.Number} '{segment.Label}' ← {segment.Value}: {segment.VoxelCount} voxels in {segment.FrameCount} frame(s)"));
+            }
+            return 0;
+        }));
+        return command;
+    }
+
+    private static SeriesVolume BuildSeries(string folder, string? seriesUid) => BuildSeries(folder, seriesUid, out _);
+
+    private static SeriesVolume BuildSeries(string folder, string? seriesUid, out List<DicomDataset> sources)
+    {
+        var notes = new List<string>();
+        var files = SeriesFolder.ReadSeries(folder, seriesUid, notes);
+        var series = SeriesVolumeBuilder.Build(files);
+        var used = series.SopInstanceUids.ToHashSet(StringComparer.Ordinal);
+        sources = files.Select(f => f.Dataset).Where(d => used.Contains(d.GetString(DicomTags.SOPInstanceUID) ?? "")).ToList();
+        Warn(notes.Concat(series.Warnings));
+        return series;
+    }
+
+    private static SegmentMapping ParseLabels(string text)
+    {
+        try
+        {
+            return SegmentMapping.Parse(text);
+        }
+        catch (Exception e) when (e is FormatException or ArgumentException)
+        {
+            throw new DicomException($"--labels: {e.Message}", e);
+        }
+    }
+
+    private static string Grid(VolumeGeometry g) => string.Create(CultureInfo.InvariantCulture,
+        $"{g.Columns}×{g.Rows}×{g.Slices}, spacing {g.Spacing.X:0.###}×{g.Spacing.Y:0.###}×{g.Spacing.Z:0.###} mm, origin {g.Origin.X:0.###},{g.Origin.Y:0.###},{g.Origin.Z:0.###}");
+
+    private static void Warn(IEnumerable<string> warnings)
+    {
+        foreach (var warning in warnings)
+        {
+            Console.Error.WriteLine($"orthancseg: note: {warning}");
+        }
+    }
+
+    private static int Run(Func<int> action)
+    {
+        try
+        {
+            return action();
+        }
+        catch (Exception e) when (e is DicomException or IOException or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine($"orthancseg: {e.Message}");
+            return Refused;
+        }
+    }
+}
