@@ -1,16 +1,27 @@
-# OrthancSeg: `make up` starts the stack, `make test` builds and runs every test.
+# OrthancSeg: `make up` starts the whole stack on this machine, `make test` builds and runs every test.
+# Knobs (ports, PostgreSQL, StableAge) are ORTHANCSEG_* environment variables: docs/operations.md.
 SHELL := /bin/bash
 
-.PHONY: build test test-bridge
+.PHONY: up down status test build test-bridge
+up:
+	@orthanc-config/stack.sh up
+
+down:
+	@orthanc-config/stack.sh down
+
+status:
+	@orthanc-config/stack.sh status
+
 build:
-	dotnet build OrthancSeg.sln -c Release
+	dotnet build OrthancSeg.sln -c Release --nologo
 
-test: build test-bridge
-	dotnet test OrthancSeg.sln -c Release --no-build
+# Installs what is missing, builds, runs every runner (dotnet test per project, the bridge's pytest)
+# and ends with one line "N passed, N failed[, N skipped]"; non-zero exit if anything failed.
+test:
+	@tests/run-tests.sh
 
-# The Orthanc bridge: unit tests against a real gRPC server, then inside a real Orthanc
-# (tests marked "orthanc"; they need Debian's orthanc and orthanc-python). The generated gRPC
-# modules need protobuf-compiler and protobuf-compiler-grpc.
+# The Orthanc bridge alone: unit tests against a real gRPC server, then inside a real Orthanc
+# (tests marked "orthanc"). The generated gRPC modules need protobuf-compiler(-grpc).
 test-bridge:
 	plugin-bridge/generate.sh
 	/usr/bin/python3 -m pytest -q plugin-bridge/tests

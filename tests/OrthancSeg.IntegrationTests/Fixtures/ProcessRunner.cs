@@ -56,6 +56,21 @@ internal static class ProcessRunner
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
+    /// <summary>Distinct loopback ports that nothing listens on right now (held together while chosen, so never the same twice).</summary>
+    public static int[] FreePorts(int count)
+    {
+        var listeners = Enumerable.Range(0, count).Select(_ => new TcpListener(IPAddress.Loopback, 0)).ToList();
+        try
+        {
+            listeners.ForEach(l => l.Start());
+            return [.. listeners.Select(l => ((IPEndPoint)l.LocalEndpoint).Port)];
+        }
+        finally
+        {
+            listeners.ForEach(l => l.Stop());
+        }
+    }
+
     /// <summary>Waits until <paramref name="condition"/> holds or the deadline passes.</summary>
     public static async Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan timeout, string what)
     {

@@ -1,0 +1,156 @@
+# Shared settings and helpers for the stack scripts. Sourced, never run.
+# Every knob is an ORTHANCSEG_* environment variable with a default; docs/operations.md lists them.
+
+ORTHANCSEG_REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+ORTHANCSEG_CONFIG_DIR="$ORTHANCSEG_REPO/orthanc-config"
+STACK="${ORTHANCSEG_STACK_DIR:-$ORTHANCSEG_REPO/.stack}"
+
+PG_PORT="${ORTHANCSEG_PG_PORT:-5433}"
+ORTHANC_HTTP_PORT="${ORTHANCSEG_ORTHANC_HTTP_PORT:-8042}"
+ORTHANC_DICOM_PORT="${ORTHANCSEG_ORTHANC_DICOM_PORT:-4242}"
+ORTHANC_AET="${ORTHANCSEG_ORTHANC_AET:-ORTHANCSEG}"
+OHIF_PORT="${ORTHANCSEG_OHIF_PORT:-3000}"
+WORKER_PORT="${ORTHANCSEG_WORKER_PORT:-50051}"
+# Seconds without a new instance before Orthanc calls a series stable and the bridge forwards it.
+# Orthanc's own default (60) makes a demo feel broken; 10 still lets a modality finish a series.
+STABLE_AGE="${ORTHANCSEG_STABLE_AGE:-10}"
+OHIF_VERSION="${ORTHANCSEG_OHIF_VERSION:-3.13.2}"
+ORTHANC_USER="orthancseg"
+
+PG_ORTHANC_DB="orthanc_index"
+PG_ORTHANC_ROLE="orthancseg_orthanc"
+PG_WORKER_DB="orthancseg"
+PG_WORKER_ROLE="orthancseg_worker"
+
+SECRETS="$STACK/secrets"
+LOGS="$STACK/logs"
+RUN="$STACK/run"
+
+BRIDGE_SCRIPT="$ORTHANCSEG_REPO/plugin-bridge/orthancseg_bridge.py"
+
+if [[ -t 1 ]]; then
+    _bold=$'\e[1m'; _red=$'\e[31m'; _green=$'\e[32m'; _yellow=$'\e[33m'; _reset=$'\e[0m'
+else
+    _bold=""; _red=""; _green=""; _yellow=""; _reset=""
+fi
+
+say()  { printf '%s\n' "$*"; }
+step() { printf '%s==>%s %s\n' "$_bold" "$_reset" "$*"; }
+ok()   { printf '  %sok%s   %s\n' "$_green" "$_reset" "$*"; }
+warn() { printf '  %swarn%s %s\n' "$_yellow" "$_reset" "$*" >&2; }
+die()  { printf '%serror:%s %s\n' "$_red" "$_reset" "$*" >&2; exit 1; }
+
+is_root() { [[ "$(id -u)" == 0 ]]; }
+
+# The newest installed PostgreSQL server's binaries (initdb, pg_ctl); Debian keeps them off PATH.
+pg_bin() {
+    local bin
+    bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
+    [[ -n "$bin" && -x "$bin/initdb" ]] || die "PostgreSQL server binaries are missing (no /usr/lib/postgresql/*/bin/initdb). Fix: apt-get install postgresql, or set ORTHANCSEG_PG_URL to an existing server."
+    printf '%s' "$bin"
+}
+
+# PostgreSQL refuses to run as root: as root, its commands run as the 'postgres' system user.
+as_pg() {
+    if is_root; then
+        runuser -u postgres -- "$@"
+    else
+        "$@"
+    fi
+}
+
+# Who listens on a TCP port (any address), or nothing when the port is free.
+port_owner() {
+    local port="$1" line
+    line="$(ss -Hltnp "sport = :$port" 2>/dev/null | head -n 1)"
+    [[ -n "$line" ]] || return 1
+    local users
+    users="$(grep -o 'users:(([^)]*))' <<<"$line" | head -n 1)"
+    printf '%s' "${users:-an unknown process (run ss -ltnp as root to see it)}"
+}
+
+# Fails naming the port, who holds it and the knob that moves it.
+require_free_port() {
+    local port="$1" what="$2" knob="$3" owner
+    if owner="$(port_owner "$port")"; then
+        die "port $port, needed by $what, is already in use by $owner. Fix: stop that process, or choose another port with $knob=<port>."
+    fi
+}
+
+pid_alive() {
+    local file="$1" pid
+    [[ -f "$file" ]] || return 1
+    pid="$(cat "$file" 2>/dev/null)"
+    [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null
+}
+
+# Starts a long-running program in its own session, output appended to its log, pid recorded.
+start_detached() {
+    local pidfile="$1" log="$2"; shift 2
+    setsid "$@" >>"$log" 2>&1 </dev/null &
+    echo $! >"$pidfile"
+}
+
+# Sends SIGTERM and waits up to $3 seconds, then SIGKILL; removes the pid file.
+stop_pid() {
+    local pidfile="$1" what="$2" timeout="${3:-30}" pid i
+    if ! pid_alive "$pidfile"; then
+        rm -f "$pidfile"
+        return 0
+    fi
+    pid="$(cat "$pidfile")"
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < timeout * 10; i++)); do
+        kill -0 "$pid" 2>/dev/null || { rm -f "$pidfile"; ok "$what stopped"; return 0; }
+        sleep 0.1
+    done
+    warn "$what (pid $pid) ignored SIGTERM for ${timeout}s; killing it"
+    kill -KILL "$pid" 2>/dev/null || true
+    rm -f "$pidfile"
+}
+
+# Polls a command until it succeeds or the deadline passes; fails early if the watched pid died.
+wait_for() {
+    local timeout="$1" pidfile="$2"; shift 2
+    local deadline=$((SECONDS + timeout))
+    while ((SECONDS < deadline)); do
+        if "$@" >/dev/null 2>&1; then
+            return 0
+        fi
+        if [[ -n "$pidfile" ]] && ! pid_alive "$pidfile"; then
+            return 2
+        fi
+        sleep 0.5
+    done
+    return 1
+}
+
+log_tail() {
+    local log="$1"
+    if [[ -f "$log" ]]; then
+        printf -- '--- last lines of %s ---\n' "$log" >&2
+        tail -n 25 "$log" >&2
+        printf -- '---\n' >&2
+    fi
+}
+
+# A part that did not come up: name it, show its log, stop.
+fail_part() {
+    local what="$1" log="$2" why="$3"
+    log_tail "$log"
+    die "$what did not come up: $why (log: $log)"
+}
+
+secret() { cat "$SECRETS/$1"; }
+
+ensure_secret() {
+    local name="$1" file="$SECRETS/$1"
+    if [[ ! -s "$file" ]]; then
+        local value=""
+        while ((${#value} < 32)); do
+            value+="$(head -c 256 /dev/urandom | LC_ALL=C tr -dc 'A-Za-z0-9')"
+        done
+        (umask 077 && printf '%s' "${value:0:32}" >"$file")
+    fi
+    chmod 600 "$file"
+}

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Renders nginx.conf.template into a complete nginx.conf for OHIF + the DICOMweb proxy. Used by the
+# stack and by the integration tests' throwaway nginx alike.
+#
+# Usage: render-nginx-config.sh OUTPUT KEY=VALUE...
+# Keys: LISTEN (e.g. 127.0.0.1:3000) OHIF_ROOT ORTHANC_URL (http://127.0.0.1:8042) ORTHANC_USER
+#       ORTHANC_PASSWORD_FILE PID_FILE LOG_DIR TEMP_DIR. TEMP_DIR is created here.
+set -euo pipefail
+dir="$(dirname "${BASH_SOURCE[0]}")"
+[[ $# -ge 1 ]] || { echo "usage: $0 OUTPUT KEY=VALUE..." >&2; exit 2; }
+output="$1"; shift
+declare -A v=()
+for pair in "$@"; do
+    [[ "$pair" == *=* ]] || { echo "render-nginx-config: argument '$pair' is not KEY=VALUE" >&2; exit 2; }
+    v["${pair%%=*}"]="${pair#*=}"
+done
+forbidden=$'[;{}"|&\n]'
+for key in LISTEN OHIF_ROOT ORTHANC_URL ORTHANC_USER ORTHANC_PASSWORD_FILE PID_FILE LOG_DIR TEMP_DIR; do
+    [[ -n "${v[$key]:-}" ]] || { echo "render-nginx-config: no value given for $key" >&2; exit 2; }
+    [[ ! "${v[$key]}" =~ $forbidden ]] || { echo "render-nginx-config: $key contains a character nginx or this script would misread: ${v[$key]}" >&2; exit 2; }
+done
+[[ -r "${v[ORTHANC_PASSWORD_FILE]}" ]] || { echo "render-nginx-config: cannot read ${v[ORTHANC_PASSWORD_FILE]}" >&2; exit 2; }
+basic="$(printf '%s:%s' "${v[ORTHANC_USER]}" "$(cat "${v[ORTHANC_PASSWORD_FILE]}")" | base64 -w0)"
+
+mkdir -p "${v[TEMP_DIR]}"
+user_line=""
+if [[ "$(id -u)" == 0 ]]; then
+    # nginx's workers drop root; they must be able to write request bodies (STOW) to the temp dir.
+    user_line="user nobody nogroup;"
+    chown nobody:nogroup "${v[TEMP_DIR]}"
+fi
+
+sed -e "s|{{USER_LINE}}|$user_line|" \
+    -e "s|{{LISTEN}}|${v[LISTEN]}|" \
+    -e "s|{{OHIF_ROOT}}|${v[OHIF_ROOT]}|" \
+    -e "s|{{ORTHANC_URL}}|${v[ORTHANC_URL]}|g" \
+    -e "s|{{ORTHANC_BASIC}}|$basic|g" \
+    -e "s|{{PID_FILE}}|${v[PID_FILE]}|" \
+    -e "s|{{LOG_DIR}}|${v[LOG_DIR]}|g" \
+    -e "s|{{TEMP_DIR}}|${v[TEMP_DIR]}|g" \
+    "$dir/nginx.conf.template" >"$output.tmp"
+if grep -q '{{' "$output.tmp"; then
+    echo "render-nginx-config: unrendered placeholder left in $output" >&2; exit 1
+fi
+# The Authorization header inside is a credential.
+chmod 600 "$output.tmp"
+mv "$output.tmp" "$output"

@@ -1,0 +1,130 @@
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+
+namespace OrthancSeg.IntegrationTests.Fixtures;
+
+/// <summary>
+/// A throwaway Orthanc configured exactly as `make up` configures the stack's: the configuration is
+/// rendered from orthanc-config/orthanc.json.template by orthanc-config/render-orthanc-config.sh, with
+/// the PostgreSQL index in a database of its own throwaway cluster, DICOMweb, GDCM, the Python plugin
+/// loading the bridge when the checkout has it, HTTP authentication on, and free ports.
+/// </summary>
+public sealed class OrthancServer : IAsyncLifetime
+{
+    public const string Username = "orthancseg";
+
+    private readonly string _directory = Path.Combine(Path.GetTempPath(), "orthancseg-orthanc-" + Guid.NewGuid().ToString("N")[..12]);
+    private BackgroundProcess? _process;
+
+    public PostgresServer Postgres { get; } = new();
+
+    public string Password { get; } = Guid.NewGuid().ToString("N");
+
+    public int HttpPort { get; private set; }
+
+    public int DicomPort { get; private set; }
+
+    public Uri BaseUrl => new($"http://127.0.0.1:{HttpPort}/");
+
+    /// <summary>Orthanc's index database: proof that metadata lives in PostgreSQL is read here.</summary>
+    public string IndexConnectionString { get; private set; } = "";
+
+    public string PasswordFile => Path.Combine(_directory, "orthanc-password");
+
+    /// <summary>An HTTP client for Orthanc's REST API with the credentials set.</summary>
+    public HttpClient CreateClient()
+    {
+        var client = new HttpClient { BaseAddress = BaseUrl, Timeout = TimeSpan.FromSeconds(60) };
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes($"{Username}:{Password}")));
+        return client;
+    }
+
+    public string LogTail() => _process?.LogTail() ?? "(Orthanc not started)";
+
+    public async Task InitializeAsync()
+    {
+        await Postgres.InitializeAsync();
+        Directory.CreateDirectory(_directory);
+        await File.WriteAllTextAsync(PasswordFile, Password);
+        await File.WriteAllTextAsync(Path.Combine(_directory, "bridge-token"), Guid.NewGuid().ToString("N"));
+
+        IndexConnectionString = await Postgres.CreateDatabaseAsync("orthanc");
+        var database = new Npgsql.NpgsqlConnectionStringBuilder(IndexConnectionString).Database;
+        var ports = ProcessRunner.FreePorts(3);
+        (HttpPort, DicomPort) = (ports[0], ports[1]);
+        var config = Path.Combine(_directory, "orthanc.json");
+        await ProcessRunner.RunAsync(Path.Combine(RepositoryPaths.OrthancConfig, "render-orthanc-config.sh"),
+        [
+            config,
+            $"HTTP_PORT={HttpPort}",
+            $"DICOM_PORT={DicomPort}",
+            "DICOM_AET=ORTHANCSEGTEST",
+            $"STORAGE_DIR={Path.Combine(_directory, "storage")}",
+            $"HTTP_USER={Username}",
+            $"HTTP_PASSWORD={Password}",
+            "STABLE_AGE=2",
+            $"PYTHON_SCRIPT={(File.Exists(RepositoryPaths.BridgeScript) ? RepositoryPaths.BridgeScript : "")}",
+            $"PG_URI=postgresql://orthancseg_test@127.0.0.1:{Postgres.Port}/{database}",
+            // Nothing listens there unless a test starts a worker on it: the bridge must cope.
+            $"WORKER_PORT={ports[2]}",
+            $"BRIDGE_TOKEN_FILE={Path.Combine(_directory, "bridge-token")}",
+        ], TimeSpan.FromSeconds(30));
+
+        _process = BackgroundProcess.Start("/usr/sbin/Orthanc", [config], Path.Combine(_directory, "orthanc.log"));
+        using var client = CreateClient();
+        client.Timeout = TimeSpan.FromSeconds(5);
+        await _process.WaitUntilReadyAsync(async () =>
+        {
+            try
+            {
+                using var response = await client.GetAsync(new Uri("system", UriKind.Relative));
+                return response.IsSuccessStatusCode;
+            }
+            catch (HttpRequestException)
+            {
+                return false;
+            }
+            catch (TaskCanceledException)
+            {
+                return false;
+            }
+        }, TimeSpan.FromSeconds(120), $"Orthanc /system on port {HttpPort}");
+    }
+
+    /// <summary>Uploads DICOM files through the REST API, as `curl -X POST --data-binary @file /instances` does.</summary>
+    public async Task<IReadOnlyList<string>> UploadAsync(IEnumerable<string> files)
+    {
+        using var client = CreateClient();
+        var ids = new List<string>();
+        foreach (var file in files)
+        {
+            using var content = new ByteArrayContent(await File.ReadAllBytesAsync(file));
+            content.Headers.ContentType = new MediaTypeHeaderValue("application/dicom");
+            using var response = await client.PostAsync(new Uri("instances", UriKind.Relative), content);
+            var body = await response.Content.ReadAsStringAsync();
+            Assert.True(response.IsSuccessStatusCode, $"Orthanc refused {file}: {(int)response.StatusCode} {body}");
+            using var json = JsonDocument.Parse(body);
+            ids.Add(json.RootElement.GetProperty("ID").GetString()!);
+        }
+        return ids;
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (_process is not null)
+        {
+            await _process.DisposeAsync();
+            // Keep Orthanc's log where a person can read it after a run.
+            File.Copy(_process.LogPath, Path.Combine(RepositoryPaths.Artifacts, $"orthanc-{HttpPort}.log"), overwrite: true);
+        }
+        await Postgres.DisposeAsync();
+        Directory.Delete(_directory, recursive: true);
+    }
+}
+
+[CollectionDefinition(Name)]
+public sealed class OrthancCollection : ICollectionFixture<OrthancServer>
+{
+    public const string Name = "Orthanc";
+}

@@ -1,0 +1,44 @@
+namespace OrthancSeg.IntegrationTests.Fixtures;
+
+/// <summary>
+/// Where the checkout's own files are: the fixtures start what the stack starts, from the same
+/// templates and scripts, so a test that passes says something about `make up`.
+/// </summary>
+internal static class RepositoryPaths
+{
+    private static readonly Lazy<string> s_root = new(FindRoot);
+
+    public static string Root => s_root.Value;
+
+    public static string OrthancConfig => Path.Combine(Root, "orthanc-config");
+
+    public static string BridgeScript => Path.Combine(Root, "plugin-bridge", "orthancseg_bridge.py");
+
+    /// <summary>The prebuilt OHIF viewer that orthanc-config/install-ohif.sh unpacks (run by `make test`).</summary>
+    public static string OhifDist => Path.Combine(Environment.GetEnvironmentVariable("ORTHANCSEG_STACK_DIR") ?? Path.Combine(Root, ".stack"), "ohif", "dist");
+
+    public static string EndToEnd => Path.Combine(Root, "tests", "e2e");
+
+    /// <summary>Screenshots and logs a person looks at after a run.</summary>
+    public static string Artifacts
+    {
+        get
+        {
+            var directory = Path.Combine(Root, "artifacts", "integration");
+            Directory.CreateDirectory(directory);
+            return directory;
+        }
+    }
+
+    private static string FindRoot()
+    {
+        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
+        {
+            if (File.Exists(Path.Combine(directory.FullName, "OrthancSeg.sln")))
+            {
+                return directory.FullName;
+            }
+        }
+        throw new InvalidOperationException($"No OrthancSeg.sln above {AppContext.BaseDirectory}: the tests must run from the checkout");
+    }
+}

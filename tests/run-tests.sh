@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# `make test`: installs what is missing, builds, runs every test runner, and ends with exactly one
+# summary line "N passed, N failed[, N skipped]" totalled over all of them. Exit 1 if anything failed.
+# Tests start their own throwaway PostgreSQL, Orthanc, nginx and worker, never the stack's.
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+repo="$PWD"
+results="$repo/artifacts/test-results"
+rm -rf "$results"
+mkdir -p "$results"
+runner_failures=0
+
+section() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+broken() { printf '\033[31merror:\033[0m %s\n' "$*" >&2; runner_failures=$((runner_failures + 1)); }
+
+summary_and_exit() {
+    /usr/bin/python3 - "$results" "$runner_failures" <<'PY'
+import glob, os, sys
+import xml.etree.ElementTree as ET
+
+results, runner_failures = sys.argv[1], int(sys.argv[2])
+passed = failed = skipped = 0
+for path in sorted(glob.glob(os.path.join(results, "*.trx"))):
+    counters = next((e for e in ET.parse(path).iter() if e.tag.endswith("Counters")), None)
+    if counters is None:
+        runner_failures += 1
+        continue
+    total = int(counters.get("total", 0))
+    executed = int(counters.get("executed", total))
+    passed += int(counters.get("passed", 0))
+    failed += int(counters.get("failed", 0)) + int(counters.get("error", 0)) + int(counters.get("timeout", 0)) + int(counters.get("aborted", 0))
+    skipped += total - executed
+for path in sorted(glob.glob(os.path.join(results, "*.junit.xml"))):
+    root = ET.parse(path).getroot()
+    for suite in ([root] if root.tag == "testsuite" else root.iter("testsuite")):
+        tests = int(suite.get("tests", 0))
+        bad = int(suite.get("failures", 0)) + int(suite.get("errors", 0))
+        skip = int(suite.get("skipped", 0))
+        passed += tests - bad - skip
+        failed += bad
+        skipped += skip
+# A runner that broke before reporting (build error, crash) counts as one failure.
+failed += runner_failures
+line = f"{passed} passed, {failed} failed"
+if skipped:
+    line += f", {skipped} skipped"
+print(line)
+sys.exit(1 if failed else 0)
+PY
+    exit $?
+}
+
+section "dependencies"
+if ! orthanc-config/install-deps.sh test; then
+    broken "installing the dependencies failed (see above)"
+    summary_and_exit
+fi
+
+section "build"
+if ! dotnet build OrthancSeg.sln -c Release --nologo -v quiet; then
+    broken "the solution does not build"
+    summary_and_exit
+fi
+
+if [[ -x plugin-bridge/generate.sh ]]; then
+    section "bridge protobuf modules"
+    plugin-bridge/generate.sh || broken "plugin-bridge/generate.sh failed"
+fi
+
+section "OHIF viewer and browser driver for the end-to-end test"
+orthanc-config/install-ohif.sh || broken "installing OHIF failed"
+if [[ -f tests/e2e/package-lock.json ]]; then
+    (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error) || broken "npm ci in tests/e2e failed"
+fi
+
+for project in tests/*/*.csproj; do
+    name="$(basename "$project" .csproj)"
+    section "dotnet test $name"
+    if ! dotnet test "$project" -c Release --no-build --nologo \
+        --logger "trx;LogFileName=$name.trx" --logger "console;verbosity=normal" --results-directory "$results"; then
+        # Failing tests are counted from the trx; a run without one broke before reporting.
+        [[ -f "$results/$name.trx" ]] || broken "dotnet test $name produced no results"
+    fi
+done
+
+if [[ -d plugin-bridge/tests ]]; then
+    section "pytest plugin-bridge/tests"
+    /usr/bin/python3 -m pytest plugin-bridge/tests -q -p no:cacheprovider --junitxml="$results/bridge.junit.xml"
+    [[ -f "$results/bridge.junit.xml" ]] || broken "pytest produced no results"
+fi
+
+section "summary (details in artifacts/test-results/)"
+summary_and_exit
