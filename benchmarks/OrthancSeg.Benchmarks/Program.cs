@@ -4,6 +4,7 @@ using OrthancSeg.Benchmarks;
 var commands = new Dictionary<string, (string Summary, Func<string[], int> Run)>(StringComparer.Ordinal)
 {
     ["nifti"] = ("parallel .nii.gz writer vs GZipStream, gzip, pigz and dcm2niix -z y", NiftiBenchmark.Run),
+    ["convert"] = ("DICOM series → .nii.gz: in-process and the CLI as a process vs dcm2niix -z y", ConvertBenchmark.Run),
     ["seg"] = ("series → volume and a 3-segment, 200-frame SEG → label map", SegBenchmark.Run),
 };
 
