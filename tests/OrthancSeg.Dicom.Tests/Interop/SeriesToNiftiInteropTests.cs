@@ -99,6 +99,11 @@ public sealed class SeriesToNiftiInteropTests : IDisposable
             fail(f'qform_code {qcode}, sform_code {scode}; expected 1 and 1')
         if not np.allclose(qform, sform, atol=1e-4):
             fail(f'qform\n{qform}\ndiffers from sform\n{sform}')
+        zooms = ours.header.get_zooms()
+        if not np.allclose(zooms, [col_spacing, row_spacing, np.linalg.norm(lps[:3, 2])], atol=1e-4):
+            fail(f'pixdim {zooms} is not the column, row and slice spacing')
+        if ours.header.get_xyzt_units()[0] != 'mm':
+            fail(f'spatial unit {ours.header.get_xyzt_units()[0]}, expected mm')
         rows, cols = int(files[0].Rows), int(files[0].Columns)
         if ours.shape != (cols, rows, len(files)):
             fail(f'shape {ours.shape}, expected {(cols, rows, len(files))}')
