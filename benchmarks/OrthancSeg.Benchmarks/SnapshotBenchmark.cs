@@ -35,7 +35,8 @@ internal static class SnapshotBenchmark
         try
         {
             Console.WriteLine($"snapshot benchmark: {options.Series} series of {options.Columns}×{options.Rows}×{options.Slices} int16 "
-                + $"({Environment.ProcessorCount} cores, load {LoadAverage()}), work directory {root}");
+                + $"({Environment.ProcessorCount} cores, load {LoadAverage()}), work directory {root}"
+                + (options.WorkerEnvironment.Count == 0 ? "" : $", worker environment {string.Join(' ', options.WorkerEnvironment.Select(e => $"{e.Key}={e.Value}"))}"));
             var worker = FindWorker();
 
             // PostgreSQL for the worker (as the 'postgres' user when run as root: PostgreSQL refuses root).
@@ -87,7 +88,7 @@ internal static class SnapshotBenchmark
             await RunAsync("chmod", ["600", tokenFile, Path.Combine(root, "bridge-token")]);
             var workerPort = FreePort();
             var rawRoot = Path.Combine(root, "nnUNet_raw");
-            var workerProcess = Start("dotnet", [worker], Path.Combine(root, "worker.log"), new Dictionary<string, string>
+            var workerEnvironment = new Dictionary<string, string>(options.WorkerEnvironment)
             {
                 ["OrthancSeg__Database__ConnectionString"] = connectionString,
                 ["OrthancSeg__Orthanc__Url"] = $"http://127.0.0.1:{orthancPort}",
@@ -96,7 +97,8 @@ internal static class SnapshotBenchmark
                 ["OrthancSeg__Records__CatchUpInterval"] = "00:00:01",
                 ["OrthancSeg__Datasets__RawRoot"] = rawRoot,
                 ["Kestrel__Endpoints__Grpc__Url"] = $"http://127.0.0.1:{workerPort}",
-            });
+            };
+            var workerProcess = Start("dotnet", [worker], Path.Combine(root, "worker.log"), workerEnvironment);
             processes.Add(workerProcess);
             using var channel = GrpcChannel.ForAddress($"http://127.0.0.1:{workerPort}");
             var admin = new Admin.AdminClient(channel);
@@ -446,11 +448,12 @@ internal static class SnapshotBenchmark
     private static string LoadAverage() =>
         File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Split(' ')[0] : "?";
 
-    private sealed record Options(int Series, int Slices, int Rows, int Columns, bool Keep)
+    private sealed record Options(int Series, int Slices, int Rows, int Columns, bool Keep, IReadOnlyDictionary<string, string> WorkerEnvironment)
     {
         public static Options Parse(string[] args)
         {
-            var options = new Options(20, 200, 512, 512, false);
+            var environment = new Dictionary<string, string>();
+            var options = new Options(20, 200, 512, 512, false, environment);
             for (var i = 0; i < args.Length; i++)
             {
                 options = args[i] switch
@@ -459,10 +462,23 @@ internal static class SnapshotBenchmark
                     "--slices" => options with { Slices = int.Parse(args[++i], CultureInfo.InvariantCulture) },
                     "--size" => options with { Rows = int.Parse(args[++i], CultureInfo.InvariantCulture), Columns = int.Parse(args[i], CultureInfo.InvariantCulture) },
                     "--keep" => options with { Keep = true },
-                    var other => throw new ArgumentException($"unknown option {other}; use --series N --slices N --size N --keep"),
+                    // e.g. --worker-env OrthancSeg__Datasets__SeriesInFlight=3 or DOTNET_gcServer=0
+                    "--worker-env" => Add(options, args[++i]),
+                    var other => throw new ArgumentException($"unknown option {other}; use --series N --slices N --size N --keep --worker-env KEY=VALUE"),
                 };
             }
             return options;
+
+            Options Add(Options current, string pair)
+            {
+                var at = pair.IndexOf('=', StringComparison.Ordinal);
+                if (at <= 0)
+                {
+                    throw new ArgumentException($"--worker-env {pair}: use KEY=VALUE");
+                }
+                environment[pair[..at]] = pair[(at + 1)..];
+                return current;
+            }
         }
     }
 }

@@ -81,9 +81,17 @@ internal sealed class OrthancInstances(OrthancClient orthanc, TranscodeGate gate
             using var response = await orthanc.SendAsync(request, cancellationToken);
             try
             {
+                // Into one array of the announced size: ReadAsByteArrayAsync buffers and copies, doubling the large-object garbage per file.
+                if (response.Content.Headers.ContentLength is { } length and <= int.MaxValue)
+                {
+                    var bytes = new byte[length];
+                    await using var body = await response.Content.ReadAsStreamAsync(cancellationToken);
+                    await body.ReadExactlyAsync(bytes, cancellationToken);
+                    return bytes;
+                }
                 return await response.Content.ReadAsByteArrayAsync(cancellationToken);
             }
-            catch (HttpRequestException e)
+            catch (Exception e) when (e is HttpRequestException or EndOfStreamException or IOException)
             {
                 throw new OrthancException($"Orthanc {request.Method} {request.RequestUri} broke off while sending the file: {e.Message}", null, e);
             }

@@ -68,6 +68,9 @@ internal sealed class SnapshotStore(NpgsqlDataSource dataSource)
     public const string Succeeded = "succeeded";
     public const string Failed = "failed";
 
+    // Completed and replaced whenever this process changes a snapshot, so watchers here see it at once; other replicas' changes are polled.
+    private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
     private const string SelectSnapshot = """
         SELECT s.id, s.workflow_id, w.name, s.state, s.dataset_path, s.cases_total, s.cases_done, s.bytes_read, s.bytes_written,
                s.included_count, s.excluded_count, s.reused_count, s.dataset_json::text, s.report::text, s.error,
@@ -114,7 +117,9 @@ internal sealed class SnapshotStore(NpgsqlDataSource dataSource)
             WHERE id = @id AND state IN ('queued', 'running')
             """);
         command.Parameters.Add(new NpgsqlParameter<long>("id", snapshotId));
-        return await command.ExecuteNonQueryAsync(cancellationToken) == 1;
+        var started = await command.ExecuteNonQueryAsync(cancellationToken) == 1;
+        Changed();
+        return started;
     }
 
     public async Task ProgressAsync(long snapshotId, int total, int done, long bytesRead, long bytesWritten, CancellationToken cancellationToken)
@@ -130,6 +135,7 @@ internal sealed class SnapshotStore(NpgsqlDataSource dataSource)
         command.Parameters.Add(new NpgsqlParameter<long>("read", bytesRead));
         command.Parameters.Add(new NpgsqlParameter<long>("written", bytesWritten));
         await command.ExecuteNonQueryAsync(cancellationToken);
+        Changed();
     }
 
     /// <summary>Records the finished snapshot and its cases in one transaction; from here on it is frozen.</summary>
@@ -191,6 +197,7 @@ internal sealed class SnapshotStore(NpgsqlDataSource dataSource)
             }
         }
         await transaction.CommitAsync(cancellationToken);
+        Changed();
     }
 
     /// <summary>Records why an attempt failed: <paramref name="final"/> marks the snapshot failed, otherwise it waits for the retry.</summary>
@@ -207,7 +214,23 @@ internal sealed class SnapshotStore(NpgsqlDataSource dataSource)
         command.Parameters.Add(new NpgsqlParameter("report", NpgsqlDbType.Jsonb) { Value = (object?)reportJson ?? DBNull.Value });
         command.Parameters.Add(new NpgsqlParameter<bool>("final", final));
         await command.ExecuteNonQueryAsync(cancellationToken);
+        Changed();
     }
+
+    /// <summary>Returns when this process changes any snapshot, or after <paramref name="timeout"/>, whichever comes first.</summary>
+    public async Task WaitForChangeAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await Volatile.Read(ref _changed).Task.WaitAsync(timeout, cancellationToken);
+        }
+        catch (TimeoutException)
+        {
+            // Nothing changed here; the caller polls the database anyway.
+        }
+    }
+
+    private void Changed() => Interlocked.Exchange(ref _changed, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
 
     public async Task<SnapshotRecord> GetAsync(long snapshotId, CancellationToken cancellationToken) =>
         await FindAsync(snapshotId, cancellationToken) ?? throw new NotFoundException($"There is no snapshot {snapshotId}");

@@ -75,7 +75,7 @@ internal sealed class SnapshotsAdmin(SnapshotStore snapshots, WorkflowStore work
             {
                 return;
             }
-            await Task.Delay(WatchInterval, cancellationToken);
+            await snapshots.WaitForChangeAsync(WatchInterval, cancellationToken);
         }
     }
 
