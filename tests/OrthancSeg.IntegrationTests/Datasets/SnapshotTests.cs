@@ -202,6 +202,16 @@ public sealed class SnapshotTests : IDisposable
             "--url", harness.WorkerAddress, "--token-file", harness.AdminTokenFile]);
         Assert.Equal(0, show.ExitCode);
         Assert.Contains("uneven", show.Stdout, StringComparison.Ordinal);
+
+        // A workflow with nothing usable fails, says why, and leaves no folder behind.
+        await harness.Admin.CreateWorkflowAsync(new CreateWorkflowRequest
+        {
+            Workflow = new Workflow { Name = "brain-mr", DatasetId = 8, Selection = new SelectionRule { Modality = "MR" }, Labels = { new LabelDefinition { Value = 1, Name = "tumor" } } },
+        });
+        var empty = await CliProcess.RunAsync(["snapshots", "export", "--workflow", "brain-mr", "--wait", "--url", harness.WorkerAddress, "--token-file", harness.AdminTokenFile]);
+        Assert.Equal(1, empty.ExitCode);
+        Assert.Contains("nothing to export", empty.Stdout, StringComparison.Ordinal);
+        Assert.Empty(Directory.GetDirectories(_raw, "*Dataset008*"));
     }
 
     [Fact]

@@ -94,7 +94,9 @@ internal sealed partial class SnapshotJobRunner(
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
-            // Shutting down: the lease expires and the export runs again, here after a restart or on another replica.
+            // Shutting down: hand the job back now instead of leaving it leased until the lease expires, so a restarted
+            // worker (or another replica) runs the export again after the short backoff. (A killed worker cannot: then the lease expires.)
+            await RecordAsync(() => FailAttemptAsync(job, snapshotId, new OperationCanceledException("the worker stopped during this attempt"), CancellationToken.None));
         }
         catch (JobLeaseLostException e)
         {
@@ -112,16 +114,18 @@ internal sealed partial class SnapshotJobRunner(
         }
         catch (Exception e)
         {
-            await RecordAsync(async () =>
-            {
-                var failure = await queue.FailAsync(job, e.Message, stoppingToken);
-                LogAttemptFailed(logger, e, snapshotId, job.Attempt, failure.Dead);
-                var error = failure.Dead
-                    ? $"attempt {job.Attempt} of {job.MaxAttempts} failed, giving up: {e.Message}"
-                    : $"attempt {job.Attempt} of {job.MaxAttempts} failed, retrying at {failure.RetryAt:u}: {e.Message}";
-                await snapshots.FailAsync(snapshotId, error, null, final: failure.Dead, stoppingToken);
-            });
+            await RecordAsync(() => FailAttemptAsync(job, snapshotId, e, stoppingToken));
         }
+    }
+
+    private async Task FailAttemptAsync(ClaimedJob job, long snapshotId, Exception e, CancellationToken cancellationToken)
+    {
+        var failure = await queue.FailAsync(job, e.Message, cancellationToken);
+        LogAttemptFailed(logger, e, snapshotId, job.Attempt, failure.Dead);
+        var error = failure.Dead
+            ? $"attempt {job.Attempt} of {job.MaxAttempts} failed, giving up: {e.Message}"
+            : $"attempt {job.Attempt} of {job.MaxAttempts} failed, retrying at {failure.RetryAt:u}: {e.Message}";
+        await snapshots.FailAsync(snapshotId, error, null, final: failure.Dead, cancellationToken);
     }
 
     /// <summary>Extends the lease every third of its duration; a lost lease cancels the attempt, whose work someone else now owns.</summary>
