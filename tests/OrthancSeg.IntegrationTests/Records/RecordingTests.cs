@@ -201,6 +201,64 @@ public sealed class RecordingTests
     }
 
     [Fact]
+    public async Task A_series_that_grows_updates_its_case_and_the_newest_accepted_manual_label_is_current()
+    {
+        await using var harness = await RecordsHarness.StartAsync();
+        await CreateLiverWorkflowAsync(harness);
+        var series = new TestSeries(slices: 5);
+        var files = series.Files().ToList();
+        foreach (var file in files.Take(3))
+        {
+            await harness.UploadAsync(file);
+        }
+        await harness.WaitForCountAsync("SELECT count(*) FROM cases WHERE instance_count = 3", 1, Patience, "a case of 3 slices");
+        foreach (var file in files.Skip(3))
+        {
+            await harness.UploadAsync(file);
+        }
+        await harness.WaitForCountAsync("SELECT count(*) FROM cases WHERE instance_count = 5", 1, Patience, "the case grown to 5 slices");
+        var grown = Assert.Single((await harness.Admin.ListCasesAsync(new ListCasesRequest())).Cases);
+        var full = (await harness.Admin.GetCaseAsync(new GetCaseRequest { CaseKey = grown.CaseKey })).Case;
+        Assert.Equal(series.SopInstanceUids, full.SopInstanceUids);
+        Assert.Equal(5, full.Geometry.Slices);
+
+        var older = series.Seg([new(1, "liver")], [new(0, 1)]);
+        var newer = series.Seg([new(1, "liver")], [new(4, 1)]);
+        var rejected = series.Seg([new(1, "spleen")], [new(2, 1)]);
+        var model = series.Seg([new(1, "liver", "AUTOMATIC")], [new(3, 1)]);
+        foreach (var seg in new[] { older, newer, rejected, model })
+        {
+            await harness.UploadAsync(seg);
+        }
+        await harness.WaitForCountAsync("SELECT count(*) FROM labels", 4, Patience, "4 labels");
+        await harness.WaitForIdleAsync(Patience);
+        var labels = (await harness.Admin.ListLabelsAsync(new ListLabelsRequest { CaseKey = grown.CaseKey })).Labels;
+        var current = Assert.Single(labels, l => l.IsCurrent);
+        Assert.Equal(newer.Dataset.GetString(OrthancSeg.Dicom.DicomTags.SOPInstanceUID), current.SopInstanceUid);
+        Assert.Equal([4], current.PaintedSlices);
+        Assert.Equal(LabelSource.Model, labels.Single(l => l.SopInstanceUid == model.Dataset.GetString(OrthancSeg.Dicom.DicomTags.SOPInstanceUID)).Source);
+        Assert.Equal(3, labels.Count(l => l.Verdict == LabelVerdict.Accepted));
+        Assert.Equal(CaseStatus.Labeled, (await harness.Admin.GetCaseAsync(new GetCaseRequest { CaseKey = grown.CaseKey })).Case.Status);
+    }
+
+    [Fact]
+    public async Task A_paused_workflow_admits_nothing_new_and_picks_it_up_when_resumed()
+    {
+        await using var harness = await RecordsHarness.StartAsync();
+        await CreateLiverWorkflowAsync(harness);
+        await harness.Admin.PauseWorkflowAsync(new PauseWorkflowRequest { Name = "liver-ct" });
+        await harness.UploadSeriesAsync(new TestSeries(slices: 3));
+        // Stable and processed: the series job ran and found no active workflow.
+        await harness.WaitForCountAsync("SELECT count(*) FROM jobs WHERE kind = 'series' AND state = 'succeeded'", 1, Patience, "the series job");
+        await harness.WaitForIdleAsync(Patience);
+        Assert.Equal(0, await harness.CountAsync(Cases));
+
+        var resumed = await harness.Admin.ResumeWorkflowAsync(new ResumeWorkflowRequest { Name = "liver-ct" });
+        Assert.Equal(WorkflowState.Active, resumed.Workflow.State);
+        await harness.WaitForCountAsync(Cases, 1, Patience, "the backfilled case");
+    }
+
+    [Fact]
     public async Task Events_calls_with_missing_or_absurd_fields_or_wrong_tokens_are_refused_clearly()
     {
         await using var harness = await RecordsHarness.StartAsync();
