@@ -111,6 +111,28 @@ public sealed class RecordingTests
     }
 
     [Fact]
+    public async Task Orthanc_restarted_in_the_middle_of_an_upload_burst_loses_no_series()
+    {
+        await using var harness = await RecordsHarness.StartAsync();
+        await CreateLiverWorkflowAsync(harness);
+        var series = Enumerable.Range(0, 20).Select(_ => new TestSeries(slices: 3)).ToList();
+        foreach (var s in series.Take(10))
+        {
+            await harness.UploadSeriesAsync(s);
+        }
+        // Within StableAge of the last upload: Orthanc forgets which series were about to become stable.
+        await harness.RestartOrthancAsync();
+        foreach (var s in series.Skip(10))
+        {
+            await harness.UploadSeriesAsync(s);
+        }
+        await harness.WaitForCountAsync(Cases, 20, Patience, "20 cases");
+        await harness.WaitForIdleAsync(Patience);
+        Assert.Equal(20, await harness.CountAsync(Cases));
+        Assert.Equal(20, await harness.CountAsync("SELECT count(*) FROM cases WHERE instance_count = 3"));
+    }
+
+    [Fact]
     public async Task Every_event_delivered_twice_has_one_effect()
     {
         await using var harness = await RecordsHarness.StartAsync();

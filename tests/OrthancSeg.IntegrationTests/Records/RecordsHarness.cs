@@ -99,6 +99,7 @@ internal sealed class RecordsHarness : IAsyncDisposable
             ["OrthancSeg:Auth:AdminTokenFile"] = AdminTokenFile,
             ["OrthancSeg:Records:CatchUpInterval"] = "00:00:01",
             ["OrthancSeg:Records:PollInterval"] = "00:00:00.200",
+            ["OrthancSeg:Records:NewSeriesCheckDelay"] = "00:00:03",
             ["OrthancSeg:Jobs:RetryBaseDelay"] = "00:00:01",
             ["OrthancSeg:Jobs:RetryMaxDelay"] = "00:00:05",
             ["Serilog:MinimumLevel:Default"] = "Information",
@@ -108,6 +109,9 @@ internal sealed class RecordsHarness : IAsyncDisposable
         Admin = new Admin.AdminClient(WithToken(_channel, (await File.ReadAllTextAsync(AdminTokenFile)).Trim()));
         Events = new Events.EventsClient(WithToken(_channel, (await File.ReadAllTextAsync(BridgeTokenFile)).Trim()));
     }
+
+    /// <summary>Restarts Orthanc; series that were not stable yet will never get a StableSeries change.</summary>
+    public Task RestartOrthancAsync() => _orthanc.RestartAsync();
 
     public async Task StopWorkerAsync()
     {
