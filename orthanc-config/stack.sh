@@ -187,8 +187,10 @@ orthanc_down() { stop_pid "$RUN/orthanc.pid" "Orthanc" 60; }
 worker_healthy() { /usr/bin/python3 "$ORTHANCSEG_CONFIG_DIR/grpc-health.py" "127.0.0.1:$WORKER_PORT" "" 2; }
 
 publish() {
-    local project="$1" out="$2" log="$3"
-    dotnet publish "$ORTHANCSEG_REPO/$project" -c Release -o "$out" --nologo -v quiet >"$log" 2>&1 \
+    local project="$1" out="$2" log="$3" no_build=()
+    # ORTHANCSEG_NO_BUILD=1: copy what `make build` already built (CI, the tests), never rebuild in place.
+    [[ "${ORTHANCSEG_NO_BUILD:-}" == 1 ]] && no_build=(--no-build)
+    dotnet publish "$ORTHANCSEG_REPO/$project" -c Release -o "$out" --nologo -v quiet "${no_build[@]}" >"$log" 2>&1 \
         || fail_part "the build of $project" "$log" "dotnet publish failed"
 }
 

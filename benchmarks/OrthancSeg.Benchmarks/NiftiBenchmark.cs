@@ -15,7 +15,7 @@ namespace OrthancSeg.Benchmarks;
 /// </summary>
 internal static class NiftiBenchmark
 {
-    private const string Python = "/usr/bin/python3";
+    internal const string Python = "/usr/bin/python3";
 
     private sealed record Options(int Columns, int Rows, int Slices, int Level, int Threads, int BlockKib, int Seed, int[] SweepLevels, bool Dcm2niix, bool Keep);
 
@@ -191,7 +191,7 @@ internal static class NiftiBenchmark
 
     private static void Shell(string command) => RunProcess("/bin/sh", ["-c", command]);
 
-    private static string RunProcess(string program, string[] arguments)
+    internal static string RunProcess(string program, string[] arguments)
     {
         var start = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var argument in arguments)
@@ -209,14 +209,14 @@ internal static class NiftiBenchmark
         return stdout.Result + stderr.Result;
     }
 
-    private static readonly Vector3D SyntheticSpacing = new(0.78125, 0.78125, 1.25);
+    internal static readonly Vector3D SyntheticSpacing = new(0.78125, 0.78125, 1.25);
 
     /// <summary>
     /// Body-like CT: a circular field of view padded with −2048 outside, air with noise, an elliptical
     /// body with a fat rim, soft tissue with organs, lungs over part of the range, a spine and a table;
     /// Gaussian noise from a seeded table. Slices are generated in parallel but each from its own seed.
     /// </summary>
-    private static Volume SyntheticCt(int nx, int ny, int nz, int seed)
+    internal static Volume SyntheticCt(int nx, int ny, int nz, int seed)
     {
         var geometry = new VolumeGeometry(nx, ny, nz, SyntheticSpacing, new Vector3D(-nx * SyntheticSpacing.X / 2, -ny * SyntheticSpacing.Y / 2, -300),
             new Vector3D(1, 0, 0), new Vector3D(0, 1, 0), new Vector3D(0, 0, 1));
@@ -321,7 +321,7 @@ internal static class NiftiBenchmark
     }
 
     /// <summary>Writes the .nii's voxels as a CT series (one Explicit VR LE file per slice, ascending z).</summary>
-    private const string DicomSeriesScript = """
+    internal const string DicomSeriesScript = """
         import sys, os
         import numpy as np, pydicom
         from pydicom.dataset import Dataset, FileMetaDataset

@@ -270,6 +270,26 @@ public sealed class DicomPixelDataTests
     }
 
     [Fact]
+    public void Bit_packing_other_than_the_standard_is_refused_for_byte_sized_samples()
+    {
+        var pixels = Pixels("CT_small.dcm");
+
+        Assert.Throws<ArgumentException>(() => pixels.GetFrame(0, BitPacking.PerFrameByteAligned));
+        Assert.Throws<InvalidOperationException>(() => pixels.GuessBitPacking());
+    }
+
+    [Fact]
+    public void Pixel_module_attributes_are_exposed()
+    {
+        var pixels = Pixels("rtdose.dcm");
+
+        Assert.Equal((10, 10, 15, 1), (pixels.Rows, pixels.Columns, pixels.FrameCount, pixels.SamplesPerPixel));
+        Assert.Equal((32, 32, 0, "MONOCHROME2"), (pixels.BitsAllocated, pixels.BitsStored, pixels.PixelRepresentation, pixels.PhotometricInterpretation));
+        Assert.Equal(400, pixels.FrameLength);
+        Assert.Throws<ArgumentOutOfRangeException>(() => pixels.GetFrame(15));
+    }
+
+    [Fact]
     public void Ybr_full_422_frame_holds_two_samples_per_pixel()
     {
         var pixels = Pixels("SC_ybr_full_422_uncompressed.dcm");

@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 
@@ -109,6 +110,39 @@ public sealed class DicomReaderTests
         DatasetAssert.Equal(source.Dataset, file.Dataset);
     }
 
+    [Fact]
+    public void File_meta_without_preamble_is_read()
+    {
+        var bytes = TestFiles.PydicomBytes("CT_small.dcm");
+
+        var file = DicomReader.Read(bytes.AsMemory(132));
+
+        Assert.Equal(TransferSyntaxes.ExplicitVRLittleEndian, file.TransferSyntaxUid);
+        Assert.Equal("1.2.840.10008.5.1.4.1.1.2", file.Meta.GetString(DicomTags.MediaStorageSOPClassUID));
+        DatasetAssert.Equal(DicomReader.Read(bytes).Dataset, file.Dataset);
+    }
+
+    [Fact]
+    public void Implicit_data_set_under_meta_that_claims_explicit_vr_is_read_as_implicit()
+    {
+        var source = DicomReader.ReadFile(TestFiles.Pydicom("MR_small_implicit.dcm"));
+        var bytes = TestFiles.PydicomBytes("MR_small_implicit.dcm");
+        var sourceDatasetStart = 132 + 12 + (int)source.Meta.GetDoubles(DicomTags.FileMetaInformationGroupLength)[0];
+        var identity = new DicomDataset()
+            .SetString(DicomTags.SOPClassUID, DicomVR.UI, source.Dataset.GetString(DicomTags.SOPClassUID))
+            .SetString(DicomTags.SOPInstanceUID, DicomVR.UI, source.Dataset.GetString(DicomTags.SOPInstanceUID));
+        var explicitMeta = DicomWriter.ToBytes(DicomFile.Create(identity));
+        var metaEnd = 144 + BinaryPrimitives.ReadInt32LittleEndian(explicitMeta.AsSpan(140));
+
+        byte[] mislabelled = [.. explicitMeta[..metaEnd], .. bytes[sourceDatasetStart..]];
+
+        var file = DicomReader.Read(mislabelled);
+
+        Assert.Equal(TransferSyntaxes.ExplicitVRLittleEndian, file.Meta.GetString(DicomTags.TransferSyntaxUID));
+        Assert.Equal(TransferSyntaxes.ImplicitVRLittleEndian, file.TransferSyntaxUid);
+        DatasetAssert.Equal(source.Dataset, file.Dataset);
+    }
+
     [Theory]
     [MemberData(nameof(BigEndianFiles))]
     public void Big_endian_file_is_refused_with_transcoding_advice(string name)
@@ -138,6 +172,29 @@ public sealed class DicomReaderTests
         var error = Assert.Throws<DicomException>(() => DicomReader.Read(bytes.AsMemory(0, bytes.Length - 1000)));
 
         Assert.StartsWith("Truncated DICOM input: the value of PixelData (7FE0,0010)", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Deflated_data_set_that_is_not_deflate_data_is_refused()
+    {
+        var bytes = TestFiles.PydicomBytes("image_dfl.dcm");
+        var datasetStart = 132 + 12 + (int)DicomReader.Read(bytes).Meta.GetDoubles(DicomTags.FileMetaInformationGroupLength)[0];
+        // Block type 3 is reserved in RFC 1951.
+        bytes[datasetStart] = 0x07;
+
+        var error = Assert.Throws<DicomException>(() => DicomReader.Read(bytes));
+
+        Assert.Contains($"deflated data set starting at byte {datasetStart}", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Copy_truncated_inside_the_file_meta_is_refused()
+    {
+        var bytes = TestFiles.PydicomBytes("CT_small.dcm");
+
+        var error = Assert.Throws<DicomException>(() => DicomReader.Read(bytes.AsMemory(0, 150)));
+
+        Assert.StartsWith("Truncated DICOM input", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -152,6 +152,19 @@ public sealed class DicomWriterTests
     }
 
     [Fact]
+    public void Meta_follows_the_data_set_edited_after_reading()
+    {
+        var file = DicomReader.ReadFile(TestFiles.Pydicom("MR_small_implicit.dcm"));
+        file.Dataset.SetString(DicomTags.SOPInstanceUID, DicomVR.UI, "1.2.826.0.1.3680043.8.498.77");
+
+        var meta = DicomReader.Read(DicomWriter.ToBytes(file)).Meta;
+
+        Assert.Equal("1.2.826.0.1.3680043.8.498.77", meta.GetString(DicomTags.MediaStorageSOPInstanceUID));
+        Assert.Equal(TransferSyntaxes.ExplicitVRLittleEndian, meta.GetString(DicomTags.TransferSyntaxUID));
+        Assert.Equal(Implementation.ClassUid, meta.GetString(DicomTags.ImplementationClassUID));
+    }
+
+    [Fact]
     public void Odd_values_are_padded_with_their_vr_padding_byte()
     {
         var dataset = new DicomDataset()
@@ -199,6 +212,21 @@ public sealed class DicomWriterTests
         var error = Assert.Throws<DicomException>(() => DicomFile.Create(dataset));
 
         Assert.Contains("SOPInstanceUID", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Item_that_contains_itself_is_refused_instead_of_overflowing_the_stack()
+    {
+        var dataset = new DicomDataset()
+            .SetString(DicomTags.SOPClassUID, DicomVR.UI, "1.2.3")
+            .SetString(DicomTags.SOPInstanceUID, DicomVR.UI, "1.2.345");
+        var item = new DicomDataset();
+        item.SetSequence(DicomTags.SegmentSequence, item);
+        dataset.SetSequence(DicomTags.SegmentSequence, item);
+
+        var error = Assert.Throws<DicomException>(() => DicomWriter.ToBytes(DicomFile.Create(dataset)));
+
+        Assert.Contains("deeper than 64 levels", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]

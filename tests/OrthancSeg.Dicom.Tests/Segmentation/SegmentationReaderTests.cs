@@ -141,6 +141,19 @@ public sealed class SegmentationReaderTests
     }
 
     [Fact]
+    public void Two_frames_of_one_segment_on_one_slice_are_united_and_counted_once()
+    {
+        var frames = new List<Frame> { new(1, 2, Pixels(Grid, 1, (0, 0), (0, 1))), new(1, 2, Pixels(Grid, 1, (0, 1), (3, 3))) };
+
+        var result = Read(Create(Grid, "BINARY", TwoSegments, frames));
+
+        Assert.Equal(3, result.LabelMap.Data.Count(v => v == 1));
+        Assert.Equal(1, At(result, 2, 3, 3));
+        Assert.Equal(3, result.Segments.Single(s => s.Value == 1).VoxelCount);
+        Assert.Equal([2], result.Segments.Single(s => s.Value == 1).Slices);
+    }
+
+    [Fact]
     public void Empty_segment_the_mapping_does_not_know_is_skipped_with_a_warning()
     {
         var result = Read(Create(Grid, "BINARY", [(1, "Liver"), (2, "Segment 2")], [new Frame(1, 0, Pixels(Grid, 1, (0, 0)))]));
@@ -227,5 +240,30 @@ public sealed class SegmentationReaderTests
         var seg = Create(Grid, "BINARY", TwoSegments, [new Frame(1, 0, new byte[35])]);
 
         Assert.Contains("marks no voxel", Refused(seg).Message, StringComparison.Ordinal);
+    }
+}
+
+public sealed class SegmentMappingTests
+{
+    [Theory]
+    [InlineData("liver", "'liver' is not name=value")]
+    [InlineData("liver=300", "'liver=300' is not name=value")]
+    [InlineData("liver=1,Liver=2", "mapped twice")]
+    [InlineData("liver=0", "mapped to 0, which is the background")]
+    public void Bad_label_lists_are_refused_saying_what_is_wrong(string text, string expected)
+    {
+        var e = Assert.ThrowsAny<Exception>(() => SegmentMapping.Parse(text));
+
+        Assert.Contains(expected, e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Labels_resolve_trimmed_and_case_insensitive_before_codes()
+    {
+        var mapping = new SegmentMapping([new(" Liver ", 1)], [new(new CodedConcept("10200004", "sct", "Liver"), 2)]);
+
+        Assert.Equal((byte)1, mapping.Resolve(new SegmentInfo(1, "LIVER", null, null, new CodedConcept("10200004", "SCT", "Liver"), null, null)));
+        Assert.Equal((byte)2, mapping.Resolve(new SegmentInfo(1, "Leber", null, null, new CodedConcept("10200004", "SCT", "Liver"), null, null)));
+        Assert.Null(mapping.Resolve(new SegmentInfo(1, "Spleen", null, null, null, null, null)));
     }
 }

@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using OrthancSeg.Dicom.Segmentation;
 using OrthancSeg.Dicom.Tests.Tools;
 using OrthancSeg.Dicom.Tests.Volumes;
@@ -73,6 +74,10 @@ public sealed class SegmentationWriterTests
         var shared = ds.GetFirstItem(DicomTags.SharedFunctionalGroupsSequence)!;
         Assert.Equal(2, shared.GetFirstItem(DicomTags.PixelMeasuresSequence)!.GetDouble(DicomTags.SpacingBetweenSlices));
         Assert.Equal([1.0, 0, 0, 0, 1, 0], shared.GetFirstItem(DicomTags.PlaneOrientationSequence)!.GetDoubles(DicomTags.ImageOrientationPatient));
+        var dimensions = ds.GetSequence(DicomTags.DimensionIndexSequence);
+        Assert.Equal([DicomTags.ReferencedSegmentNumber, DicomTags.ImagePositionPatient], dimensions.Select(d => Pointer(d, DicomTags.DimensionIndexPointer)));
+        Assert.Equal([DicomTags.SegmentIdentificationSequence, DicomTags.PlanePositionSequence], dimensions.Select(d => Pointer(d, DicomTags.FunctionalGroupPointer)));
+        Assert.Equal(ds.GetFirstItem(DicomTags.DimensionOrganizationSequence)!.GetString(DicomTags.DimensionOrganizationUID), dimensions[1].GetString(DicomTags.DimensionOrganizationUID));
         var referenced = ds.GetFirstItem(DicomTags.ReferencedSeriesSequence)!;
         Assert.Equal(SyntheticSeries.SeriesUid, referenced.GetString(DicomTags.SeriesInstanceUID));
         Assert.Equal(Series.SopInstanceUids, referenced.GetSequence(DicomTags.ReferencedInstanceSequence).Select(i => i.GetString(DicomTags.ReferencedSOPInstanceUID)));
@@ -86,6 +91,13 @@ public sealed class SegmentationWriterTests
         Assert.Equal(("tumor", "AUTOMATIC", "nnunet-liver-v3"),
             (segment.GetString(DicomTags.SegmentLabel), segment.GetString(DicomTags.SegmentAlgorithmType), segment.GetString(DicomTags.SegmentAlgorithmName)));
         Assert.Equal(3, segment.GetDoubles(DicomTags.RecommendedDisplayCIELabValue).Length);
+    }
+
+    private static DicomTag Pointer(DicomDataset item, DicomTag attribute)
+    {
+        var bytes = item[attribute]!.Value.Span;
+        Assert.Equal(DicomVR.AT, item[attribute]!.VR);
+        return new DicomTag(BinaryPrimitives.ReadUInt16LittleEndian(bytes), BinaryPrimitives.ReadUInt16LittleEndian(bytes[2..]));
     }
 
     [Fact]
@@ -170,7 +182,7 @@ public sealed class SegmentationWriterTests
         Assert.Equal(
             ["1 2.0 0,0 4,6", "1 6.0 2,2", "2 2.0 2,3", "2 8.0 0,6 1,6", "2 10.0 4,0"],
             output.Split('\n', StringSplitOptions.RemoveEmptyEntries));
-        var dump = ExternalTool.Run("dcmdump", ["-q", "+E", path]);
+        var dump = ExternalTool.Run("dcmdump", [path]);
         Assert.True(dump.ExitCode == 0, dump.Error);
         Assert.DoesNotContain("E:", dump.Error, StringComparison.Ordinal);
         Assert.DoesNotContain("W:", dump.Error, StringComparison.Ordinal);

@@ -9,7 +9,8 @@ internal static class ExternalTool
 
     public sealed record Result(int ExitCode, string Output, string Error);
 
-    public static Result Run(string fileName, IEnumerable<string> arguments, string? workingDirectory = null, TimeSpan? timeout = null)
+    public static Result Run(string fileName, IEnumerable<string> arguments, string? workingDirectory = null, TimeSpan? timeout = null,
+        IReadOnlyDictionary<string, string>? environment = null)
     {
         var start = new ProcessStartInfo(fileName)
         {
@@ -21,6 +22,10 @@ internal static class ExternalTool
         foreach (var argument in arguments)
         {
             start.ArgumentList.Add(argument);
+        }
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>())
+        {
+            start.Environment[key] = value;
         }
         using var process = Process.Start(start) ?? throw new InvalidOperationException($"Could not start {fileName}");
         var output = process.StandardOutput.ReadToEndAsync();

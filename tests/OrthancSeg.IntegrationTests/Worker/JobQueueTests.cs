@@ -105,6 +105,31 @@ public sealed class JobQueueTests(PostgresServer server) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_long_job_extends_its_lease_until_it_finishes()
+    {
+        var queue = Queue(lease: TimeSpan.FromMinutes(1));
+        await queue.EnqueueAsync("work", "long", "{}");
+        var job = await queue.ClaimAsync("worker-a");
+        Assert.NotNull(job);
+
+        var extended = await queue.ExtendLeaseAsync(job);
+
+        Assert.True(extended >= job.LeaseExpiresAt, $"{extended} < {job.LeaseExpiresAt}");
+        await queue.CompleteAsync(job);
+        await Assert.ThrowsAsync<JobLeaseLostException>(() => queue.ExtendLeaseAsync(job));
+    }
+
+    [Fact]
+    public async Task A_claimer_only_gets_the_kinds_it_asks_for()
+    {
+        var queue = Queue();
+        await queue.EnqueueAsync("convert", "a", "{}");
+
+        Assert.Null(await queue.ClaimAsync("worker-a", ["fetch"]));
+        Assert.Equal("convert", (await queue.ClaimAsync("worker-a", ["fetch", "convert"]))?.Kind);
+    }
+
+    [Fact]
     public async Task Failures_back_off_then_end_in_the_dead_letters_and_retry_brings_the_job_back()
     {
         var queue = Queue(baseDelay: TimeSpan.FromMilliseconds(100), maxDelay: TimeSpan.FromMilliseconds(400));

@@ -105,6 +105,18 @@ public sealed class WorkerHostTests(WorkerProcess worker) : IClassFixture<Worker
     }
 
     [Fact]
+    public async Task The_endpoint_speaks_http2_only()
+    {
+        using var http = new HttpClient { DefaultRequestVersion = System.Net.HttpVersion.Version11, DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact };
+
+        using var response = await http.GetAsync(new Uri(worker.Address));
+
+        // Kestrel's own refusal of HTTP/1.x on an HTTP/2-only endpoint.
+        Assert.Equal(System.Net.HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Contains("HTTP/2 only endpoint", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task The_log_file_named_in_the_configuration_is_written()
     {
         await ProcessRunner.WaitUntilAsync(() => Task.FromResult(File.Exists(worker.LogFile) && new FileInfo(worker.LogFile).Length > 0),

@@ -16,6 +16,9 @@ internal ref struct DicomParser
     private const uint ItemDelimitationTag = 0xFFFEE00D;
     private const uint SequenceDelimitationTag = 0xFFFEE0DD;
 
+    /// <summary>Known VRs indexed by (first - 'A') * 26 + (second - 'A'): a table, as this runs for every element.</summary>
+    private static readonly bool[] KnownVRs = BuildKnownVRs();
+
     private readonly ReadOnlyMemory<byte> _memory;
     private readonly ReadOnlySpan<byte> _span;
     private readonly string _where;
@@ -31,8 +34,6 @@ internal ref struct DicomParser
     }
 
     public readonly int Position => _position;
-
-    public readonly int Length => _span.Length;
 
     /// <summary>Reads group 0002 elements until the first element of another group.</summary>
     public void ReadMeta(DicomDataset meta, bool explicitVr)
@@ -73,9 +74,6 @@ internal ref struct DicomParser
         // Big endian groups 0002-00FF read as xx00 in little endian; little endian data sets never start that way.
         return (true, (group & 0x00FF) == 0 && group != 0);
     }
-
-    /// <summary>Known VRs indexed by (first - 'A') * 26 + (second - 'A'): a table, as this runs for every element.</summary>
-    private static readonly bool[] KnownVRs = BuildKnownVRs();
 
     private static bool IsVR(byte first, byte second) =>
         first is >= (byte)'A' and <= (byte)'Z' && second is >= (byte)'A' and <= (byte)'Z' && KnownVRs[((first - 'A') * 26) + (second - 'A')];

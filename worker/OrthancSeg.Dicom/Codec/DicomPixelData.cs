@@ -107,13 +107,18 @@ public sealed class DicomPixelData
     public ReadOnlyMemory<byte> GetFrame(int index) => GetFrame(index, BitPacking.Contiguous);
 
     /// <summary>
-    /// Frame <paramref name="index"/>; for 1-bit data, one byte (0 or 1) per pixel unpacked from the given layout.
-    /// <paramref name="packing"/> only matters for BitsAllocated 1.
+    /// Frame <paramref name="index"/>; for 1-bit data, one byte (0 or 1) per pixel unpacked from the given layout
+    /// (see <see cref="GuessBitPacking"/>). Other data has no bit packing: anything but Contiguous is refused.
     /// </summary>
     public ReadOnlyMemory<byte> GetFrame(int index, BitPacking packing)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(index);
         ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(index, FrameCount);
+        if (packing != BitPacking.Contiguous && BitsAllocated != 1)
+        {
+            // Asking for a bit packing of byte-sized samples is a caller bug, not something to ignore silently.
+            throw new ArgumentException($"Bit packing {packing} applies to BitsAllocated 1, not {BitsAllocated}", nameof(packing));
+        }
         if (_isRle)
         {
             return DecodeRle(index);

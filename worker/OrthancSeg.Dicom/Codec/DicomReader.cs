@@ -129,13 +129,13 @@ public static class DicomReader
     private static ReadOnlyMemory<byte> Inflate(ReadOnlyMemory<byte> deflated, int offset)
     {
         // Raw deflate cannot expand more than 1032:1, so a larger output means corrupt input, not a large image.
-        var limit = (long)Math.Min(Array.MaxLength, (deflated.Length * 1032L) + 1024);
+        var limit = Math.Min(Array.MaxLength, (deflated.Length * 1032L) + 1024);
         var input = MemoryMarshal.TryGetArray(deflated, out var segment)
             ? new MemoryStream(segment.Array!, segment.Offset, segment.Count, false)
             : new MemoryStream(deflated.ToArray(), false);
         using (input)
         using (var inflater = new DeflateStream(input, CompressionMode.Decompress))
-        using (var output = new MemoryStream(Math.Min((int)Math.Min(limit, int.MaxValue), deflated.Length * 4 + 64)))
+        using (var output = new MemoryStream((int)Math.Min(limit, (deflated.Length * 4L) + 64)))
         {
             try
             {

@@ -55,8 +55,8 @@ public static class DicomWriter
     }
 
     /// <summary>
-    /// The meta to write: the caller's extra elements kept, the ones describing the encoding and the writer
-    /// replaced, SOP class and instance taken from the data set when the meta lacks them.
+    /// The meta to write: the caller's extra elements kept (e.g. SourceApplicationEntityTitle), the ones describing
+    /// the encoding, the writer and the SOP identity replaced.
     /// </summary>
     private static DicomDataset BuildMeta(DicomDataset source, DicomDataset dataset)
     {
@@ -73,9 +73,11 @@ public static class DicomWriter
             }
         }
         meta.SetBytes(DicomTags.FileMetaInformationVersion, DicomVR.OB, MetaVersion);
-        var sopClass = meta.GetString(DicomTags.MediaStorageSOPClassUID) ?? dataset.GetString(DicomTags.SOPClassUID)
+        // The data set wins: PS3.10 requires the meta to repeat its SOP identity, and a data set edited since it was
+        // read (new SOPInstanceUID for a derived object) must not be filed under the old one.
+        var sopClass = dataset.GetString(DicomTags.SOPClassUID) ?? meta.GetString(DicomTags.MediaStorageSOPClassUID)
             ?? throw new DicomException("Cannot write a DICOM file without SOPClassUID (0008,0016) or MediaStorageSOPClassUID (0002,0002)");
-        var sopInstance = meta.GetString(DicomTags.MediaStorageSOPInstanceUID) ?? dataset.GetString(DicomTags.SOPInstanceUID)
+        var sopInstance = dataset.GetString(DicomTags.SOPInstanceUID) ?? meta.GetString(DicomTags.MediaStorageSOPInstanceUID)
             ?? throw new DicomException("Cannot write a DICOM file without SOPInstanceUID (0008,0018) or MediaStorageSOPInstanceUID (0002,0003)");
         meta.SetString(DicomTags.MediaStorageSOPClassUID, DicomVR.UI, sopClass);
         meta.SetString(DicomTags.MediaStorageSOPInstanceUID, DicomVR.UI, sopInstance);
@@ -90,28 +92,33 @@ public static class DicomWriter
         // (0002,0000) is computed over the others; in the meta it is written, in the data set group lengths are not.
         element.Tag.Element != 0x0000 || (isMeta && element.Tag.Group == 0x0002);
 
-    private static long DatasetLength(DicomDataset dataset, bool isMeta)
+    private static long DatasetLength(DicomDataset dataset, bool isMeta, int depth = 0)
     {
         long length = 0;
         foreach (var element in dataset)
         {
             if (IsWritten(element, isMeta))
             {
-                length += ElementLength(element, isMeta);
+                length += ElementLength(element, isMeta, depth);
             }
         }
         return length;
     }
 
-    private static long ElementLength(DicomElement element, bool isMeta)
+    private static long ElementLength(DicomElement element, bool isMeta, int depth = 0)
     {
         Validate(element, isMeta);
         if (element.IsSequence)
         {
+            // Items are built in code; one that contains itself would otherwise recurse until the stack overflows.
+            if (depth >= DicomParser.MaxDepth)
+            {
+                throw new DicomException($"{DicomTags.Describe(element.Tag)} nests sequences deeper than {DicomParser.MaxDepth} levels (an item containing itself?)");
+            }
             long content = 0;
             foreach (var item in element.Items!)
             {
-                content += 8 + DatasetLength(item, false);
+                content += 8 + DatasetLength(item, false, depth + 1);
             }
             CheckLength(element, content);
             return 12 + content;

@@ -57,6 +57,10 @@ public static class SegmentationReader
         var geometry = grid.Geometry;
         var rows = ds.GetInt(DicomTags.Rows);
         var columns = ds.GetInt(DicomTags.Columns);
+        if (rows is null || columns is null)
+        {
+            throw new DicomException("The SEG has no Rows/Columns");
+        }
         if (rows != geometry.Rows || columns != geometry.Columns)
         {
             throw new DicomException($"The SEG frames are {rows}×{columns} (Rows×Columns) but the series images are {geometry.Rows}×{geometry.Columns}; cropped or resampled SEGs are not supported");
@@ -377,8 +381,9 @@ public static class SegmentationReader
             return new PixelSource(pixels, default, BitPacking.Contiguous, threshold, type);
         }
 
-        /// <summary>Sets target[p] = 1 for every marked pixel of <paramref name="frame"/>, mirrored as placed.</summary>
-        public void OrMask(int frame, FramePlacement place, Span<byte> target)
+        /// <summary>Calls <paramref name="visitor"/> with the slice pixel index of every marked pixel of <paramref name="frame"/>, mirrored as placed.</summary>
+        public void VisitSet<TVisitor>(int frame, FramePlacement place, ref TVisitor visitor)
+            where TVisitor : struct, IPixelVisitor
         {
             var columns = _pixels.Columns;
             var rows = _pixels.Rows;
@@ -422,7 +427,7 @@ public static class SegmentationReader
                     {
                         if ((bitsHere & (1 << b)) != 0)
                         {
-                            target[Target(p + b)] = 1;
+                            visitor.Visit(Target(p + b));
                         }
                     }
                 }
@@ -433,7 +438,7 @@ public static class SegmentationReader
             {
                 if (bytes[p] >= _threshold)
                 {
-                    target[Target(p)] = 1;
+                    visitor.Visit(Target(p));
                 }
             }
         }
@@ -501,54 +506,48 @@ public static class SegmentationReader
         private long PaintMasks(int slice, int[] sliceFrames, Dictionary<int, long> counts)
         {
             var n = pixels.Pixels;
-            var mask = ArrayPool<byte>.Shared.Rent(n);
-            var overlapped = ArrayPool<byte>.Shared.Rent(n);
+            var painter = new PaintVisitor(label.Data, slice * n, n);
+            byte[]? mask = null;
             try
             {
-                Array.Clear(overlapped, 0, n);
-                var target = label.SliceBytes(slice);
-                long overlap = 0;
                 foreach (var segmentFrames in sliceFrames.GroupBy(f => frames[f].Segment).OrderBy(g => g.Key))
                 {
-                    // Several frames of one segment on one slice are united before painting, so voxels count once.
-                    Array.Clear(mask, 0, n);
-                    foreach (var f in segmentFrames)
+                    painter.Start(values[segmentFrames.Key] ?? 0);
+                    var group = segmentFrames.ToArray();
+                    if (group.Length == 1)
                     {
-                        pixels.OrMask(f, frames[f], mask);
+                        // The usual case: one frame per segment and slice, painted straight from the packed bits.
+                        pixels.VisitSet(group[0], frames[group[0]], ref painter);
                     }
-                    var value = values[segmentFrames.Key];
-                    long count = 0;
-                    for (var p = 0; p < n; p++)
+                    else
                     {
-                        if (mask[p] == 0)
+                        // Several frames of one segment on one slice are united first, so voxels count once.
+                        mask ??= ArrayPool<byte>.Shared.Rent(n);
+                        Array.Clear(mask, 0, n);
+                        var marker = new MaskVisitor(mask);
+                        foreach (var f in group)
                         {
-                            continue;
+                            pixels.VisitSet(f, frames[f], ref marker);
                         }
-                        count++;
-                        if (value is not { } v)
+                        for (var p = 0; p < n; p++)
                         {
-                            continue;
-                        }
-                        var old = target[p];
-                        if (old == 0)
-                        {
-                            target[p] = v;
-                        }
-                        else if (old != v)
-                        {
-                            overlap += overlapped[p] == 0 ? 1 : 0;
-                            overlapped[p] = 1;
-                            target[p] = Math.Max(old, v);
+                            if (mask[p] != 0)
+                            {
+                                painter.Visit(p);
+                            }
                         }
                     }
-                    counts[segmentFrames.Key] = count;
+                    counts[segmentFrames.Key] = painter.Count;
                 }
-                return overlap;
+                return painter.Overlap;
             }
             finally
             {
-                ArrayPool<byte>.Shared.Return(mask);
-                ArrayPool<byte>.Shared.Return(overlapped);
+                if (mask is not null)
+                {
+                    ArrayPool<byte>.Shared.Return(mask);
+                }
+                painter.Dispose();
             }
         }
 
@@ -611,6 +610,75 @@ public static class SegmentationReader
             finally
             {
                 ArrayPool<int>.Shared.Return(plane);
+            }
+        }
+    }
+
+    internal interface IPixelVisitor
+    {
+        void Visit(int pixel);
+    }
+
+    private readonly struct MaskVisitor(byte[] mask) : IPixelVisitor
+    {
+        public void Visit(int pixel) => mask[pixel] = 1;
+    }
+
+    /// <summary>
+    /// Paints one segment's pixels into one slice of the label map with the overlap rule (highest label value
+    /// wins), counting the segment's pixels and, once per voxel, the voxels two label values claim.
+    /// </summary>
+    private struct PaintVisitor(byte[] labels, int offset, int pixels) : IPixelVisitor, IDisposable
+    {
+        private byte _value;
+        private byte[]? _overlapped;
+
+        public long Count { get; private set; }
+
+        public long Overlap { get; private set; }
+
+        /// <summary>Begins a segment; value 0 = not mapped (counted, not painted).</summary>
+        public void Start(byte value)
+        {
+            _value = value;
+            Count = 0;
+        }
+
+        public void Visit(int pixel)
+        {
+            Count++;
+            if (_value == 0)
+            {
+                return;
+            }
+            ref var voxel = ref labels[offset + pixel];
+            var old = voxel;
+            if (old == 0)
+            {
+                voxel = _value;
+            }
+            else if (old != _value)
+            {
+                if (_overlapped is null)
+                {
+                    _overlapped = ArrayPool<byte>.Shared.Rent(pixels);
+                    Array.Clear(_overlapped, 0, pixels);
+                }
+                if (_overlapped[pixel] == 0)
+                {
+                    _overlapped[pixel] = 1;
+                    Overlap++;
+                }
+                voxel = Math.Max(old, _value);
+            }
+        }
+
+        public void Dispose()
+        {
+            if (_overlapped is not null)
+            {
+                ArrayPool<byte>.Shared.Return(_overlapped);
+                _overlapped = null;
             }
         }
     }

@@ -46,6 +46,10 @@ internal sealed class OrthancClient(HttpClient http)
         }
     }
 
+    /// <summary>Sends a request and returns the successful answer as soon as its headers arrive; the caller streams the body.</summary>
+    internal Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
+        SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+
     /// <summary>
     /// Sends a request and returns the successful answer; anything else is an <see cref="OrthancException"/>.
     /// With <see cref="HttpCompletionOption.ResponseHeadersRead"/> (for large files) the caller streams the body
