@@ -246,9 +246,14 @@ public sealed class RecordingTests
 
         var older = series.Seg([new(1, "liver")], [new(0, 1)]);
         var newer = series.Seg([new(1, "liver")], [new(4, 1)]);
+        // Saved half a second apart, and uploaded together: "newest" is the SEG's own content time, not arrival order.
+        older.Dataset.SetString(OrthancSeg.Dicom.DicomTags.ContentTime, OrthancSeg.Dicom.DicomVR.TM, "101500.25");
+        newer.Dataset.SetString(OrthancSeg.Dicom.DicomTags.ContentTime, OrthancSeg.Dicom.DicomVR.TM, "101500.75");
+        older.Dataset.SetString(OrthancSeg.Dicom.DicomTags.ContentDate, OrthancSeg.Dicom.DicomVR.DA, "20261126");
+        newer.Dataset.SetString(OrthancSeg.Dicom.DicomTags.ContentDate, OrthancSeg.Dicom.DicomVR.DA, "20261126");
         var rejected = series.Seg([new(1, "spleen")], [new(2, 1)]);
         var model = series.Seg([new(1, "liver", "AUTOMATIC")], [new(3, 1)]);
-        foreach (var seg in new[] { older, newer, rejected, model })
+        foreach (var seg in new[] { newer, older, rejected, model })
         {
             await harness.UploadAsync(seg);
         }
