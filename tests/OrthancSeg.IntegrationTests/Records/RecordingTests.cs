@@ -324,6 +324,50 @@ public sealed class RecordingTests
         Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, health.Status);
     }
 
+    [Fact]
+    public async Task Workflow_requests_with_bad_fields_are_refused_per_field_and_update_changes_the_schema()
+    {
+        await using var harness = await RecordsHarness.StartAsync();
+        var bad = await Assert.ThrowsAsync<RpcException>(() => harness.Admin.CreateWorkflowAsync(new CreateWorkflowRequest
+        {
+            Workflow = new Workflow
+            {
+                Name = "Liver CT",
+                DatasetId = 1000,
+                Selection = new SelectionRule { SeriesDescriptionPattern = "(abdomen" },
+                Labels = { new LabelDefinition { Value = 0, Name = "liver" }, new LabelDefinition { Value = 2, Name = "LIVER" } },
+            },
+        }).ResponseAsync);
+        Assert.Equal(StatusCode.InvalidArgument, bad.StatusCode);
+        var fields = BadRequestOf(bad).FieldViolations.Select(v => v.Field).ToList();
+        Assert.Contains("workflow.name", fields);
+        Assert.Contains("workflow.dataset_id", fields);
+        Assert.Contains("workflow.selection.series_description_pattern", fields);
+        Assert.Contains("workflow.labels[0].value", fields);
+        Assert.Contains("workflow.labels[1]", fields);
+
+        await CreateLiverWorkflowAsync(harness);
+        var duplicate = await Assert.ThrowsAsync<RpcException>(() => CreateLiverWorkflowAsync(harness));
+        Assert.Equal(StatusCode.AlreadyExists, duplicate.StatusCode);
+        var missing = await Assert.ThrowsAsync<RpcException>(() => harness.Admin.GetWorkflowAsync(new GetWorkflowRequest { Name = "lung-ct" }).ResponseAsync);
+        Assert.Equal(StatusCode.NotFound, missing.StatusCode);
+
+        var update = new UpdateWorkflowRequest
+        {
+            Workflow = new Workflow { Name = "liver-ct", Labels = { new LabelDefinition { Value = 1, Name = "liver", Synonyms = { "hepar" } } } },
+            UpdateMask = new Google.Protobuf.WellKnownTypes.FieldMask { Paths = { "labels" } },
+        };
+        var updated = (await harness.Admin.UpdateWorkflowAsync(update)).Workflow;
+        Assert.Equal(["hepar"], Assert.Single(updated.Labels).Synonyms);
+        Assert.Equal("CT", updated.Selection.Modality);
+        var badMask = await Assert.ThrowsAsync<RpcException>(() => harness.Admin.UpdateWorkflowAsync(new UpdateWorkflowRequest
+        {
+            Workflow = new Workflow { Name = "liver-ct", DatasetId = 7 },
+            UpdateMask = new Google.Protobuf.WellKnownTypes.FieldMask { Paths = { "dataset_id" } },
+        }).ResponseAsync);
+        Assert.Equal("update_mask", Assert.Single(BadRequestOf(badMask).FieldViolations).Field);
+    }
+
     private static BadRequest BadRequestOf(RpcException e)
     {
         var status = e.GetRpcStatus() ?? throw new Xunit.Sdk.XunitException($"No rich status on {e.Status}");
