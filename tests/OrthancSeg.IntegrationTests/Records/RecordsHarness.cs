@@ -37,6 +37,9 @@ internal sealed class RecordsHarness : IAsyncDisposable
 
     public string BridgeTokenFile => _orthanc.BridgeTokenFile;
 
+    /// <summary>The Orthanc the bridge runs in, for fixtures that stand in front of it (OHIF).</summary>
+    public OrthancServer OrthancServer => _orthanc;
+
     public HttpClient Orthanc { get; private set; } = null!;
 
     /// <summary>The running worker's gRPC address, for the CLI.</summary>
