@@ -234,11 +234,19 @@ public sealed class RecordingTests
             await harness.UploadAsync(file);
         }
         await harness.WaitForCountAsync("SELECT count(*) FROM cases WHERE instance_count = 3", 1, Patience, "a case of 3 slices");
+        // Painted on a slice that has not arrived yet: rejected for now, judged again when the series grows.
+        var early = series.Seg([new(1, "liver")], [new(4, 1)]);
+        early.Dataset.SetString(OrthancSeg.Dicom.DicomTags.ContentDate, OrthancSeg.Dicom.DicomVR.DA, "20261126");
+        early.Dataset.SetString(OrthancSeg.Dicom.DicomTags.ContentTime, OrthancSeg.Dicom.DicomVR.TM, "101500");
+        await harness.UploadAsync(early);
+        await harness.WaitForCountAsync("SELECT count(*) FROM labels WHERE verdict = 'rejected' AND rejection_reason LIKE 'references slices not in the series%'", 1,
+            Patience, "the early SEG rejected");
         foreach (var file in files.Skip(3))
         {
             await harness.UploadAsync(file);
         }
         await harness.WaitForCountAsync("SELECT count(*) FROM cases WHERE instance_count = 5", 1, Patience, "the case grown to 5 slices");
+        await harness.WaitForCountAsync("SELECT count(*) FROM labels WHERE verdict = 'accepted'", 1, Patience, "the early SEG accepted on the grown case");
         var grown = Assert.Single((await harness.Admin.ListCasesAsync(new ListCasesRequest())).Cases);
         var full = (await harness.Admin.GetCaseAsync(new GetCaseRequest { CaseKey = grown.CaseKey })).Case;
         Assert.Equal(series.SopInstanceUids, full.SopInstanceUids);
@@ -257,14 +265,14 @@ public sealed class RecordingTests
         {
             await harness.UploadAsync(seg);
         }
-        await harness.WaitForCountAsync("SELECT count(*) FROM labels", 4, Patience, "4 labels");
+        await harness.WaitForCountAsync("SELECT count(*) FROM labels", 5, Patience, "5 labels");
         await harness.WaitForIdleAsync(Patience);
         var labels = (await harness.Admin.ListLabelsAsync(new ListLabelsRequest { CaseKey = grown.CaseKey })).Labels;
         var current = Assert.Single(labels, l => l.IsCurrent);
         Assert.Equal(newer.Dataset.GetString(OrthancSeg.Dicom.DicomTags.SOPInstanceUID), current.SopInstanceUid);
         Assert.Equal([4], current.PaintedSlices);
         Assert.Equal(LabelSource.Model, labels.Single(l => l.SopInstanceUid == model.Dataset.GetString(OrthancSeg.Dicom.DicomTags.SOPInstanceUID)).Source);
-        Assert.Equal(3, labels.Count(l => l.Verdict == LabelVerdict.Accepted));
+        Assert.Equal(4, labels.Count(l => l.Verdict == LabelVerdict.Accepted));
         Assert.Equal(CaseStatus.Labeled, (await harness.Admin.GetCaseAsync(new GetCaseRequest { CaseKey = grown.CaseKey })).Case.Status);
     }
 
