@@ -13,7 +13,7 @@
 //   BRUSH_RADIUS    brush radius in mm (default 3)
 //
 // Prints one JSON line on success: {"painted":[{"shown":3,"of":12},...],"stowStatus":200,
-// "segSopInstanceUid":"…","seconds":…}. Exits non-zero with a message saying what went wrong.
+// "segSopInstanceUid":"…","listedInStudyBrowser":true,"seconds":…}. Exits non-zero with a message saying what went wrong.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
@@ -67,10 +67,17 @@ try {
   // OHIF builds the SEG from the images in its cache: every image of the stack must have arrived. Count
   // the frames fetched by WADO-RS, one URL per instance, instead of reading OHIF's internals.
   const framesLoaded = new Set();
+  let allFetched;
+  const fetched = new Promise(resolve => {
+    allFetched = resolve;
+  });
   page.on('response', response => {
     const match = /\/instances\/([^/]+)\/frames\//.exec(response.url());
     if (match && response.ok()) {
       framesLoaded.add(match[1]);
+      if (framesLoaded.size >= slices) {
+        allFetched();
+      }
     }
   });
 
@@ -98,7 +105,7 @@ try {
   await radius.press('Enter');
   step(`labelmap added, brush radius ${await radius.inputValue()} mm`);
 
-  await waitUntil(() => framesLoaded.size >= slices, `all ${slices} images to be fetched (got ${framesLoaded.size})`);
+  await withDeadline(fetched, timeout, () => `all ${slices} images to be fetched by WADO-RS (got ${framesLoaded.size})`);
   step(`${framesLoaded.size} images fetched`);
 
   const box = await canvas.boundingBox();
@@ -148,14 +155,19 @@ try {
   } catch {
     // Orthanc answers STOW in DICOM JSON; anything else is reported below through the status.
   }
-  await page.screenshot({ path: join(artifacts, 'ohif-saved.png') });
   if (response.status() !== 200) {
+    await page.screenshot({ path: join(artifacts, 'ohif-saved.png') });
     fail(`STOW-RS answered ${response.status()}: ${body.slice(0, 400)}`);
   }
+  // What the user sees: the study browser lists the new SEG series under the report name.
+  const listed = await page.locator('[data-cy=series-description-label]', { hasText: reportName }).first().waitFor({ state: 'attached', timeout: 30_000 })
+    .then(() => true, () => false);
+  await page.screenshot({ path: join(artifacts, 'ohif-saved.png') });
   console.log(JSON.stringify({
     painted,
     stowStatus: response.status(),
     segSopInstanceUid,
+    listedInStudyBrowser: listed,
     seconds: Math.round((Date.now() - started) / 100) / 10,
   }));
 } catch (error) {
@@ -200,12 +212,10 @@ async function goToSlice(target, at) {
   fail(`could not scroll to slice ${target}; overlay: ${await overlayText()}`);
 }
 
-async function waitUntil(condition, what, limit = timeout) {
-  const deadline = Date.now() + limit;
-  while (!condition()) {
-    if (Date.now() > deadline) {
-      fail(`timed out after ${limit / 1000} s waiting for ${what}`);
-    }
-    await page.waitForTimeout(200);
-  }
+function withDeadline(promise, limit, what) {
+  let timer;
+  const expired = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Failure(`timed out after ${limit / 1000} s waiting for ${what()}`)), limit);
+  });
+  return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
 }

@@ -76,6 +76,7 @@ public sealed class OhifPaintAndSaveTests(OrthancServer orthanc)
         Assert.All(report.RootElement.GetProperty("painted").EnumerateArray(), p => Assert.Equal(Slices, p.GetProperty("of").GetInt32()));
         Assert.Equal(200, report.RootElement.GetProperty("stowStatus").GetInt32());
         var reportedUid = report.RootElement.GetProperty("segSopInstanceUid").GetString();
+        Assert.True(report.RootElement.GetProperty("listedInStudyBrowser").GetBoolean(), $"after saving, OHIF's study browser does not list a series named \"{reportName}\" (see {artifacts}/ohif-saved.png)");
 
         // The study must now hold exactly one SEG series next to the CT: the one OHIF stored.
         using var client = orthanc.CreateClient();
