@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text.Json;
 using OrthancSeg.Dicom;
 using OrthancSeg.Dicom.Segmentation;
@@ -53,30 +52,14 @@ public sealed class OhifPaintAndSaveTests(OrthancServer orthanc)
         await orthanc.UploadAsync(series.Files);
         await using var ohif = await OhifServer.StartAsync(orthanc, appConfigAppendix);
         var artifacts = Path.Combine(RepositoryPaths.Artifacts, $"ohif-paint-{variant}");
-        if (Directory.Exists(artifacts))
-        {
-            Directory.Delete(artifacts, recursive: true);
-        }
         var reportName = $"OrthancSeg e2e {variant} {series.PatientId}";
 
-        var output = await RunBrowserAsync(new Dictionary<string, string>
-        {
-            ["OHIF_URL"] = ohif.BaseUrl.ToString(),
-            ["STUDY_UID"] = series.StudyInstanceUid,
-            ["SLICES"] = Slices.ToString(CultureInfo.InvariantCulture),
-            ["PAINT_AT"] = string.Join(',', paintAt),
-            ["REPORT_NAME"] = reportName,
-            ["ARTIFACTS"] = artifacts,
-        });
-        var line = output.Split('\n').Select(l => l.Trim()).FirstOrDefault(l => l.StartsWith("{\"painted\"", StringComparison.Ordinal))
-            ?? throw new InvalidOperationException($"ohif-paint-and-save.mjs printed no result line:\n{output}");
-        using var report = JsonDocument.Parse(line);
-        var shown = report.RootElement.GetProperty("painted").EnumerateArray().Select(p => p.GetProperty("shown").GetInt32()).ToArray();
-        Assert.Equal(paintAt, shown);
-        Assert.All(report.RootElement.GetProperty("painted").EnumerateArray(), p => Assert.Equal(Slices, p.GetProperty("of").GetInt32()));
-        Assert.Equal(200, report.RootElement.GetProperty("stowStatus").GetInt32());
-        var reportedUid = report.RootElement.GetProperty("segSopInstanceUid").GetString();
-        Assert.True(report.RootElement.GetProperty("listedInStudyBrowser").GetBoolean(), $"after saving, OHIF's study browser does not list a series named \"{reportName}\" (see {artifacts}/ohif-saved.png)");
+        var report = await PaintAndSaveScript.RunAsync(ohif, series.StudyInstanceUid, Slices, paintAt, reportName, artifacts, orthanc.LogTail);
+        Assert.Equal(paintAt, report.ShownSlices);
+        Assert.All(report.SliceCounts, n => Assert.Equal(Slices, n));
+        Assert.Equal(200, report.StowStatus);
+        Assert.True(report.ListedInStudyBrowser, $"after saving, OHIF's study browser does not list a series named \"{reportName}\" (see {artifacts}/ohif-saved.png)");
+        var reportedUid = report.SegSopInstanceUid;
 
         // The study must now hold exactly one SEG series next to the CT: the one OHIF stored.
         using var client = orthanc.CreateClient();
@@ -101,7 +84,7 @@ public sealed class OhifPaintAndSaveTests(OrthancServer orthanc)
 
         var grid = SeriesVolumeBuilder.Build(series.Files.Select(DicomReader.ReadFile)).Grid;
         var result = SegmentationReader.Read(file, grid, SegmentMapping.Parse("Segment 1=1"));
-        return new Saved(file, result, shown);
+        return new Saved(file, result, report.ShownSlices);
     }
 
     /// <summary>OHIF shows an axial CT in descending z: its slice k of N is our ascending slice N − k.</summary>
@@ -132,22 +115,5 @@ public sealed class OhifPaintAndSaveTests(OrthancServer orthanc)
         response.EnsureSuccessStatusCode();
         using var found = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
         return found.RootElement.EnumerateArray().Single(e => e.GetProperty("Type").GetString() == type).GetProperty("ID").GetString()!;
-    }
-
-    private async Task<string> RunBrowserAsync(Dictionary<string, string> environment)
-    {
-        var script = Path.Combine(RepositoryPaths.EndToEnd, "ohif-paint-and-save.mjs");
-        if (!Directory.Exists(Path.Combine(RepositoryPaths.EndToEnd, "node_modules", "playwright-core")))
-        {
-            throw new InvalidOperationException($"playwright-core is not installed in {RepositoryPaths.EndToEnd}: run `npm ci` there (make test does).");
-        }
-        try
-        {
-            return await ProcessRunner.RunAsync("node", [script], TimeSpan.FromMinutes(3), environment, RepositoryPaths.EndToEnd);
-        }
-        catch (InvalidOperationException exception)
-        {
-            throw new InvalidOperationException($"{exception.Message}\nOrthanc log:\n{orthanc.LogTail()}", exception);
-        }
     }
 }
