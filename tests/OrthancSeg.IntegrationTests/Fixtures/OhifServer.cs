@@ -20,7 +20,9 @@ internal sealed class OhifServer : IAsyncDisposable
 
     public Uri BaseUrl => new($"http://127.0.0.1:{Port}/");
 
-    public static async Task<OhifServer> StartAsync(OrthancServer orthanc)
+    /// <param name="appConfigAppendix">JavaScript run after the stack's app-config.js (e.g. to change the data
+    /// source's configuration); null serves the installed viewer as the stack does.</param>
+    public static async Task<OhifServer> StartAsync(OrthancServer orthanc, string? appConfigAppendix = null)
     {
         if (!File.Exists(Path.Combine(RepositoryPaths.OhifDist, "index.html")))
         {
@@ -28,13 +30,14 @@ internal sealed class OhifServer : IAsyncDisposable
         }
         var directory = Path.Combine(Path.GetTempPath(), "orthancseg-nginx-" + Guid.NewGuid().ToString("N")[..12]);
         Directory.CreateDirectory(directory);
+        var root = appConfigAppendix is null ? RepositoryPaths.OhifDist : await OverlayAppConfigAsync(directory, appConfigAppendix);
         var port = ProcessRunner.FreePort();
         var config = Path.Combine(directory, "nginx.conf");
         await ProcessRunner.RunAsync(Path.Combine(RepositoryPaths.OrthancConfig, "render-nginx-config.sh"),
         [
             config,
             $"LISTEN=127.0.0.1:{port}",
-            $"OHIF_ROOT={RepositoryPaths.OhifDist}",
+            $"OHIF_ROOT={root}",
             $"ORTHANC_URL=http://127.0.0.1:{orthanc.HttpPort}",
             $"ORTHANC_USER={OrthancServer.Username}",
             $"ORTHANC_PASSWORD_FILE={orthanc.PasswordFile}",
@@ -60,6 +63,30 @@ internal sealed class OhifServer : IAsyncDisposable
             }
         }, TimeSpan.FromSeconds(30), $"nginx (OHIF) on port {port}");
         return server;
+    }
+
+    /// <summary>
+    /// A web root that is the installed viewer (symbolic links, nothing copied) with its own app-config.js: the
+    /// stack's file followed by <paramref name="appendix"/>. The installed viewer is shared and never changed.
+    /// </summary>
+    private static async Task<string> OverlayAppConfigAsync(string directory, string appendix)
+    {
+        var root = Path.Combine(directory, "ohif");
+        Directory.CreateDirectory(root);
+        foreach (var entry in Directory.EnumerateFileSystemEntries(RepositoryPaths.OhifDist))
+        {
+            var name = Path.GetFileName(entry);
+            if (name != "app-config.js")
+            {
+                File.CreateSymbolicLink(Path.Combine(root, name), entry);
+            }
+        }
+        var config = Path.Combine(root, "app-config.js");
+        var stack = await File.ReadAllTextAsync(Path.Combine(RepositoryPaths.OhifDist, "app-config.js"));
+        await File.WriteAllTextAsync(config, $"{stack}\n// Added by the integration test fixture.\n{appendix}\n");
+        // A script error in app-config.js shows as a black page in the browser: fail here, with the reason.
+        await ProcessRunner.RunAsync("node", ["-e", "require('vm').runInNewContext(require('fs').readFileSync(process.argv[1], 'utf8'), { window: {} })", config], TimeSpan.FromSeconds(30));
+        return root;
     }
 
     public async ValueTask DisposeAsync()

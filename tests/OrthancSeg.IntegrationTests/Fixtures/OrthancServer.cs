@@ -16,6 +16,7 @@ public sealed class OrthancServer : IAsyncLifetime
 
     private readonly string _directory = Path.Combine(Path.GetTempPath(), "orthancseg-orthanc-" + Guid.NewGuid().ToString("N")[..12]);
     private BackgroundProcess? _process;
+    private string _config = "";
 
     public PostgresServer Postgres { get; } = new();
 
@@ -77,7 +78,26 @@ public sealed class OrthancServer : IAsyncLifetime
             $"BRIDGE_TOKEN_FILE={BridgeTokenFile}",
         ], TimeSpan.FromSeconds(30));
 
-        _process = BackgroundProcess.Start("/usr/sbin/Orthanc", [config], Path.Combine(_directory, "orthanc.log"));
+        _config = config;
+        await StartProcessAsync();
+    }
+
+    /// <summary>
+    /// Stops Orthanc (SIGTERM, as systemd does) and starts it again on the same configuration, index and storage:
+    /// what an operator's restart does to an upload burst, and to the stability Orthanc keeps only in memory.
+    /// </summary>
+    public async Task RestartAsync()
+    {
+        if (_process is not null)
+        {
+            await _process.DisposeAsync();
+        }
+        await StartProcessAsync();
+    }
+
+    private async Task StartProcessAsync()
+    {
+        _process = BackgroundProcess.Start("/usr/sbin/Orthanc", [_config], Path.Combine(_directory, "orthanc.log"));
         using var client = CreateClient();
         client.Timeout = TimeSpan.FromSeconds(5);
         await _process.WaitUntilReadyAsync(async () =>

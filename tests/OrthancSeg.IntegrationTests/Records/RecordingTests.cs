@@ -111,6 +111,28 @@ public sealed class RecordingTests
     }
 
     [Fact]
+    public async Task Orthanc_restarted_in_the_middle_of_an_upload_burst_loses_no_series()
+    {
+        await using var harness = await RecordsHarness.StartAsync();
+        await CreateLiverWorkflowAsync(harness);
+        var series = Enumerable.Range(0, 20).Select(_ => new TestSeries(slices: 3)).ToList();
+        foreach (var s in series.Take(10))
+        {
+            await harness.UploadSeriesAsync(s);
+        }
+        // Within StableAge of the last upload: Orthanc forgets which series were about to become stable.
+        await harness.RestartOrthancAsync();
+        foreach (var s in series.Skip(10))
+        {
+            await harness.UploadSeriesAsync(s);
+        }
+        await harness.WaitForCountAsync(Cases, 20, Patience, "20 cases");
+        await harness.WaitForIdleAsync(Patience);
+        Assert.Equal(20, await harness.CountAsync(Cases));
+        Assert.Equal(20, await harness.CountAsync("SELECT count(*) FROM cases WHERE instance_count = 3"));
+    }
+
+    [Fact]
     public async Task Every_event_delivered_twice_has_one_effect()
     {
         await using var harness = await RecordsHarness.StartAsync();
@@ -201,6 +223,77 @@ public sealed class RecordingTests
     }
 
     [Fact]
+    public async Task A_series_that_grows_updates_its_case_and_the_newest_accepted_manual_label_is_current()
+    {
+        await using var harness = await RecordsHarness.StartAsync();
+        await CreateLiverWorkflowAsync(harness);
+        var series = new TestSeries(slices: 5);
+        var files = series.Files().ToList();
+        foreach (var file in files.Take(3))
+        {
+            await harness.UploadAsync(file);
+        }
+        await harness.WaitForCountAsync("SELECT count(*) FROM cases WHERE instance_count = 3", 1, Patience, "a case of 3 slices");
+        // Painted on a slice that has not arrived yet: rejected for now, judged again when the series grows.
+        var early = series.Seg([new(1, "liver")], [new(4, 1)]);
+        early.Dataset.SetString(OrthancSeg.Dicom.DicomTags.ContentDate, OrthancSeg.Dicom.DicomVR.DA, "20261126");
+        early.Dataset.SetString(OrthancSeg.Dicom.DicomTags.ContentTime, OrthancSeg.Dicom.DicomVR.TM, "101500");
+        await harness.UploadAsync(early);
+        await harness.WaitForCountAsync("SELECT count(*) FROM labels WHERE verdict = 'rejected' AND rejection_reason LIKE 'references slices not in the series%'", 1,
+            Patience, "the early SEG rejected");
+        foreach (var file in files.Skip(3))
+        {
+            await harness.UploadAsync(file);
+        }
+        await harness.WaitForCountAsync("SELECT count(*) FROM cases WHERE instance_count = 5", 1, Patience, "the case grown to 5 slices");
+        await harness.WaitForCountAsync("SELECT count(*) FROM labels WHERE verdict = 'accepted'", 1, Patience, "the early SEG accepted on the grown case");
+        var grown = Assert.Single((await harness.Admin.ListCasesAsync(new ListCasesRequest())).Cases);
+        var full = (await harness.Admin.GetCaseAsync(new GetCaseRequest { CaseKey = grown.CaseKey })).Case;
+        Assert.Equal(series.SopInstanceUids, full.SopInstanceUids);
+        Assert.Equal(5, full.Geometry.Slices);
+
+        var older = series.Seg([new(1, "liver")], [new(0, 1)]);
+        var newer = series.Seg([new(1, "liver")], [new(4, 1)]);
+        // Saved half a second apart, and uploaded together: "newest" is the SEG's own content time, not arrival order.
+        older.Dataset.SetString(OrthancSeg.Dicom.DicomTags.ContentTime, OrthancSeg.Dicom.DicomVR.TM, "101500.25");
+        newer.Dataset.SetString(OrthancSeg.Dicom.DicomTags.ContentTime, OrthancSeg.Dicom.DicomVR.TM, "101500.75");
+        older.Dataset.SetString(OrthancSeg.Dicom.DicomTags.ContentDate, OrthancSeg.Dicom.DicomVR.DA, "20261126");
+        newer.Dataset.SetString(OrthancSeg.Dicom.DicomTags.ContentDate, OrthancSeg.Dicom.DicomVR.DA, "20261126");
+        var rejected = series.Seg([new(1, "spleen")], [new(2, 1)]);
+        var model = series.Seg([new(1, "liver", "AUTOMATIC")], [new(3, 1)]);
+        foreach (var seg in new[] { newer, older, rejected, model })
+        {
+            await harness.UploadAsync(seg);
+        }
+        await harness.WaitForCountAsync("SELECT count(*) FROM labels", 5, Patience, "5 labels");
+        await harness.WaitForIdleAsync(Patience);
+        var labels = (await harness.Admin.ListLabelsAsync(new ListLabelsRequest { CaseKey = grown.CaseKey })).Labels;
+        var current = Assert.Single(labels, l => l.IsCurrent);
+        Assert.Equal(newer.Dataset.GetString(OrthancSeg.Dicom.DicomTags.SOPInstanceUID), current.SopInstanceUid);
+        Assert.Equal([4], current.PaintedSlices);
+        Assert.Equal(LabelSource.Model, labels.Single(l => l.SopInstanceUid == model.Dataset.GetString(OrthancSeg.Dicom.DicomTags.SOPInstanceUID)).Source);
+        Assert.Equal(4, labels.Count(l => l.Verdict == LabelVerdict.Accepted));
+        Assert.Equal(CaseStatus.Labeled, (await harness.Admin.GetCaseAsync(new GetCaseRequest { CaseKey = grown.CaseKey })).Case.Status);
+    }
+
+    [Fact]
+    public async Task A_paused_workflow_admits_nothing_new_and_picks_it_up_when_resumed()
+    {
+        await using var harness = await RecordsHarness.StartAsync();
+        await CreateLiverWorkflowAsync(harness);
+        await harness.Admin.PauseWorkflowAsync(new PauseWorkflowRequest { Name = "liver-ct" });
+        await harness.UploadSeriesAsync(new TestSeries(slices: 3));
+        // Stable and processed: the series job ran and found no active workflow.
+        await harness.WaitForCountAsync("SELECT count(*) FROM jobs WHERE kind = 'series' AND state = 'succeeded'", 1, Patience, "the series job");
+        await harness.WaitForIdleAsync(Patience);
+        Assert.Equal(0, await harness.CountAsync(Cases));
+
+        var resumed = await harness.Admin.ResumeWorkflowAsync(new ResumeWorkflowRequest { Name = "liver-ct" });
+        Assert.Equal(WorkflowState.Active, resumed.Workflow.State);
+        await harness.WaitForCountAsync(Cases, 1, Patience, "the backfilled case");
+    }
+
+    [Fact]
     public async Task Events_calls_with_missing_or_absurd_fields_or_wrong_tokens_are_refused_clearly()
     {
         await using var harness = await RecordsHarness.StartAsync();
@@ -237,6 +330,50 @@ public sealed class RecordingTests
         Assert.Equal(0, await harness.CountAsync("SELECT count(*) FROM dead_letters"));
         var health = await new Health.HealthClient(harness.Channel).CheckAsync(new HealthCheckRequest());
         Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, health.Status);
+    }
+
+    [Fact]
+    public async Task Workflow_requests_with_bad_fields_are_refused_per_field_and_update_changes_the_schema()
+    {
+        await using var harness = await RecordsHarness.StartAsync();
+        var bad = await Assert.ThrowsAsync<RpcException>(() => harness.Admin.CreateWorkflowAsync(new CreateWorkflowRequest
+        {
+            Workflow = new Workflow
+            {
+                Name = "Liver CT",
+                DatasetId = 1000,
+                Selection = new SelectionRule { SeriesDescriptionPattern = "(abdomen" },
+                Labels = { new LabelDefinition { Value = 0, Name = "liver" }, new LabelDefinition { Value = 2, Name = "LIVER" } },
+            },
+        }).ResponseAsync);
+        Assert.Equal(StatusCode.InvalidArgument, bad.StatusCode);
+        var fields = BadRequestOf(bad).FieldViolations.Select(v => v.Field).ToList();
+        Assert.Contains("workflow.name", fields);
+        Assert.Contains("workflow.dataset_id", fields);
+        Assert.Contains("workflow.selection.series_description_pattern", fields);
+        Assert.Contains("workflow.labels[0].value", fields);
+        Assert.Contains("workflow.labels[1]", fields);
+
+        await CreateLiverWorkflowAsync(harness);
+        var duplicate = await Assert.ThrowsAsync<RpcException>(() => CreateLiverWorkflowAsync(harness));
+        Assert.Equal(StatusCode.AlreadyExists, duplicate.StatusCode);
+        var missing = await Assert.ThrowsAsync<RpcException>(() => harness.Admin.GetWorkflowAsync(new GetWorkflowRequest { Name = "lung-ct" }).ResponseAsync);
+        Assert.Equal(StatusCode.NotFound, missing.StatusCode);
+
+        var update = new UpdateWorkflowRequest
+        {
+            Workflow = new Workflow { Name = "liver-ct", Labels = { new LabelDefinition { Value = 1, Name = "liver", Synonyms = { "hepar" } } } },
+            UpdateMask = new Google.Protobuf.WellKnownTypes.FieldMask { Paths = { "labels" } },
+        };
+        var updated = (await harness.Admin.UpdateWorkflowAsync(update)).Workflow;
+        Assert.Equal(["hepar"], Assert.Single(updated.Labels).Synonyms);
+        Assert.Equal("CT", updated.Selection.Modality);
+        var badMask = await Assert.ThrowsAsync<RpcException>(() => harness.Admin.UpdateWorkflowAsync(new UpdateWorkflowRequest
+        {
+            Workflow = new Workflow { Name = "liver-ct", DatasetId = 7 },
+            UpdateMask = new Google.Protobuf.WellKnownTypes.FieldMask { Paths = { "dataset_id" } },
+        }).ResponseAsync);
+        Assert.Equal("update_mask", Assert.Single(BadRequestOf(badMask).FieldViolations).Field);
     }
 
     private static BadRequest BadRequestOf(RpcException e)

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net.Http.Headers;
 using System.Text.Json;
 using Grpc.Core;
@@ -36,6 +35,9 @@ internal sealed class RecordsHarness : IAsyncDisposable
     public string AdminTokenFile { get; } = Path.Combine(Path.GetTempPath(), "orthancseg-admin-" + Guid.NewGuid().ToString("N")[..12]);
 
     public string BridgeTokenFile => _orthanc.BridgeTokenFile;
+
+    /// <summary>The Orthanc the bridge runs in, for fixtures that stand in front of it (OHIF).</summary>
+    public OrthancServer OrthancServer => _orthanc;
 
     public HttpClient Orthanc { get; private set; } = null!;
 
@@ -100,6 +102,7 @@ internal sealed class RecordsHarness : IAsyncDisposable
             ["OrthancSeg:Auth:AdminTokenFile"] = AdminTokenFile,
             ["OrthancSeg:Records:CatchUpInterval"] = "00:00:01",
             ["OrthancSeg:Records:PollInterval"] = "00:00:00.200",
+            ["OrthancSeg:Records:NewSeriesCheckDelay"] = "00:00:03",
             ["OrthancSeg:Jobs:RetryBaseDelay"] = "00:00:01",
             ["OrthancSeg:Jobs:RetryMaxDelay"] = "00:00:05",
             ["Serilog:MinimumLevel:Default"] = "Information",
@@ -114,6 +117,9 @@ internal sealed class RecordsHarness : IAsyncDisposable
         Admin = new Admin.AdminClient(WithToken(_channel, (await File.ReadAllTextAsync(AdminTokenFile)).Trim()));
         Events = new Events.EventsClient(WithToken(_channel, (await File.ReadAllTextAsync(BridgeTokenFile)).Trim()));
     }
+
+    /// <summary>Restarts Orthanc; series that were not stable yet will never get a StableSeries change.</summary>
+    public Task RestartOrthancAsync() => _orthanc.RestartAsync();
 
     public async Task StopWorkerAsync()
     {

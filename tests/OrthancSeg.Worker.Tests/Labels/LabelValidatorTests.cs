@@ -121,6 +121,23 @@ public sealed class LabelValidatorTests
     }
 
     [Fact]
+    public void Two_segs_saved_within_one_second_are_ordered_by_their_content_time()
+    {
+        var (series, _) = Case();
+        DicomFile At(string time)
+        {
+            var seg = series.Seg([new(1, "liver")], [new(1, 1)]);
+            seg.Dataset.SetString(DicomTags.ContentDate, DicomVR.DA, "20261126");
+            seg.Dataset.SetString(DicomTags.ContentTime, DicomVR.TM, time);
+            return seg;
+        }
+        var first = SegmentationContent.Parse(At("101500.25"));
+        var second = SegmentationContent.Parse(At("101500.750000"));
+        Assert.Equal(new DateTimeOffset(2026, 11, 26, 10, 15, 0, 250, TimeSpan.Zero), first.ContentTime);
+        Assert.Equal(new DateTimeOffset(2026, 11, 26, 10, 15, 0, 750, TimeSpan.Zero), second.ContentTime);
+    }
+
+    [Fact]
     public void A_file_that_is_not_a_seg_is_refused_with_its_sop_class()
     {
         var (series, _) = Case();

@@ -60,8 +60,8 @@ internal sealed class CaseStore(NpgsqlDataSource dataSource)
         FROM cases c JOIN workflows w ON w.id = c.workflow_id
         """;
 
-    /// <summary>Records the series as a case of the workflow; returns the case and whether it is new.</summary>
-    public async Task<(string CaseKey, bool Created)> UpsertAsync(long workflowId, string caseKey, SeriesSnapshot series, CancellationToken cancellationToken)
+    /// <summary>Records the series as a case of the workflow; returns the case, whether it is new, and whether anything changed.</summary>
+    public async Task<(string CaseKey, bool Created, bool Changed)> UpsertAsync(long workflowId, string caseKey, SeriesSnapshot series, CancellationToken cancellationToken)
     {
         var ordered = series.Ordered;
         await using var command = dataSource.CreateCommand("""
@@ -109,7 +109,7 @@ internal sealed class CaseStore(NpgsqlDataSource dataSource)
         });
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         // No row: the case exists and nothing changed (a repeated event).
-        return await reader.ReadAsync(cancellationToken) ? (reader.GetString(0), reader.GetBoolean(1)) : (caseKey, false);
+        return await reader.ReadAsync(cancellationToken) ? (reader.GetString(0), reader.GetBoolean(1), true) : (caseKey, false, false);
     }
 
     public async Task<CaseRecord> GetAsync(string caseKey, CancellationToken cancellationToken)

@@ -90,10 +90,20 @@ internal sealed partial class SeriesRecorder(
 
         foreach (var workflow in matching)
         {
-            var (caseKey, created) = await cases.UpsertAsync(workflow.Id, CaseKey.For(workflow.CaseKeyPrefix, workflow.CaseKeySalt, seriesUid), snapshot, cancellationToken);
+            var (caseKey, created, changed) = await cases.UpsertAsync(workflow.Id, CaseKey.For(workflow.CaseKeyPrefix, workflow.CaseKeySalt, seriesUid), snapshot, cancellationToken);
             if (created)
             {
                 LogCaseRecorded(logger, caseKey, workflow.Name, seriesUid, headers.Count);
+            }
+            else if (changed)
+            {
+                // The series grew (or its geometry changed): its labels are judged again against the new slices,
+                // e.g. a SEG that referenced slices which had not arrived yet.
+                LogCaseUpdated(logger, caseKey, seriesUid, headers.Count);
+                foreach (var label in await labels.LabelInstancesOfCaseAsync(caseKey, cancellationToken))
+                {
+                    await jobs.SegmentationAsync(label, $"case-{caseKey}-{headers.Count}", cancellationToken);
+                }
             }
         }
         foreach (var pending in await labels.PendingForSeriesAsync(seriesUid, cancellationToken))
@@ -101,6 +111,9 @@ internal sealed partial class SeriesRecorder(
             await jobs.SegmentationAsync(pending, $"series-{job.OrthancSeriesId}-{headers.Count}", cancellationToken);
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Updated case {CaseKey} for series {SeriesInstanceUid}: now {InstanceCount} instances")]
+    private static partial void LogCaseUpdated(ILogger logger, string caseKey, string seriesInstanceUid, int instanceCount);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Series {OrthancSeriesId} is no longer in Orthanc; nothing to record")]
     private static partial void LogSeriesGone(ILogger logger, string orthancSeriesId);

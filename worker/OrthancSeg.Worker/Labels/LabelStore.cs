@@ -115,6 +115,22 @@ internal sealed class LabelStore(NpgsqlDataSource dataSource)
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
+    /// <summary>The Orthanc ids of the SEGs recorded as labels of a case, to judge them again when its series changed.</summary>
+    public async Task<IReadOnlyList<string>> LabelInstancesOfCaseAsync(string caseKey, CancellationToken cancellationToken)
+    {
+        await using var command = dataSource.CreateCommand("""
+            SELECT l.orthanc_instance_id FROM labels l JOIN cases c ON c.id = l.case_id WHERE c.case_key = @key
+            """);
+        command.Parameters.Add(Text("key", caseKey));
+        var result = new List<string>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            result.Add(reader.GetString(0));
+        }
+        return result;
+    }
+
     /// <summary>The Orthanc ids of SEGs waiting for a case of this series.</summary>
     public async Task<IReadOnlyList<string>> PendingForSeriesAsync(string seriesInstanceUid, CancellationToken cancellationToken)
     {

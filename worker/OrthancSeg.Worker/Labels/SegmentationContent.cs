@@ -153,6 +153,10 @@ internal sealed record SegmentationContent(
         return result;
     }
 
+    /// <summary>
+    /// When the SEG says it was made. DICOM dates carry no zone; the value is kept as if UTC because it only
+    /// orders the labels of one case ("newest accepted manual label is current").
+    /// </summary>
     private static DateTimeOffset? ContentTimeOf(DicomDataset ds)
     {
         var (date, time) = ds.GetString(DicomTags.ContentDate) is { } cd
@@ -165,13 +169,20 @@ internal sealed record SegmentationContent(
         var clock = TimeSpan.Zero;
         if (time is { Length: >= 2 })
         {
-            var digits = time.Split('.')[0].PadRight(6, '0');
+            var parts = time.Split('.');
+            var digits = parts[0].PadRight(6, '0');
             if (int.TryParse(digits.AsSpan(0, 2), CultureInfo.InvariantCulture, out var h)
                 && int.TryParse(digits.AsSpan(2, 2), CultureInfo.InvariantCulture, out var m)
                 && int.TryParse(digits.AsSpan(4, 2), CultureInfo.InvariantCulture, out var s)
                 && h < 24 && m < 60 && s < 61)
             {
                 clock = new TimeSpan(h, m, Math.Min(s, 59));
+                // Two saves within one second are ordered by the fraction (OHIF writes microseconds).
+                if (parts.Length > 1 && parts[1].Length > 0 && parts[1].All(char.IsAsciiDigit))
+                {
+                    var fraction = parts[1].Length > 6 ? parts[1][..6] : parts[1].PadRight(6, '0');
+                    clock += TimeSpan.FromTicks(int.Parse(fraction, CultureInfo.InvariantCulture) * 10L);
+                }
             }
         }
         return new DateTimeOffset(DateTime.SpecifyKind(day + clock, DateTimeKind.Utc));
