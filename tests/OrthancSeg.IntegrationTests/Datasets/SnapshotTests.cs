@@ -109,8 +109,13 @@ public sealed class SnapshotTests : IDisposable
         var changedUid = changed.Dataset.GetString(DicomTags.SOPInstanceUID)!;
         await harness.WaitForCountAsync($"SELECT count(*) FROM labels WHERE sop_instance_uid = '{changedUid}' AND is_current", 1, Patience, "the new label to be current");
 
-        var started = (await harness.Admin.ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = "liver-ct" })).Snapshot;
-        var second = await WaitForFinishAsync(harness, started.Id);
+        // As a person runs it: a progress bar on stderr, the report on stdout.
+        var rerun = await CliProcess.RunAsync(["snapshots", "export", "--workflow", "liver-ct", "--wait", "--url", harness.WorkerAddress, "--token-file", harness.AdminTokenFile]);
+        Assert.True(rerun.ExitCode == 0, $"export exited {rerun.ExitCode}: {rerun.Stderr}\n{rerun.Stdout}");
+        Assert.Contains("6/6 cases", rerun.Stderr, StringComparison.Ordinal);
+        Assert.Contains("6 included (5 reused from the previous snapshot), 0 left out", rerun.Stdout, StringComparison.Ordinal);
+        var newest = (await harness.Admin.ListSnapshotsAsync(new ListSnapshotsRequest { Workflow = "liver-ct" })).Snapshots[0];
+        var second = (await harness.Admin.GetSnapshotAsync(new GetSnapshotRequest { Id = newest.Id })).Snapshot;
         Assert.True(second.State == SnapshotState.Succeeded, second.Error);
         Assert.True(second.Id > first.Id);
         Assert.Equal(6, second.IncludedCount);

@@ -25,8 +25,17 @@ internal sealed class SnapshotsAdmin(SnapshotStore snapshots, WorkflowStore work
         var workflow = await workflows.GetAsync(request.Workflow, cancellationToken);
         var folder = new DatasetFolder(options.Value.ResolvedRawRoot(), workflow.DatasetId, workflow.DatasetName);
         var id = await snapshots.CreateAsync(workflow.Id, workflow.Name, folder.FinalPath, cancellationToken);
-        var job = await SnapshotJobs.EnqueueAsync(queue, id, options.Value.MaxAttempts, cancellationToken);
-        await snapshots.SetJobAsync(id, job.Id.Value, cancellationToken);
+        try
+        {
+            var job = await SnapshotJobs.EnqueueAsync(queue, id, options.Value.MaxAttempts, cancellationToken);
+            await snapshots.SetJobAsync(id, job.Id.Value, cancellationToken);
+        }
+        catch (Exception e)
+        {
+            // Without its job the snapshot would stay queued and block every later export of the workflow.
+            await snapshots.FailAsync(id, $"its export job could not be queued: {e.Message}", null, final: true, CancellationToken.None);
+            throw;
+        }
         signal.Notify();
         return new ExportSnapshotResponse { Snapshot = ToContract(await snapshots.GetAsync(id, cancellationToken), null) };
     }
