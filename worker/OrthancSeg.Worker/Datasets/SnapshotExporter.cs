@@ -96,7 +96,7 @@ internal sealed partial class SnapshotExporter(
         await progress.ReportAsync(cancellationToken);
 
         var included = new ConcurrentBag<SnapshotCaseRecord>();
-        var mapping = workflow.Labels.ToDictionary(l => l.Value);
+        var remaining = labeled.Count;
         await Parallel.ForEachAsync(labeled, new ParallelOptions { MaxDegreeOfParallelism = _options.SeriesInFlight, CancellationToken = cancellationToken },
             async (candidate, ct) =>
             {
@@ -121,7 +121,11 @@ internal sealed partial class SnapshotExporter(
                 // A case leaves ~300 MB of large-object garbage (DICOM files, volume, label map). Left to the GC's own pace it piles
                 // up past 1 GiB under the server GC (measured: 933 MiB–1.9 GiB peak for 20 series); collected here, the
                 // worker stays near SeriesInFlight × one series.
-                GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: false);
+                // The last case needs no room after it: skipping it keeps the collection off a one-series export's critical path.
+                if (Interlocked.Decrement(ref remaining) > 0)
+                {
+                    GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: false);
+                }
                 progress.CaseDone();
                 await progress.ReportAsync(ct);
             });
