@@ -10,17 +10,18 @@ using WorkerHost::OrthancSeg.Worker.Orthanc;
 namespace OrthancSeg.IntegrationTests.Worker;
 
 /// <summary>The worker's Orthanc client, wired exactly as the worker wires it, against a real Orthanc.</summary>
-public sealed class OrthancClientTests(PlainOrthanc orthanc) : IClassFixture<PlainOrthanc>
+[Collection(OrthancCollection.Name)]
+public sealed class OrthancClientTests(OrthancServer orthanc)
 {
     [Fact]
     public async Task With_the_password_file_the_client_reads_orthancs_version()
     {
-        await using var app = Build(orthanc.Url, orthanc.Username, orthanc.PasswordFile);
+        await using var app = Build(OrthancUrl, OrthancServer.Username, orthanc.PasswordFile);
 
         var system = await app.Services.GetRequiredService<OrthancClient>().GetSystemAsync(CancellationToken.None);
 
         Assert.StartsWith("1.", system.Version, StringComparison.Ordinal);
-        Assert.Equal("OrthancSegTest", system.Name);
+        Assert.Equal("OrthancSeg", system.Name);
     }
 
     [Fact]
@@ -30,13 +31,13 @@ public sealed class OrthancClientTests(PlainOrthanc orthanc) : IClassFixture<Pla
         try
         {
             await File.WriteAllTextAsync(wrong, "not-the-password");
-            await using var app = Build(orthanc.Url, orthanc.Username, wrong);
+            await using var app = Build(OrthancUrl, OrthancServer.Username, wrong);
 
             var error = await Assert.ThrowsAsync<OrthancException>(() => app.Services.GetRequiredService<OrthancClient>().GetSystemAsync(CancellationToken.None));
 
             Assert.Equal(HttpStatusCode.Unauthorized, error.StatusCode);
             Assert.False(error.IsUnavailable);
-            Assert.Contains($"GET {orthanc.Url}/system answered 401", error.Message, StringComparison.Ordinal);
+            Assert.Contains($"GET {OrthancUrl}/system answered 401", error.Message, StringComparison.Ordinal);
             Assert.Contains("OrthancSeg:Orthanc:PasswordFile", error.Message, StringComparison.Ordinal);
         }
         finally
@@ -57,6 +58,8 @@ public sealed class OrthancClientTests(PlainOrthanc orthanc) : IClassFixture<Pla
         Assert.True(error.IsUnavailable);
         Assert.Contains($"GET {url}/system failed", error.Message, StringComparison.Ordinal);
     }
+
+    private string OrthancUrl => orthanc.BaseUrl.ToString().TrimEnd('/');
 
     private static WebApplication Build(string url, string? username, string? passwordFile)
     {

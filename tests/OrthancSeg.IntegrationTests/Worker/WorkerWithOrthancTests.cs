@@ -1,25 +1,25 @@
+using Grpc.Health.V1;
 using OrthancSeg.Contracts.V1;
 using OrthancSeg.IntegrationTests.Fixtures;
 
 namespace OrthancSeg.IntegrationTests.Worker;
 
-/// <summary>A worker talking to a real Orthanc with basic authentication: everything healthy.</summary>
-[Collection(PostgresCollection.Name)]
-public sealed class WorkerWithOrthancTests(PostgresServer server) : IAsyncLifetime
+/// <summary>
+/// The worker with the settings `make up` gives it, pointed at an Orthanc configured from the stack's
+/// template: health SERVING, Orthanc healthy through the API, and the CLI's status exits 0.
+/// </summary>
+[Collection(OrthancCollection.Name)]
+public sealed class WorkerWithOrthancTests(OrthancServer orthanc) : IAsyncLifetime
 {
-    private readonly PlainOrthanc _orthanc = new();
     private WorkerProcess _worker = null!;
 
-    public async Task InitializeAsync()
-    {
-        await _orthanc.InitializeAsync();
-        _worker = await WorkerProcess.StartAsync(server, new Dictionary<string, string>
+    public async Task InitializeAsync() =>
+        _worker = await WorkerProcess.StartAsync(orthanc.Postgres, new Dictionary<string, string>
         {
-            ["OrthancSeg:Orthanc:Url"] = _orthanc.Url,
-            ["OrthancSeg:Orthanc:Username"] = _orthanc.Username,
-            ["OrthancSeg:Orthanc:PasswordFile"] = _orthanc.PasswordFile,
+            ["OrthancSeg:Orthanc:Url"] = orthanc.BaseUrl.ToString().TrimEnd('/'),
+            ["OrthancSeg:Orthanc:Username"] = OrthancServer.Username,
+            ["OrthancSeg:Orthanc:PasswordFile"] = orthanc.PasswordFile,
         });
-    }
 
     public async Task DisposeAsync()
     {
@@ -27,17 +27,19 @@ public sealed class WorkerWithOrthancTests(PostgresServer server) : IAsyncLifeti
         {
             await _worker.DisposeAsync();
         }
-        await _orthanc.DisposeAsync();
     }
 
     [Fact]
-    public async Task Status_reports_orthanc_version_through_the_api_and_the_cli_exits_0()
+    public async Task Health_is_serving_and_status_reports_orthancs_version_through_the_api_and_the_cli_exits_0()
     {
         using var channel = _worker.CreateChannel();
+        var health = await new Health.HealthClient(channel).CheckAsync(new HealthCheckRequest());
+        Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, health.Status);
+
         var status = await new Admin.AdminClient(channel).GetSystemStatusAsync(new GetSystemStatusRequest(), WorkerProcess.Bearer(_worker.AdminToken));
-        var orthanc = Assert.Single(status.Dependencies, d => d.Name == "orthanc");
-        Assert.True(orthanc.Healthy, orthanc.Detail);
-        Assert.StartsWith("Orthanc 1.", orthanc.Detail, StringComparison.Ordinal);
+        var orthancStatus = Assert.Single(status.Dependencies, d => d.Name == "orthanc");
+        Assert.True(orthancStatus.Healthy, orthancStatus.Detail);
+        Assert.StartsWith("Orthanc 1.", orthancStatus.Detail, StringComparison.Ordinal);
 
         var cli = await CliProcess.RunAsync(["status", "--url", _worker.Address, "--token-file", _worker.AdminTokenFile]);
 
