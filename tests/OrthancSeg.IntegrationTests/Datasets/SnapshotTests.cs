@@ -217,6 +217,24 @@ public sealed class SnapshotTests : IDisposable
         Assert.Equal(1, empty.ExitCode);
         Assert.Contains("nothing to export", empty.Stdout, StringComparison.Ordinal);
         Assert.Empty(Directory.GetDirectories(_raw, "*Dataset008*"));
+
+        // An export whose job died with its worker on the last attempt (the queue buried it when the lease expired, so no
+        // runner recorded the end) is failed with the job's error instead of blocking the workflow's exports forever.
+        var deadJob = await harness.CountAsync("""
+            INSERT INTO jobs (kind, idempotency_key, payload, state, attempts, max_attempts, last_error, finished_at)
+            VALUES ('snapshot', 'snapshot-orphan', '{"snapshot_id": 0}', 'dead', 3, 3, 'lease of w/1 expired during the last attempt (3 of 3)', now())
+            RETURNING id
+            """);
+        var orphan = await harness.CountAsync($"""
+            INSERT INTO snapshots (workflow_id, dataset_path, state, job_id)
+            SELECT id, '{Path.Combine(_raw, DatasetFolder)}', 'running', {deadJob} FROM workflows WHERE name = 'liver-ct'
+            RETURNING id
+            """);
+        var after = await WaitForFinishAsync(harness, (await harness.Admin.ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = "liver-ct" })).Snapshot.Id);
+        Assert.Equal(SnapshotState.Succeeded, after.State);
+        var buried = (await harness.Admin.GetSnapshotAsync(new GetSnapshotRequest { Id = orphan })).Snapshot;
+        Assert.Equal(SnapshotState.Failed, buried.State);
+        Assert.Contains("lease of w/1 expired during the last attempt", buried.Error, StringComparison.Ordinal);
     }
 
     [Fact]

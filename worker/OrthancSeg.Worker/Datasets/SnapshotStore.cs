@@ -81,6 +81,7 @@ internal sealed class SnapshotStore(NpgsqlDataSource dataSource)
     /// <summary>Creates a queued snapshot; FailedPrecondition when the workflow already has one queued or running.</summary>
     public async Task<long> CreateAsync(long workflowId, string workflowName, string datasetPath, CancellationToken cancellationToken)
     {
+        await ReconcileAsync(null, workflowId, cancellationToken);
         await using var command = dataSource.CreateCommand("""
             INSERT INTO snapshots (workflow_id, dataset_path) VALUES (@workflow_id, @path) RETURNING id
             """);
@@ -96,6 +97,35 @@ internal sealed class SnapshotStore(NpgsqlDataSource dataSource)
             throw new FailedPreconditionException(
                 $"An export of workflow {workflowName} is already {(active is null ? "in progress" : $"{active.State} as snapshot {active.Id}")}; "
                 + "wait for it (orthancseg snapshots show) before starting another");
+        }
+    }
+
+    /// <summary>
+    /// Marks failed the active snapshots whose job can no longer finish them: the job became a dead letter without the
+    /// runner recording it (its last attempt's worker was killed, so the lease expired), or it is gone. Without this such
+    /// a snapshot would stay "running" and block every later export of its workflow.
+    /// </summary>
+    public async Task ReconcileAsync(long? snapshotId, long? workflowId, CancellationToken cancellationToken)
+    {
+        await using var command = dataSource.CreateCommand("""
+            UPDATE snapshots s
+            SET state = 'failed',
+                error = CASE WHEN j.id IS NULL THEN 'its export job is missing'
+                             ELSE format('its export job is %s: %s', j.state, coalesce(j.last_error, 'no error recorded')) END,
+                finished_at = now(), updated_at = now()
+            FROM snapshots s2
+            LEFT JOIN jobs j ON j.id = s2.job_id
+            WHERE s.id = s2.id
+              AND s.state IN ('queued', 'running')
+              AND (@id::bigint IS NULL OR s.id = @id)
+              AND (@workflow::bigint IS NULL OR s.workflow_id = @workflow)
+              AND ((j.id IS NULL AND s.created_at < now() - interval '1 minute') OR j.state IN ('dead', 'succeeded'))
+            """);
+        command.Parameters.Add(new NpgsqlParameter("id", NpgsqlDbType.Bigint) { Value = (object?)snapshotId ?? DBNull.Value });
+        command.Parameters.Add(new NpgsqlParameter("workflow", NpgsqlDbType.Bigint) { Value = (object?)workflowId ?? DBNull.Value });
+        if (await command.ExecuteNonQueryAsync(cancellationToken) > 0)
+        {
+            Changed();
         }
     }
 

@@ -42,7 +42,8 @@ internal sealed class SnapshotsAdmin(SnapshotStore snapshots, WorkflowStore work
 
     public async Task<GetSnapshotResponse> GetSnapshotAsync(GetSnapshotRequest request, CancellationToken cancellationToken)
     {
-        var snapshot = await snapshots.GetAsync(PositiveId(request.Id), cancellationToken);
+        await snapshots.ReconcileAsync(PositiveId(request.Id), null, cancellationToken);
+        var snapshot = await snapshots.GetAsync(request.Id, cancellationToken);
         return new GetSnapshotResponse { Snapshot = ToContract(snapshot, await snapshots.CasesAsync(snapshot.Id, cancellationToken)) };
     }
 
@@ -74,6 +75,7 @@ internal sealed class SnapshotsAdmin(SnapshotStore snapshots, WorkflowStore work
         SnapshotRecord? last = null;
         while (true)
         {
+            await snapshots.ReconcileAsync(id, null, cancellationToken);
             var current = await snapshots.GetAsync(id, cancellationToken);
             if (last is null || current.UpdatedAt != last.UpdatedAt || current.State != last.State)
             {
