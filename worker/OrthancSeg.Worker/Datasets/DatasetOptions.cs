@@ -20,10 +20,11 @@ internal sealed class DatasetOptions
     public int RequestsPerSeries { get; set; } = 8;
 
     /// <summary>
-    /// Transcoding requests (POST /instances/{id}/modify) in flight at Orthanc, over all exports of this worker. Keep 1 with
-    /// Orthanc 1.10 + GDCM: concurrent JPEG-LS transcodes crash it.
+    /// Transcoding requests (POST /instances/{id}/modify) in flight at Orthanc, over all exports of this worker. Orthanc
+    /// must decode with DCMTK first ("BuiltinDecoderTranscoderOrder": "Before", as the stack configures it): with the GDCM
+    /// 3.0.21 plugin first, Orthanc 1.10.1 crashes on JPEG-LS transcodes whatever this is.
     /// </summary>
-    public int TranscodesInFlight { get; set; } = 1;
+    public int TranscodesInFlight { get; set; } = 4;
 
     /// <summary>gzip level of the .nii.gz files (1 fastest … 9 smallest).</summary>
     public int CompressionLevel { get; set; } = 3;
