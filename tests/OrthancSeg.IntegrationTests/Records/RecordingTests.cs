@@ -3,6 +3,7 @@ using Grpc.Core;
 using Grpc.Health.V1;
 using Grpc.Net.Client;
 using OrthancSeg.Contracts.V1;
+using OrthancSeg.Dicom;
 using OrthancSeg.IntegrationTests.Fixtures;
 using OrthancSeg.Tests.Support;
 
@@ -82,6 +83,38 @@ public sealed class RecordingTests
         var ohif = (await harness.Admin.ListCasesAsync(new ListCasesRequest { PageSize = 1000 })).Cases.Single(c => c.SeriesInstanceUid == series[1].SeriesInstanceUid);
         var ohifLabel = Assert.Single((await harness.Admin.ListLabelsAsync(new ListLabelsRequest { CaseKey = ohif.CaseKey })).Labels);
         Assert.Equal(SegmentMatch.OhifDefaultName, Assert.Single(ohifLabel.Segments).Match);
+    }
+
+    [Fact]
+    public async Task A_jpeg_ls_compressed_seg_is_transcoded_by_orthanc_and_becomes_an_accepted_label()
+    {
+        await using var harness = await RecordsHarness.StartAsync();
+        await CreateLiverWorkflowAsync(harness);
+        var series = new TestSeries(slices: 3);
+        await harness.UploadSeriesAsync(series);
+        await harness.WaitForCountAsync(Cases, 1, Patience, "the case");
+
+        // The worker carries no JPEG codecs: it must ask Orthanc to transcode (POST /modify with PascalCase keys).
+        var directory = Directory.CreateTempSubdirectory("orthancseg-jls-").FullName;
+        try
+        {
+            var native = Path.Combine(directory, "seg.dcm");
+            var compressed = Path.Combine(directory, "seg-jls.dcm");
+            await File.WriteAllBytesAsync(native, DicomWriter.ToBytes(series.Seg([new(1, "liver")], [new(1, 1)], labelMap: true)));
+            await ProcessRunner.RunAsync("dcmcjpls", [native, compressed], TimeSpan.FromSeconds(30));
+            Assert.Equal(TransferSyntaxes.JpegLsLossless, DicomReader.ReadFile(compressed).TransferSyntaxUid);
+            await harness.UploadAsync(await File.ReadAllBytesAsync(compressed));
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+
+        await harness.WaitForCountAsync(AcceptedLabels, 1, Patience, "the accepted label");
+        var recorded = Assert.Single((await harness.Admin.ListCasesAsync(new ListCasesRequest { PageSize = 10 })).Cases);
+        var label = Assert.Single((await harness.Admin.ListLabelsAsync(new ListLabelsRequest { CaseKey = recorded.CaseKey })).Labels);
+        Assert.Equal(LabelVerdict.Accepted, label.Verdict);
+        Assert.Equal([1], label.PaintedSlices);
     }
 
     [Fact]

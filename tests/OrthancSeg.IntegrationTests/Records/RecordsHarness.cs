@@ -149,9 +149,12 @@ internal sealed class RecordsHarness : IAsyncDisposable
         return health.Status == HealthCheckResponse.Types.ServingStatus.Serving;
     }
 
-    public async Task<string> UploadAsync(DicomFile file)
+    public Task<string> UploadAsync(DicomFile file) => UploadAsync(DicomWriter.ToBytes(file));
+
+    /// <summary>Stores a Part 10 file as it is, e.g. one compressed by DCMTK.</summary>
+    public async Task<string> UploadAsync(byte[] part10)
     {
-        using var content = new ByteArrayContent(DicomWriter.ToBytes(file));
+        using var content = new ByteArrayContent(part10);
         content.Headers.ContentType = new MediaTypeHeaderValue("application/dicom");
         using var response = await Orthanc.PostAsync(new Uri("instances", UriKind.Relative), content);
         var body = await response.Content.ReadAsStringAsync();

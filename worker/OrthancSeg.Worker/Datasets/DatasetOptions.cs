@@ -19,13 +19,6 @@ internal sealed class DatasetOptions
     /// <summary>Instance downloads in flight per series.</summary>
     public int RequestsPerSeries { get; set; } = 8;
 
-    /// <summary>
-    /// Transcoding requests (POST /instances/{id}/modify) in flight at Orthanc, over all exports of this worker. Orthanc
-    /// must decode with DCMTK first ("BuiltinDecoderTranscoderOrder": "Before", as the stack configures it): with the GDCM
-    /// 3.0.21 plugin first, Orthanc 1.10.1 crashes on JPEG-LS transcodes whatever this is.
-    /// </summary>
-    public int TranscodesInFlight { get; set; } = 4;
-
     /// <summary>gzip level of the .nii.gz files (1 fastest … 9 smallest).</summary>
     public int CompressionLevel { get; set; } = 3;
 
@@ -62,10 +55,6 @@ internal sealed class DatasetOptionsValidator : IValidateOptions<DatasetOptions>
         if (options.RequestsPerSeries is < 1 or > 64)
         {
             problems.Add($"{DatasetOptions.Section}:RequestsPerSeries must be 1..64, not {options.RequestsPerSeries}");
-        }
-        if (options.TranscodesInFlight is < 1 or > 64)
-        {
-            problems.Add($"{DatasetOptions.Section}:TranscodesInFlight must be 1..64, not {options.TranscodesInFlight}");
         }
         if (options.CompressionLevel is < 1 or > 9)
         {

@@ -11,8 +11,6 @@ internal static class DatasetsExtensions
         builder.Services.AddSingleton<IValidateOptions<DatasetOptions>, DatasetOptionsValidator>();
         builder.Services.AddSingleton<SnapshotStore>();
         builder.Services.AddSingleton<SnapshotSignal>();
-        builder.Services.AddSingleton<TranscodeGate>();
-        builder.Services.AddScoped<OrthancInstances>();
         builder.Services.AddScoped<SnapshotExporter>();
         builder.Services.AddScoped<SnapshotsAdmin>();
         builder.Services.AddHostedService<SnapshotJobRunner>();

@@ -11,6 +11,7 @@ using OrthancSeg.Dicom;
 using OrthancSeg.Dicom.Nifti;
 using OrthancSeg.Dicom.Segmentation;
 using OrthancSeg.Dicom.Volumes;
+using OrthancSeg.Worker.Orthanc;
 using OrthancSeg.Worker.Workflows;
 
 namespace OrthancSeg.Worker.Datasets;

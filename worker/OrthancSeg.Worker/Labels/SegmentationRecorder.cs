@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Http.Json;
 using System.Text.Json;
 using OrthancSeg.Dicom;
 using OrthancSeg.Dicom.Segmentation;
@@ -17,41 +16,24 @@ namespace OrthancSeg.Worker.Labels;
 /// pending_segmentations. A file the worker cannot read becomes a rejected label saying why, not a failed job.
 /// </summary>
 internal sealed partial class SegmentationRecorder(
-    OrthancClient orthanc, WorkflowStore workflows, CaseStore cases, LabelStore labels, ILogger<SegmentationRecorder> logger)
+    OrthancClient orthanc, OrthancInstances instances, WorkflowStore workflows, CaseStore cases, LabelStore labels, ILogger<SegmentationRecorder> logger)
 {
-    private static readonly string[] KeptTags = ["SOPInstanceUID"];
-
     public async Task RecordAsync(SegmentationJob job, CancellationToken cancellationToken)
     {
         var id = job.OrthancInstanceId;
-        byte[] bytes;
-        try
-        {
-            bytes = await GetBytesAsync(new HttpRequestMessage(HttpMethod.Get, $"instances/{id}/file"), cancellationToken);
-        }
-        catch (OrthancException e) when (e.StatusCode == HttpStatusCode.NotFound)
-        {
-            LogGone(logger, id);
-            return;
-        }
-
         SegmentationContent? content = null;
         DicomFile? file = null;
         string? unreadable = null;
         try
         {
-            file = DicomReader.Read(bytes);
-            var transferSyntax = file.TransferSyntaxUid;
-            if (!TransferSyntaxes.IsNative(transferSyntax) && transferSyntax != TransferSyntaxes.RleLossless)
-            {
-                // The worker carries no JPEG codecs; Orthanc (with GDCM) answers the transcoded file without storing it.
-                using var request = new HttpRequestMessage(HttpMethod.Post, $"instances/{id}/modify")
-                {
-                    Content = JsonContent.Create(new { Transcode = TransferSyntaxes.ExplicitVRLittleEndian, Keep = KeptTags, Force = true }),
-                };
-                file = DicomReader.Read(await GetBytesAsync(request, cancellationToken));
-            }
+            // Compressed SEGs come back transcoded by Orthanc: the worker carries no JPEG codecs.
+            (file, _) = await instances.FetchAsync(id, cancellationToken);
             content = SegmentationContent.Parse(file);
+        }
+        catch (OrthancException e) when (e.StatusCode == HttpStatusCode.NotFound)
+        {
+            LogGone(logger, id);
+            return;
         }
         catch (Exception e) when (e is DicomException or ArgumentException or InvalidOperationException or IndexOutOfRangeException or OverflowException or FormatException)
         {
@@ -142,15 +124,6 @@ internal sealed partial class SegmentationRecorder(
         catch (DicomException e)
         {
             return assessment with { Accepted = false, RejectionReason = $"the SEG does not map onto the series: {e.Message}" };
-        }
-    }
-
-    private async Task<byte[]> GetBytesAsync(HttpRequestMessage request, CancellationToken cancellationToken)
-    {
-        using (request)
-        {
-            using var response = await orthanc.SendAsync(request, HttpCompletionOption.ResponseContentRead, cancellationToken);
-            return await response.Content.ReadAsByteArrayAsync(cancellationToken);
         }
     }
 

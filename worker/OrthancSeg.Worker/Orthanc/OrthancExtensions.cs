@@ -7,7 +7,10 @@ namespace OrthancSeg.Worker.Orthanc;
 
 internal static class OrthancExtensions
 {
-    /// <summary>Orthanc options, validated on start, and <see cref="OrthancClient"/> as a typed HttpClient.</summary>
+    /// <summary>
+    /// Orthanc options, validated on start, <see cref="OrthancClient"/> as a typed HttpClient, and
+    /// <see cref="OrthancInstances"/>, the one way the worker fetches DICOM files (transcoded when needed).
+    /// </summary>
     public static WebApplicationBuilder AddOrthancSegOrthanc(this WebApplicationBuilder builder)
     {
         builder.Services.AddOptions<OrthancOptions>().BindConfiguration(OrthancOptions.Section).ValidateOnStart();
@@ -29,6 +32,8 @@ internal static class OrthancExtensions
                 ConnectTimeout = services.GetRequiredService<IOptions<OrthancOptions>>().Value.ConnectTimeout,
                 PooledConnectionLifetime = TimeSpan.FromMinutes(5),
             });
+        builder.Services.AddSingleton<TranscodeGate>();
+        builder.Services.AddScoped<OrthancInstances>();
         return builder;
     }
 }

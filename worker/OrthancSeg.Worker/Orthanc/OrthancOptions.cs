@@ -23,6 +23,13 @@ internal sealed class OrthancOptions
     /// <summary>Limit for a whole request, answer included.</summary>
     public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>
+    /// Transcoding requests (POST /instances/{id}/modify) in flight at Orthanc, over everything this worker fetches. Orthanc
+    /// must decode with DCMTK first ("BuiltinDecoderTranscoderOrder": "Before", as the stack configures it): with the GDCM
+    /// 3.0.21 plugin first, Orthanc 1.10.1 crashes on JPEG-LS transcodes whatever this is.
+    /// </summary>
+    public int TranscodesInFlight { get; set; } = 4;
+
     /// <summary>The base address with a trailing slash, so relative paths resolve below any prefix.</summary>
     public Uri BaseAddress => new(Url!.TrimEnd('/') + "/", UriKind.Absolute);
 }
@@ -62,6 +69,10 @@ internal sealed class OrthancOptionsValidator : IValidateOptions<OrthancOptions>
         if (options.RequestTimeout <= TimeSpan.Zero)
         {
             failures.Add($"{section}:RequestTimeout must be positive, e.g. \"00:01:00\"");
+        }
+        if (options.TranscodesInFlight is < 1 or > 64)
+        {
+            failures.Add($"{section}:TranscodesInFlight must be 1..64, not {options.TranscodesInFlight}");
         }
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }

@@ -1,8 +1,7 @@
 using System.Text.Json;
 using OrthancSeg.Dicom;
-using OrthancSeg.Worker.Orthanc;
 
-namespace OrthancSeg.Worker.Datasets;
+namespace OrthancSeg.Worker.Orthanc;
 
 /// <summary>A series' instances as fetched: parsed files in memory and how many DICOM bytes came over the wire.</summary>
 internal sealed record FetchedSeries(IReadOnlyList<DicomFile> Files, long Bytes);
@@ -100,12 +99,12 @@ internal sealed class OrthancInstances(OrthancClient orthanc, TranscodeGate gate
 }
 
 /// <summary>
-/// Bounds the transcoding requests this worker has in flight at Orthanc (OrthancSeg:Datasets:TranscodesInFlight).
+/// Bounds the transcoding requests this worker has in flight at Orthanc (OrthancSeg:Orthanc:TranscodesInFlight).
 /// Orthanc 1.10.1 whose GDCM 3.0.21 plugin decodes first (Orthanc's default order) segfaults in libgdcmMSFF after a
 /// dozen JPEG-LS transcodes, serial or not; the stack's orthanc.json therefore sets "BuiltinDecoderTranscoderOrder":
 /// "Before" (DCMTK first, GDCM only for what DCMTK cannot decode), with which 200 transcodes, 36 at once, ran clean.
 /// </summary>
-internal sealed class TranscodeGate(Microsoft.Extensions.Options.IOptions<DatasetOptions> options) : IDisposable
+internal sealed class TranscodeGate(Microsoft.Extensions.Options.IOptions<OrthancOptions> options) : IDisposable
 {
     private readonly SemaphoreSlim _semaphore = new(options.Value.TranscodesInFlight, options.Value.TranscodesInFlight);
 
