@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Net;
 using System.Net.Http.Headers;
 using System.Text.Json;
 using OrthancSeg.Dicom;
@@ -128,7 +129,7 @@ internal static class RecordingStack
             uploaded += batch;
             last = await WaitUntilQuietAsync(http);
         }
-        Console.WriteLine($"populate: {uploaded:N0} one-slice series uploaded in {watch.Elapsed.TotalSeconds:0.0} s; Orthanc's /changes?last = {last:N0}");
+        Console.WriteLine($"populate: {uploaded:N0} one-slice series uploaded in {watch.Elapsed.TotalSeconds:0.0} s ({Interlocked.Exchange(ref s_retries, 0)} retried after a 503); Orthanc's /changes?last = {last:N0}");
         return last;
     }
 
@@ -160,22 +161,36 @@ internal static class RecordingStack
         return json.RootElement.GetProperty("Last").GetInt64();
     }
 
+    /// <summary>Uploads made again after Orthanc's PostgreSQL index answered 503 "should be retried" (concurrent writers).</summary>
+    private static int s_retries;
+
     private static async Task PostAsync(HttpClient http, byte[] bytes)
     {
-        using var content = new ByteArrayContent(bytes);
-        content.Headers.ContentType = new MediaTypeHeaderValue("application/dicom");
-        using var response = await http.PostAsync(new Uri("instances", UriKind.Relative), content);
-        var body = await response.Content.ReadAsStringAsync();
-        if (!response.IsSuccessStatusCode)
+        for (var attempt = 1; ; attempt++)
         {
-            throw new InvalidOperationException($"Orthanc refused an upload: {(int)response.StatusCode} {body}");
-        }
-        using var json = JsonDocument.Parse(body);
-        var status = json.RootElement.GetProperty("Status").GetString();
-        if (status != "Success")
-        {
-            // AlreadyStored would time a lookup, not a store: every round must upload new instances.
-            throw new InvalidOperationException($"Orthanc answered {status} instead of Success: the benchmark must upload new instances");
+            using var content = new ByteArrayContent(bytes);
+            content.Headers.ContentType = new MediaTypeHeaderValue("application/dicom");
+            using var response = await http.PostAsync(new Uri("instances", UriKind.Relative), content);
+            var body = await response.Content.ReadAsStringAsync();
+            if (response.StatusCode == HttpStatusCode.ServiceUnavailable && body.Contains("should be retried", StringComparison.Ordinal) && attempt < 20)
+            {
+                // Orthanc's PostgreSQL index runs uploads in serializable transactions and asks the client to retry
+                // a conflicting one: what any uploader (storescu aside) must do, so it is part of the time measured.
+                Interlocked.Increment(ref s_retries);
+                continue;
+            }
+            if (!response.IsSuccessStatusCode)
+            {
+                throw new InvalidOperationException($"Orthanc refused an upload: {(int)response.StatusCode} {body}");
+            }
+            using var json = JsonDocument.Parse(body);
+            var status = json.RootElement.GetProperty("Status").GetString();
+            if (status != "Success")
+            {
+                // AlreadyStored would time a lookup, not a store: every round must upload new instances.
+                throw new InvalidOperationException($"Orthanc answered {status} instead of Success: the benchmark must upload new instances");
+            }
+            return;
         }
     }
 
@@ -226,11 +241,14 @@ internal static class RecordingStack
             using var series = await CtSeries.CreateAsync(options.UploadInstances, options.UploadSize);
             var files = await Task.WhenAll(series.Files.Select(f => File.ReadAllBytesAsync(f)));
             var order = round % 2 == 0 ? new[] { (bridgedHttp, bridgedTimes), (plainHttp, plainTimes) } : [(plainHttp, plainTimes), (bridgedHttp, bridgedTimes)];
+            var retries = new Dictionary<HttpClient, int>();
             foreach (var (http, times) in order)
             {
                 times.Add(await UploadAllAsync(http, files, options.UploadConcurrency));
+                retries[http] = Interlocked.Exchange(ref s_retries, 0);
             }
-            Console.WriteLine($"  round {round + 1}: bridge, worker unreachable {bridgedTimes[^1]:0.00} s; no bridge {plainTimes[^1]:0.00} s ({files.Sum(f => (long)f.Length) / 1e6:0.0} MB)");
+            Console.WriteLine($"  round {round + 1}: bridge, worker unreachable {bridgedTimes[^1]:0.00} s ({retries[bridgedHttp]} retries); "
+                + $"no bridge {plainTimes[^1]:0.00} s ({retries[plainHttp]} retries); {files.Sum(f => (long)f.Length) / 1e6:0.0} MB");
         }
         var withBridge = Median(bridgedTimes);
         var without = Median(plainTimes);

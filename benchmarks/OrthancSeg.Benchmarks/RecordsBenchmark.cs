@@ -168,7 +168,7 @@ internal static class RecordsBenchmark
                 values.GetValueOrDefault("--orthanc"), values.GetValueOrDefault("--orthanc-user"), values.GetValueOrDefault("--orthanc-password-file"),
                 Number("--populate-series", 0, 0),
                 Number("--changes", 10000, 1), interval,
-                Number("--upload-instances", 200, 1), Number("--upload-size", 512, 8), Number("--upload-rounds", 3, 0), Number("--upload-concurrency", 4, 1));
+                Number("--upload-instances", 200, 1), Number("--upload-size", 512, 8), Number("--upload-rounds", 5, 0), Number("--upload-concurrency", 4, 1));
         }
     }
 }
