@@ -16,6 +16,9 @@ namespace OrthancSeg.Benchmarks;
 /// </summary>
 internal static class RecordingStack
 {
+    /// <summary>Uploads made again after Orthanc's PostgreSQL index answered 503 "should be retried" (concurrent writers).</summary>
+    private static int s_retries;
+
     public static async Task<int> RunAsync(RecordsBenchmark.Options options)
     {
         CheckPrerequisites();
@@ -160,9 +163,6 @@ internal static class RecordingStack
         using var json = JsonDocument.Parse(await http.GetStringAsync(new Uri("changes?last", UriKind.Relative)));
         return json.RootElement.GetProperty("Last").GetInt64();
     }
-
-    /// <summary>Uploads made again after Orthanc's PostgreSQL index answered 503 "should be retried" (concurrent writers).</summary>
-    private static int s_retries;
 
     private static async Task PostAsync(HttpClient http, byte[] bytes)
     {
