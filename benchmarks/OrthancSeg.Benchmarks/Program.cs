@@ -4,7 +4,7 @@ using OrthancSeg.Benchmarks;
 var commands = new Dictionary<string, (string Summary, Func<string[], int> Run)>(StringComparer.Ordinal)
 {
     ["nifti"] = ("parallel .nii.gz writer vs GZipStream, gzip, pigz and dcm2niix -z y", NiftiBenchmark.Run),
-    ["records"] = ("Events pushes/s into PostgreSQL, and catch-up of Orthanc's change log, against a running worker", RecordsBenchmark.Run),
+    ["records"] = ("issue 4: Events pushes/s, catch-up of 10,000 changes, Orthanc upload time with the bridge (own stack, or --url a running worker)", RecordsBenchmark.Run),
     ["convert"] = ("DICOM series → .nii.gz: in-process and the CLI as a process vs dcm2niix -z y", ConvertBenchmark.Run),
     ["seg"] = ("series → volume and a 3-segment, 200-frame SEG → label map", SegBenchmark.Run),
     ["snapshot"] = ("Orthanc → nnU-Net dataset: our export vs orthanc-neuro vs archive + dcm2niix, and a 20-series snapshot", SnapshotBenchmark.Run),

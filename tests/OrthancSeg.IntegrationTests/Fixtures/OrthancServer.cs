@@ -22,6 +22,12 @@ public sealed class OrthancServer : IAsyncLifetime
 
     public string Password { get; } = Guid.NewGuid().ToString("N");
 
+    /// <summary>
+    /// Whether the Python plugin runs the bridge (when the checkout has it). Without it the plugin stays idle,
+    /// as render-orthanc-config.sh leaves it for an empty PYTHON_SCRIPT: Orthanc's own cost, for comparison.
+    /// </summary>
+    public bool LoadBridge { get; init; } = true;
+
     public int HttpPort { get; private set; }
 
     public int DicomPort { get; private set; }
@@ -71,7 +77,7 @@ public sealed class OrthancServer : IAsyncLifetime
             $"HTTP_USER={Username}",
             $"HTTP_PASSWORD={Password}",
             "STABLE_AGE=2",
-            $"PYTHON_SCRIPT={(File.Exists(RepositoryPaths.BridgeScript) ? RepositoryPaths.BridgeScript : "")}",
+            $"PYTHON_SCRIPT={(LoadBridge && File.Exists(RepositoryPaths.BridgeScript) ? RepositoryPaths.BridgeScript : "")}",
             $"PG_URI=postgresql://orthancseg_test@127.0.0.1:{Postgres.Port}/{database}",
             // Nothing listens there unless a test starts a worker on it: the bridge must cope.
             $"WORKER_PORT={WorkerPort}",
