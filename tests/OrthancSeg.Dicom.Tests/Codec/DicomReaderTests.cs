@@ -153,6 +153,16 @@ public sealed class DicomReaderTests
     }
 
     [Theory]
+    [InlineData("ExplVR_BigEnd.dcm", "1.2.840.10008.1.2.2")]
+    [InlineData("MR_small_jpeg_ls_lossless.dcm", "1.2.840.10008.1.2.4.80")]
+    [InlineData("CT_small.dcm", "1.2.840.10008.1.2.1")]
+    [InlineData("ExplVR_LitEndNoMeta.dcm", null)]
+    public void The_declared_transfer_syntax_is_read_from_the_meta_even_when_the_data_set_would_be_refused(string name, string? expected)
+    {
+        Assert.Equal(expected, DicomReader.ReadDeclaredTransferSyntax(File.ReadAllBytes(TestFiles.Pydicom(name))));
+    }
+
+    [Theory]
     [InlineData("MR_truncated.dcm", "PixelData (7FE0,0010)", "at byte 1488")]
     [InlineData("rtplan_truncated.dcm", "(300A,00B0)", "at byte 1410")]
     [InlineData("no_meta.dcm", "(0820,0500)", "at byte 0")]

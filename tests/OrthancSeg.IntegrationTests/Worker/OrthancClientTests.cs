@@ -4,6 +4,7 @@ using System.Net;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using OrthancSeg.Dicom;
 using OrthancSeg.IntegrationTests.Fixtures;
 using WorkerHost::OrthancSeg.Worker.Orthanc;
 
@@ -44,6 +45,29 @@ public sealed class OrthancClientTests(OrthancServer orthanc)
         {
             File.Delete(wrong);
         }
+    }
+
+    [Fact]
+    public async Task A_big_endian_instance_is_fetched_transcoded_to_explicit_little_endian()
+    {
+        // The codec refuses big endian: the fetch must ask Orthanc to transcode it instead of failing on it.
+        var original = await File.ReadAllBytesAsync("/usr/lib/python3/dist-packages/pydicom/data/test_files/ExplVR_BigEnd.dcm");
+        using var http = orthanc.CreateClient();
+        using var content = new ByteArrayContent(original);
+        using var stored = await http.PostAsync(new Uri("instances", UriKind.Relative), content);
+        Assert.True(stored.IsSuccessStatusCode, await stored.Content.ReadAsStringAsync());
+        using var answer = System.Text.Json.JsonDocument.Parse(await stored.Content.ReadAsStringAsync());
+        var id = answer.RootElement.GetProperty("ID").GetString()!;
+        await using var app = Build(OrthancUrl, OrthancServer.Username, orthanc.PasswordFile);
+        using var scope = app.Services.CreateScope();
+
+        var (file, _) = await scope.ServiceProvider.GetRequiredService<OrthancInstances>().FetchAsync(id, CancellationToken.None);
+
+        Assert.Equal(TransferSyntaxes.ExplicitVRLittleEndian, file.TransferSyntaxUid);
+        Assert.Equal(60, file.Dataset.GetInt(DicomTags.Rows));
+        // An 8-bit RGB image: its pixels decode as 60 × 80 × 3 bytes once little endian.
+        var frame = DicomPixelData.Create(file.Dataset, file.TransferSyntaxUid).GetFrame(0);
+        Assert.Equal(60 * 80 * 3, frame.Length);
     }
 
     [Fact]

@@ -34,27 +34,18 @@ public static class DicomReader
         return Read(copy.GetBuffer().AsMemory(0, (int)copy.Length));
     }
 
+    /// <summary>
+    /// The transfer syntax a file's meta declares, null when it has no file meta, without parsing the data set:
+    /// what a caller needs to decide whether to read the file or to have Orthanc transcode it first (big endian
+    /// and compressed files are refused by <see cref="Read(ReadOnlyMemory{byte})"/>).
+    /// </summary>
+    public static string? ReadDeclaredTransferSyntax(ReadOnlyMemory<byte> bytes) =>
+        ReadMeta(bytes, out _).GetString(DicomTags.TransferSyntaxUID);
+
     public static DicomFile Read(ReadOnlyMemory<byte> bytes)
     {
         var span = bytes.Span;
-        var meta = new DicomDataset();
-        var position = 0;
-        if (span.Length >= PreambleLength + 4 && span.Slice(PreambleLength, 4).SequenceEqual("DICM"u8))
-        {
-            position = PreambleLength + 4;
-            var parser = new DicomParser(bytes, position, "");
-            // Meta is explicit VR by definition; some old writers used implicit VR there, which the header shows.
-            parser.ReadMeta(meta, DicomParser.GuessEncoding(span, position).ExplicitVr);
-            position = parser.Position;
-        }
-        else if (span.Length >= 8 && span[0] == 0x02 && span[1] == 0x00)
-        {
-            // File meta without the preamble.
-            var parser = new DicomParser(bytes, 0, "");
-            parser.ReadMeta(meta, DicomParser.GuessEncoding(span, 0).ExplicitVr);
-            position = parser.Position;
-        }
-
+        var meta = ReadMeta(bytes, out var position);
         var declared = meta.GetString(DicomTags.TransferSyntaxUID);
         var guess = DicomParser.GuessEncoding(span, position);
         if (declared == TransferSyntaxes.ExplicitVRBigEndian || (declared is null && guess.BigEndian))
@@ -89,6 +80,30 @@ public static class DicomReader
             ResolveSignedness(dataset, 0);
         }
         return new DicomFile(meta, dataset, transferSyntax);
+    }
+
+    /// <summary>The file meta group (empty when the file has none); <paramref name="position"/> is where the data set starts.</summary>
+    private static DicomDataset ReadMeta(ReadOnlyMemory<byte> bytes, out int position)
+    {
+        var span = bytes.Span;
+        var meta = new DicomDataset();
+        position = 0;
+        if (span.Length >= PreambleLength + 4 && span.Slice(PreambleLength, 4).SequenceEqual("DICM"u8))
+        {
+            position = PreambleLength + 4;
+            var parser = new DicomParser(bytes, position, "");
+            // Meta is explicit VR by definition; some old writers used implicit VR there, which the header shows.
+            parser.ReadMeta(meta, DicomParser.GuessEncoding(span, position).ExplicitVr);
+            position = parser.Position;
+        }
+        else if (span.Length >= 8 && span[0] == 0x02 && span[1] == 0x00)
+        {
+            // File meta without the preamble.
+            var parser = new DicomParser(bytes, 0, "");
+            parser.ReadMeta(meta, DicomParser.GuessEncoding(span, 0).ExplicitVr);
+            position = parser.Position;
+        }
+        return meta;
     }
 
     /// <summary>

@@ -47,10 +47,10 @@ internal sealed class OrthancInstances(OrthancClient orthanc, TranscodeGate gate
     public async Task<(DicomFile File, long Bytes)> FetchAsync(string orthancInstanceId, CancellationToken cancellationToken)
     {
         var bytes = await GetBytesAsync(new HttpRequestMessage(HttpMethod.Get, $"instances/{orthancInstanceId}/file"), cancellationToken);
-        var file = DicomReader.Read(bytes);
-        if (Decodable(file.TransferSyntaxUid))
+        // The meta decides, before the data set is parsed: the reader refuses big endian files outright.
+        if (DicomReader.ReadDeclaredTransferSyntax(bytes) is not { } declared || Decodable(declared))
         {
-            return (file, bytes.Length);
+            return (DicomReader.Read(bytes), bytes.Length);
         }
         byte[] transcoded;
         await gate.WaitAsync(cancellationToken);
