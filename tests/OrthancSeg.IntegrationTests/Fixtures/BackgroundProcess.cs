@@ -57,18 +57,30 @@ internal sealed class BackgroundProcess : IAsyncDisposable
     }
 
     /// <summary>The last lines of the log, for failure messages.</summary>
-    public string LogTail(int lines = 40)
+    public string LogTail(int lines = 40) => string.Join('\n', ReadLog().Split('\n').TakeLast(lines));
+
+    /// <summary>Everything the process printed so far.</summary>
+    public string ReadLog()
     {
         try
         {
             using var stream = new FileStream(LogPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
             using var reader = new StreamReader(stream);
-            var all = reader.ReadToEnd().Split('\n');
-            return string.Join('\n', all.TakeLast(lines));
+            return reader.ReadToEnd();
         }
         catch (IOException exception)
         {
             return $"(log {LogPath} unreadable: {exception.Message})";
+        }
+    }
+
+    /// <summary>SIGKILL to the whole tree, as a crash or the OOM killer would end it: no shutdown, nothing flushed.</summary>
+    public async Task KillAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
         }
     }
 

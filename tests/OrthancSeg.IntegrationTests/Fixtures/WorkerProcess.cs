@@ -1,5 +1,3 @@
-using System.Collections.Concurrent;
-using System.Diagnostics;
 using System.Security.Cryptography;
 using Grpc.Core;
 using Grpc.Health.V1;
@@ -20,8 +18,7 @@ public sealed class WorkerProcess : IAsyncLifetime
     private readonly PostgresServer _postgres;
     private readonly IReadOnlyDictionary<string, string> _settings;
     private readonly string _directory = Path.Combine(Path.GetTempPath(), "orthancseg-worker-" + Guid.NewGuid().ToString("N")[..12]);
-    private readonly ConcurrentQueue<string> _output = new();
-    private Process? _process;
+    private BackgroundProcess? _process;
 
     /// <summary>Used by xunit as a class fixture: default settings, Orthanc unreachable.</summary>
     public WorkerProcess(PostgresServer postgres)
@@ -58,7 +55,7 @@ public sealed class WorkerProcess : IAsyncLifetime
     public string ConnectionString { get; private set; } = "";
 
     /// <summary>Everything the worker printed so far, for failure messages.</summary>
-    public string Output => string.Join('\n', _output);
+    public string Output => _process?.ReadLog() ?? "";
 
     /// <summary>Starts a worker with extra configuration (keys as in appsettings.json, e.g. "OrthancSeg:Orthanc:Url").</summary>
     public static async Task<WorkerProcess> StartAsync(PostgresServer postgres, IReadOnlyDictionary<string, string> settings)
@@ -102,32 +99,13 @@ public sealed class WorkerProcess : IAsyncLifetime
             configuration[key] = value;
         }
 
-        var info = new ProcessStartInfo("dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            WorkingDirectory = _directory,
-        };
-        info.ArgumentList.Add(BuildOutput.WorkerAssembly);
-        foreach (var (key, value) in configuration)
-        {
-            info.Environment[key.Replace(":", "__", StringComparison.Ordinal)] = value;
-        }
-        _process = Process.Start(info) ?? throw new InvalidOperationException("Could not start the worker");
-        _process.OutputDataReceived += (_, e) => Collect(e.Data);
-        _process.ErrorDataReceived += (_, e) => Collect(e.Data);
-        _process.BeginOutputReadLine();
-        _process.BeginErrorReadLine();
+        _process = BackgroundProcess.Start("dotnet", [BuildOutput.WorkerAssembly], Path.Combine(_directory, "console.log"),
+            configuration.ToDictionary(c => c.Key.Replace(":", "__", StringComparison.Ordinal), c => c.Value), _directory);
 
         using var channel = CreateChannel();
         var health = new Health.HealthClient(channel);
-        await ProcessRunner.WaitUntilAsync(async () =>
+        await _process.WaitUntilReadyAsync(async () =>
         {
-            if (_process.HasExited)
-            {
-                throw new InvalidOperationException($"The worker exited with code {_process.ExitCode} before serving:\n{Output}");
-            }
             try
             {
                 var answer = await health.CheckAsync(new HealthCheckRequest(), deadline: DateTime.UtcNow.AddSeconds(2));
@@ -141,44 +119,18 @@ public sealed class WorkerProcess : IAsyncLifetime
     }
 
     /// <summary>SIGKILL, as a crash or the OOM killer would end it: no shutdown, no lease given back, nothing flushed.</summary>
-    public async Task KillAsync()
-    {
-        if (_process is { HasExited: false })
-        {
-            _process.Kill(entireProcessTree: true);
-            await _process.WaitForExitAsync();
-        }
-    }
+    public Task KillAsync() => _process?.KillAsync() ?? Task.CompletedTask;
 
     public async Task DisposeAsync()
     {
-        if (_process is { HasExited: false })
+        if (_process is not null)
         {
-            // SIGTERM first so the host shuts down the way it does in production.
-            await ProcessRunner.RunAsync("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)], TimeSpan.FromSeconds(10));
-            using var graceful = new CancellationTokenSource(TimeSpan.FromSeconds(15));
-            try
-            {
-                await _process.WaitForExitAsync(graceful.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                _process.Kill(entireProcessTree: true);
-                await _process.WaitForExitAsync();
-            }
+            // SIGTERM first so the host shuts down the way it does in production, then the whole tree goes.
+            await _process.DisposeAsync();
         }
-        _process?.Dispose();
         if (Directory.Exists(_directory))
         {
             Directory.Delete(_directory, recursive: true);
-        }
-    }
-
-    private void Collect(string? line)
-    {
-        if (line is not null)
-        {
-            _output.Enqueue(line);
         }
     }
 
