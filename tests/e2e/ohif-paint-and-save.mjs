@@ -132,9 +132,29 @@ try {
   }
 
   // Export → DICOM SEG → "Store Segmentation" dialog → Save.
-  await page.locator('[data-cy=segmentation-collapsed-more-btn-Labelmap]').first().click();
-  await page.getByText('Export', { exact: true }).first().click();
-  await page.getByText('DICOM SEG', { exact: true }).first().click();
+  // "DICOM SEG" stays disabled until OHIF has registered the painted voxels, and the menu may close under the
+  // pointer meanwhile: open it, take the item once it is enabled, else close and reopen, until the deadline.
+  const exportDeadline = Date.now() + timeout;
+  for (;;) {
+    await page.locator('[data-cy=segmentation-collapsed-more-btn-Labelmap]').first().click();
+    await page.getByText('Export', { exact: true }).first().click();
+    const item = page.getByText('DICOM SEG', { exact: true }).first();
+    await item.waitFor({ state: 'visible', timeout: 10000 });
+    if ((await item.getAttribute('aria-disabled')) !== 'true') {
+      try {
+        await item.click({ timeout: 10000 });
+        break;
+      } catch (error) {
+        step(`DICOM SEG could not be clicked (${error.message.split('\n')[0]}); reopening the menu`);
+      }
+    }
+    if (Date.now() > exportDeadline) {
+      fail(`Export → DICOM SEG stayed disabled for ${timeout / 1000} s after painting`);
+    }
+    await page.keyboard.press('Escape');
+    await page.keyboard.press('Escape');
+    await page.waitForTimeout(250); // poll interval of this wait-with-deadline
+  }
   const nameBox = page.getByRole('textbox', { name: 'Report name' }).or(page.getByPlaceholder('Report name')).first();
   await nameBox.fill(reportName);
   await page.screenshot({ path: join(artifacts, 'ohif-save-dialog.png') });
