@@ -31,22 +31,19 @@ internal static class CasesCommand
                 request.Status = Formatting.Parse<CaseStatus>(s) ?? throw new CliException($"--status {s}: use unlabeled, labeled or unusable", ExitCodes.Unhealthy);
             }
             var max = parseResult.GetValue(limit);
-            var all = new List<Case>();
-            do
+            var all = await Paging.AllAsync(async token =>
             {
+                request.PageToken = token;
                 var page = await worker.Admin.ListCasesAsync(request, deadline: DateTime.UtcNow + Deadline, cancellationToken: ct);
-                all.AddRange(page.Cases);
-                request.PageToken = page.NextPageToken;
-            }
-            while (request.PageToken.Length > 0 && (max == 0 || all.Count < max));
-            var shown = max == 0 ? all : all.Take(max).ToList();
+                return (page.Cases.AsEnumerable(), page.NextPageToken);
+            }, max);
             if (output.Json)
             {
-                output.WriteJson(shown.Select(ToJson));
+                output.WriteJson(all.Select(ToJson));
             }
             else
             {
-                output.Table(["CASE", "WORKFLOW", "STATUS", "MODALITY", "SLICES", "LABELS", "DESCRIPTION", "CREATED"], shown.Select(c => (IReadOnlyList<string>)[
+                output.Table(["CASE", "WORKFLOW", "STATUS", "MODALITY", "SLICES", "LABELS", "DESCRIPTION", "CREATED"], all.Select(c => (IReadOnlyList<string>)[
                     c.CaseKey, c.Workflow, Formatting.Word(c.Status), c.Modality, Formatting.Number(c.InstanceCount), Formatting.Number(c.LabelCount),
                     c.SeriesDescription, Formatting.Time(c.CreateTime)]));
             }

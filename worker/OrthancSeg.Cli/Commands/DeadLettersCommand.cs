@@ -16,14 +16,12 @@ internal static class DeadLettersCommand
         list.SetAction((parseResult, cancellationToken) => CommandRunner.RunAsync(parseResult, async (worker, output, ct) =>
         {
             var request = new ListDeadLettersRequest { PageSize = 1000 };
-            var all = new List<DeadLetter>();
-            do
+            var all = await Paging.AllAsync(async token =>
             {
+                request.PageToken = token;
                 var page = await worker.Admin.ListDeadLettersAsync(request, deadline: DateTime.UtcNow + Deadline, cancellationToken: ct);
-                all.AddRange(page.DeadLetters);
-                request.PageToken = page.NextPageToken;
-            }
-            while (request.PageToken.Length > 0);
+                return (page.DeadLetters.AsEnumerable(), page.NextPageToken);
+            });
             if (output.Json)
             {
                 output.WriteJson(all.Select(d => new

@@ -24,14 +24,12 @@ internal static class LabelsCommand
         command.SetAction((parseResult, cancellationToken) => CommandRunner.RunAsync(parseResult, async (worker, output, ct) =>
         {
             var request = new ListLabelsRequest { CaseKey = parseResult.GetValue(caseKey)!, PageSize = 1000 };
-            var all = new List<Label>();
-            do
+            var all = await Paging.AllAsync(async token =>
             {
+                request.PageToken = token;
                 var page = await worker.Admin.ListLabelsAsync(request, deadline: DateTime.UtcNow + Deadline, cancellationToken: ct);
-                all.AddRange(page.Labels);
-                request.PageToken = page.NextPageToken;
-            }
-            while (request.PageToken.Length > 0);
+                return (page.Labels.AsEnumerable(), page.NextPageToken);
+            });
             if (output.Json)
             {
                 output.WriteJson(all.Select(l => new
@@ -71,14 +69,12 @@ internal static class LabelsCommand
         command.SetAction((parseResult, cancellationToken) => CommandRunner.RunAsync(parseResult, async (worker, output, ct) =>
         {
             var request = new ListPendingSegmentationsRequest { PageSize = 1000 };
-            var all = new List<PendingSegmentation>();
-            do
+            var all = await Paging.AllAsync(async token =>
             {
+                request.PageToken = token;
                 var page = await worker.Admin.ListPendingSegmentationsAsync(request, deadline: DateTime.UtcNow + Deadline, cancellationToken: ct);
-                all.AddRange(page.PendingSegmentations);
-                request.PageToken = page.NextPageToken;
-            }
-            while (request.PageToken.Length > 0);
+                return (page.PendingSegmentations.AsEnumerable(), page.NextPageToken);
+            });
             if (output.Json)
             {
                 output.WriteJson(all.Select(p => new

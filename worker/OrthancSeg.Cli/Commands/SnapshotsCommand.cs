@@ -71,14 +71,12 @@ internal static class SnapshotsCommand
         command.SetAction((parseResult, cancellationToken) => CommandRunner.RunAsync(parseResult, async (worker, output, ct) =>
         {
             var request = new ListSnapshotsRequest { Workflow = parseResult.GetValue(workflow) ?? "", PageSize = 500 };
-            var all = new List<Snapshot>();
-            do
+            var all = await Paging.AllAsync(async token =>
             {
+                request.PageToken = token;
                 var page = await worker.Admin.ListSnapshotsAsync(request, deadline: DateTime.UtcNow + Deadline, cancellationToken: ct);
-                all.AddRange(page.Snapshots);
-                request.PageToken = page.NextPageToken;
-            }
-            while (request.PageToken.Length > 0);
+                return (page.Snapshots.AsEnumerable(), page.NextPageToken);
+            });
             if (output.Json)
             {
                 output.WriteJson(all.Select(ToJson));

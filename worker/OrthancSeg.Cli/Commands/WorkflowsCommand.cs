@@ -72,14 +72,12 @@ internal static class WorkflowsCommand
             {
                 request.State = Formatting.Parse<WorkflowState>(s) ?? throw new CliException($"--state {s}: use active or paused", ExitCodes.Unhealthy);
             }
-            var all = new List<Workflow>();
-            do
+            var all = await Paging.AllAsync(async token =>
             {
+                request.PageToken = token;
                 var page = await worker.Admin.ListWorkflowsAsync(request, deadline: DateTime.UtcNow + Deadline, cancellationToken: ct);
-                all.AddRange(page.Workflows);
-                request.PageToken = page.NextPageToken;
-            }
-            while (request.PageToken.Length > 0);
+                return (page.Workflows.AsEnumerable(), page.NextPageToken);
+            });
             if (output.Json)
             {
                 output.WriteJson(all.Select(ToJson));
