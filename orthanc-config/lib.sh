@@ -134,6 +134,19 @@ log_tail() {
     fi
 }
 
+# Waits for a part started in the background by start_detached: "ok READY" when CHECK passes, else the
+# part is named with the tail of its log: it exited during start-up, or TIMEOUT_MESSAGE.
+# Usage: await_started PART LOG PIDFILE SECONDS CHECK READY TIMEOUT_MESSAGE
+await_started() {
+    local part=$1 log=$2 pidfile=$3 seconds=$4 check=$5 ready=$6 timeout_message=$7 rc=0
+    wait_for "$seconds" "$pidfile" "$check" || rc=$?
+    case $rc in
+        0) ok "$ready" ;;
+        2) fail_part "$part" "$log" "it exited during start-up" ;;
+        *) fail_part "$part" "$log" "$timeout_message" ;;
+    esac
+}
+
 # A part that did not come up: name it, show its log, stop.
 fail_part() {
     local what="$1" log="$2" why="$3"

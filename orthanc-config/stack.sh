@@ -170,13 +170,8 @@ orthanc_up() {
         WORKER_PORT="$WORKER_PORT" BRIDGE_TOKEN_FILE="$SECRETS/bridge-token"
     : >"$LOGS/orthanc.log"
     start_detached "$RUN/orthanc.pid" "$LOGS/orthanc.log" /usr/sbin/Orthanc "$ORTHANC_DIR/orthanc.json"
-    local rc=0
-    wait_for 120 "$RUN/orthanc.pid" orthanc_healthy || rc=$?
-    case $rc in
-        0) ok "Orthanc ready on http://127.0.0.1:$ORTHANC_HTTP_PORT/" ;;
-        2) fail_part "Orthanc" "$LOGS/orthanc.log" "it exited during start-up" ;;
-        *) fail_part "Orthanc" "$LOGS/orthanc.log" "/system did not answer within 120 s" ;;
-    esac
+    await_started "Orthanc" "$LOGS/orthanc.log" "$RUN/orthanc.pid" 120 orthanc_healthy \
+        "Orthanc ready on http://127.0.0.1:$ORTHANC_HTTP_PORT/" "/system did not answer within 120 s"
 }
 
 orthanc_down() { stop_pid "$RUN/orthanc.pid" "Orthanc" 60; }
@@ -227,13 +222,8 @@ worker_up() {
         export Kestrel__Endpoints__Grpc__Protocols=Http2
         start_detached "$RUN/worker.pid" "$LOGS/worker.log" dotnet "$APP_DIR/worker/orthancseg-worker.dll"
     )
-    local rc=0
-    wait_for 90 "$RUN/worker.pid" worker_healthy || rc=$?
-    case $rc in
-        0) ok "worker ready (gRPC health SERVING) on http://127.0.0.1:$WORKER_PORT" ;;
-        2) fail_part "the worker" "$LOGS/worker.log" "it exited during start-up" ;;
-        *) fail_part "the worker" "$LOGS/worker.log" "its gRPC health check did not pass within 90 s" ;;
-    esac
+    await_started "the worker" "$LOGS/worker.log" "$RUN/worker.pid" 90 worker_healthy \
+        "worker ready (gRPC health SERVING) on http://127.0.0.1:$WORKER_PORT" "its gRPC health check did not pass within 90 s"
 }
 
 worker_down() { stop_pid "$RUN/worker.pid" "worker" 30; }
