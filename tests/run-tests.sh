@@ -20,8 +20,22 @@ import xml.etree.ElementTree as ET
 
 results, runner_failures = sys.argv[1], int(sys.argv[2])
 passed = failed = skipped = 0
+failures = []  # (test name, first lines of its message), printed just above the summary line
+
+
+def first_lines(text, count=6):
+    lines = [line.rstrip() for line in (text or "").strip().splitlines() if line.strip()]
+    return lines[:count]
+
+
 for path in sorted(glob.glob(os.path.join(results, "*.trx"))):
-    counters = next((e for e in ET.parse(path).iter() if e.tag.endswith("Counters")), None)
+    tree = ET.parse(path)
+    for result in tree.iter():
+        if result.tag.endswith("UnitTestResult") and result.get("outcome") in ("Failed", "Error", "Timeout", "Aborted"):
+            message = next((e.text for e in result.iter() if e.tag.endswith("Message")), "")
+            stack = next((e.text for e in result.iter() if e.tag.endswith("StackTrace")), "")
+            failures.append((result.get("testName", "?"), first_lines(message) + first_lines(stack, 3)))
+    counters = next((e for e in tree.iter() if e.tag.endswith("Counters")), None)
     if counters is None:
         runner_failures += 1
         continue
@@ -39,8 +53,16 @@ for path in sorted(glob.glob(os.path.join(results, "*.junit.xml"))):
         passed += tests - bad - skip
         failed += bad
         skipped += skip
+        for case in suite.iter("testcase"):
+            for problem in list(case.findall("failure")) + list(case.findall("error")):
+                name = f"{case.get('classname', '')}.{case.get('name', '')}"
+                failures.append((name, first_lines(problem.get("message", "")) + first_lines(problem.text, 3)))
 # A runner that broke before reporting (build error, crash) counts as one failure.
 failed += runner_failures
+for name, lines in failures:
+    print(f"FAILED {name}")
+    for text in lines:
+        print(f"    {text[:300]}")
 line = f"{passed} passed, {failed} failed"
 if skipped:
     line += f", {skipped} skipped"
