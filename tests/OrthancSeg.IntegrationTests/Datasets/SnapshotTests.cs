@@ -101,6 +101,9 @@ public sealed class SnapshotTests : IDisposable
         Assert.Equal(6, await harness.CountAsync($"SELECT count(*) FROM snapshot_cases WHERE snapshot_id = {first.Id}"));
         var datasetJsonText = await File.ReadAllTextAsync(Path.Combine(dataset, "dataset.json"));
         Assert.DoesNotContain("Test^Patient", datasetJsonText, StringComparison.Ordinal);
+        // The snapshot records dataset.json byte for byte, so its hash is the file's.
+        Assert.Equal(datasetJsonText, first.DatasetJson);
+        Assert.Equal(Sha256(Path.Combine(dataset, "dataset.json")), first.DatasetJsonSha256);
 
         // A newer SEG of case 0 paints slice 2 only: the next snapshot rewrites that case and takes the other five over.
         var mtimes = Directory.EnumerateFiles(dataset, "*.nii.gz", SearchOption.AllDirectories).ToDictionary(f => f, File.GetLastWriteTimeUtc);

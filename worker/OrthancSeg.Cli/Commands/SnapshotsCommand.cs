@@ -149,7 +149,7 @@ internal static class SnapshotsCommand
         if (s.DatasetJson.Length > 0)
         {
             output.Line();
-            output.Line("dataset.json:");
+            output.Line($"dataset.json (SHA-256 {s.DatasetJsonSha256}):");
             output.Line(s.DatasetJson);
         }
     }
@@ -185,6 +185,7 @@ internal static class SnapshotsCommand
         excluded = s.Excluded.Select(e => new { caseKey = e.CaseKey, reason = e.Reason }),
         verification = s.Verification is null ? null : new { passed = s.Verification.Passed, problems = s.Verification.Problems.ToArray(), checkedFiles = s.Verification.CheckedFiles },
         datasetJson = s.DatasetJson,
+        datasetJsonSha256 = s.DatasetJsonSha256,
         error = s.Error,
         createTime = Formatting.TimeValue(s.CreateTime),
         startTime = Formatting.TimeValue(s.StartTime),

@@ -20,6 +20,7 @@ internal sealed record SnapshotRecord(
     int ExcludedCount,
     int ReusedCount,
     string? DatasetJson,
+    string? DatasetJsonSha256,
     string? ReportJson,
     string? Error,
     DateTimeOffset CreatedAt,
@@ -74,7 +75,7 @@ internal sealed class SnapshotStore(NpgsqlDataSource dataSource)
     private const string SelectSnapshot = """
         SELECT s.id, s.workflow_id, w.name, s.state, s.dataset_path, s.cases_total, s.cases_done, s.bytes_read, s.bytes_written,
                s.included_count, s.excluded_count, s.reused_count, s.dataset_json::text, s.report::text, s.error,
-               s.created_at, s.started_at, s.finished_at, s.duration_ms, s.updated_at
+               s.created_at, s.started_at, s.finished_at, s.duration_ms, s.updated_at, s.dataset_json_sha256
         FROM snapshots s JOIN workflows w ON w.id = s.workflow_id
         """;
 
@@ -217,7 +218,7 @@ internal sealed class SnapshotStore(NpgsqlDataSource dataSource)
             update.Parameters.Add(new NpgsqlParameter<int>("reused", cases.Count(c => c.Reused)));
             update.Parameters.Add(new NpgsqlParameter<long>("read", bytesRead));
             update.Parameters.Add(new NpgsqlParameter<long>("written", bytesWritten));
-            update.Parameters.Add(new NpgsqlParameter<string>("dataset_json", NpgsqlDbType.Jsonb) { TypedValue = datasetJson });
+            update.Parameters.Add(new NpgsqlParameter<string>("dataset_json", NpgsqlDbType.Json) { TypedValue = datasetJson });
             update.Parameters.Add(Text("dataset_sha", datasetJsonSha256));
             update.Parameters.Add(new NpgsqlParameter<string>("report", NpgsqlDbType.Jsonb) { TypedValue = reportJson });
             update.Parameters.Add(new NpgsqlParameter<long>("duration", durationMs));
@@ -355,7 +356,7 @@ internal sealed class SnapshotStore(NpgsqlDataSource dataSource)
         {
             result.Add(new SnapshotRecord(reader.GetInt64(0), reader.GetInt64(1), reader.GetString(2), reader.GetString(3), reader.GetString(4),
                 reader.GetInt32(5), reader.GetInt32(6), reader.GetInt64(7), reader.GetInt64(8), reader.GetInt32(9), reader.GetInt32(10), reader.GetInt32(11),
-                NullableText(reader, 12), NullableText(reader, 13), NullableText(reader, 14), reader.GetFieldValue<DateTimeOffset>(15),
+                NullableText(reader, 12), NullableText(reader, 20), NullableText(reader, 13), NullableText(reader, 14), reader.GetFieldValue<DateTimeOffset>(15),
                 reader.IsDBNull(16) ? null : reader.GetFieldValue<DateTimeOffset>(16), reader.IsDBNull(17) ? null : reader.GetFieldValue<DateTimeOffset>(17),
                 reader.IsDBNull(18) ? null : reader.GetInt64(18), reader.GetFieldValue<DateTimeOffset>(19)));
         }

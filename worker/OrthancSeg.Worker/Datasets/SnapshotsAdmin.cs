@@ -14,7 +14,6 @@ namespace OrthancSeg.Worker.Datasets;
 internal sealed class SnapshotsAdmin(SnapshotStore snapshots, WorkflowStore workflows, JobQueue queue, SnapshotSignal signal, IOptions<DatasetOptions> options)
 {
     private static readonly TimeSpan WatchInterval = TimeSpan.FromMilliseconds(250);
-    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
     public async Task<ExportSnapshotResponse> ExportSnapshotAsync(ExportSnapshotRequest request, CancellationToken cancellationToken)
     {
@@ -114,7 +113,8 @@ internal sealed class SnapshotsAdmin(SnapshotStore snapshots, WorkflowStore work
             IncludedCount = s.IncludedCount,
             ExcludedCount = s.ExcludedCount,
             ReusedCount = s.ReusedCount,
-            DatasetJson = s.DatasetJson is null ? "" : Pretty(s.DatasetJson),
+            DatasetJson = s.DatasetJson ?? "",
+            DatasetJsonSha256 = s.DatasetJsonSha256 ?? "",
             Error = s.Error ?? "",
             CreateTime = Timestamp.FromDateTimeOffset(s.CreatedAt),
             StartTime = s.StartedAt is { } started ? Timestamp.FromDateTimeOffset(started) : null,
@@ -147,12 +147,5 @@ internal sealed class SnapshotsAdmin(SnapshotStore snapshots, WorkflowStore work
             }));
         }
         return result;
-    }
-
-    /// <summary>PostgreSQL's jsonb reorders keys; the contract shows dataset.json with nnU-Net's keys in a stable, readable layout.</summary>
-    private static string Pretty(string json)
-    {
-        using var document = JsonDocument.Parse(json);
-        return JsonSerializer.Serialize(document.RootElement, Indented);
     }
 }
