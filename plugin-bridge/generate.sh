@@ -19,17 +19,31 @@ for tool in protoc grpc_python_plugin; do
   fi
 done
 
-# Generate into a temporary directory and swap it in, so an Orthanc starting meanwhile never
-# imports half-written modules.
+# Concurrent runs (test fixtures, `make up`) take turns, and a run finds nothing to do when the
+# modules are newer than the .proto and this script.
+exec 9>"$here/.generate.lock"
+flock 9
+proto="$protos/orthancseg/v1/events.proto"
+if [[ -f "$out/orthancseg/v1/events_pb2_grpc.py" && "$out/orthancseg/v1/events_pb2_grpc.py" -nt "$proto" \
+      && "$out/orthancseg/v1/events_pb2_grpc.py" -nt "${BASH_SOURCE[0]}" ]]; then
+  echo "generate.sh: $out is up to date"
+  exit 0
+fi
+
+# Generate into a fresh directory and point the "generated" symlink at it with one rename, so an
+# Orthanc starting meanwhile imports either the old modules or the new ones, never none or half.
 tmp="$(mktemp -d "$here/.generated.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
 protoc --proto_path="$protos" \
   --python_out="$tmp" \
   --grpc_python_out="$tmp" \
   --plugin=protoc-gen-grpc_python="$(command -v grpc_python_plugin)" \
-  "$protos/orthancseg/v1/events.proto"
+  "$proto"
 chmod -R a+rX "$tmp"
-rm -rf "$out"
-mv "$tmp" "$out"
+previous="$(readlink "$out" || true)"
+[[ -d "$out" && ! -L "$out" ]] && rm -rf "$out"   # a plain directory left by an older version of this script
+ln -sfn "$(basename "$tmp")" "$here/.generated.link"
+mv -T "$here/.generated.link" "$out"
 trap - EXIT
+[[ -n "$previous" && "$previous" != "$(basename "$tmp")" ]] && rm -rf "${here:?}/$previous"
 echo "generate.sh: wrote $(cd "$out" && find . -name '*.py' | sort | tr '\n' ' ')"
