@@ -10,6 +10,7 @@ using Grpc.Net.Client;
 using Npgsql;
 using OrthancSeg.Contracts.V1;
 using OrthancSeg.Dicom;
+using OrthancSeg.IntegrationTests.Fixtures;
 using OrthancSeg.Tests.Support;
 
 namespace OrthancSeg.Benchmarks;
@@ -40,7 +41,7 @@ internal static class SnapshotBenchmark
             var worker = FindWorker();
 
             // PostgreSQL for the worker (as the 'postgres' user when run as root: PostgreSQL refuses root).
-            var pgPort = FreePort();
+            var pgPort = ProcessRunner.FreePort();
             // Beside the work directory, not in it: that one is private (0700) and the 'postgres' user must enter this one.
             pgData = Path.Combine(Path.GetTempPath(), "orthancseg-bench-pg-" + Guid.NewGuid().ToString("N")[..12]);
             Directory.CreateDirectory(pgData);
@@ -61,7 +62,7 @@ internal static class SnapshotBenchmark
             }
 
             // Orthanc with orthanc-neuro, StableAge 2 s so series become cases quickly.
-            var orthancPort = FreePort();
+            var orthancPort = ProcessRunner.FreePort();
             var orthancConfig = Path.Combine(root, "orthanc.json");
             await File.WriteAllTextAsync(orthancConfig, JsonSerializer.Serialize(new Dictionary<string, object>
             {
@@ -69,7 +70,7 @@ internal static class SnapshotBenchmark
                 ["StorageDirectory"] = Path.Combine(root, "orthanc"),
                 ["IndexDirectory"] = Path.Combine(root, "orthanc"),
                 ["HttpPort"] = orthancPort,
-                ["DicomPort"] = FreePort(),
+                ["DicomPort"] = ProcessRunner.FreePort(),
                 ["RemoteAccessAllowed"] = false,
                 ["AuthenticationEnabled"] = false,
                 ["StableAge"] = 2,
@@ -86,7 +87,7 @@ internal static class SnapshotBenchmark
             await File.WriteAllTextAsync(Path.Combine(root, "bridge-token"), Guid.NewGuid().ToString("N"));
             // The worker refuses secrets others can read.
             await RunAsync("chmod", ["600", tokenFile, Path.Combine(root, "bridge-token")]);
-            var workerPort = FreePort();
+            var workerPort = ProcessRunner.FreePort();
             var rawRoot = Path.Combine(root, "nnUNet_raw");
             var workerEnvironment = new Dictionary<string, string>(options.WorkerEnvironment)
             {
@@ -436,13 +437,6 @@ internal static class SnapshotBenchmark
             }
             await Task.Delay(200);
         }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     private static string LoadAverage() =>

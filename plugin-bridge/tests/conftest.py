@@ -61,10 +61,22 @@ def wait_until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
         time.sleep(0.01)
 
 
+# Test servers listen on ports from 30000-32767, below Linux's ephemeral range (32768-60999 by default), so an
+# outgoing connection can never take a chosen port before its server binds it; none is handed out twice in a run.
+# (The .NET tests use 20000-29999.)
+_PORTS = itertools.count(os.getpid() * 97)
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    for _ in range(2768):
+        port = 30000 + next(_PORTS) % 2768
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free loopback port in 30000-32767")
 
 
 # ---- fake orthanc -------------------------------------------------------------------------------

@@ -48,28 +48,35 @@ internal static class ProcessRunner
         return output.ToString();
     }
 
-    /// <summary>A TCP port on loopback that nothing listens on right now.</summary>
+    // Test servers listen on ports from 20000-29999, below Linux's ephemeral range (32768-60999 by default): a port
+    // chosen there can never be taken by an outgoing connection of a parallel test between being chosen and being bound,
+    // and none is handed out twice in one run. The start depends on the process id so concurrent runs rarely overlap.
+    private const int FirstPort = 20000;
+    private const int PortCount = 10000;
+    private static int _nextPort = Environment.ProcessId * 97 % PortCount;
+
+    /// <summary>A loopback TCP port that nothing listens on right now and that this run has not handed out before.</summary>
     public static int FreePort()
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
+        for (var tries = 0; tries < PortCount; tries++)
+        {
+            var port = FirstPort + (Interlocked.Increment(ref _nextPort) % PortCount);
+            try
+            {
+                using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                probe.Bind(new IPEndPoint(IPAddress.Loopback, port));
+                return port;
+            }
+            catch (SocketException)
+            {
+                // In use; try the next one.
+            }
+        }
+        throw new InvalidOperationException($"no free loopback port in {FirstPort}-{FirstPort + PortCount - 1}");
     }
 
-    /// <summary>Distinct loopback ports that nothing listens on right now (held together while chosen, so never the same twice).</summary>
-    public static int[] FreePorts(int count)
-    {
-        var listeners = Enumerable.Range(0, count).Select(_ => new TcpListener(IPAddress.Loopback, 0)).ToList();
-        try
-        {
-            listeners.ForEach(l => l.Start());
-            return [.. listeners.Select(l => ((IPEndPoint)l.LocalEndpoint).Port)];
-        }
-        finally
-        {
-            listeners.ForEach(l => l.Stop());
-        }
-    }
+    /// <summary>Distinct loopback ports that nothing listens on right now.</summary>
+    public static int[] FreePorts(int count) => [.. Enumerable.Range(0, count).Select(_ => FreePort())];
 
     /// <summary>Waits until <paramref name="condition"/> holds or the deadline passes.</summary>
     public static async Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan timeout, string what)
