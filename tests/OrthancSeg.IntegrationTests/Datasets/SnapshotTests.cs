@@ -251,7 +251,6 @@ public sealed class SnapshotTests : IDisposable
             // One series at a time, one request at a time: slow enough to be caught in the middle.
             ["OrthancSeg:Datasets:SeriesInFlight"] = "1",
             ["OrthancSeg:Datasets:RequestsPerSeries"] = "1",
-            ["OrthancSeg:Jobs:LeaseDuration"] = "00:00:06",
         }));
         await CreateWorkflowAsync(harness);
         var series = Enumerable.Range(0, 8).Select(_ => new TestSeries(slices: 40, rows: 96, columns: 96)).ToList();
@@ -276,9 +275,17 @@ public sealed class SnapshotTests : IDisposable
         }
         await harness.WaitForCountAsync("SELECT count(*) FROM labels WHERE is_current AND 20 = ANY (painted_slices)", 8, Patience, "8 new current labels");
         var second = (await harness.Admin.ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = "liver-ct" })).Snapshot;
-        await ProcessRunner.WaitUntilAsync(async () =>
-            await harness.CountAsync($"SELECT count(*) FROM snapshots WHERE id = {second.Id} AND state = 'running' AND cases_done >= 1") == 1,
-            Patience, "the second export to be half-way");
+        try
+        {
+            await ProcessRunner.WaitUntilAsync(async () =>
+                await harness.CountAsync($"SELECT count(*) FROM snapshots WHERE id = {second.Id} AND state = 'running' AND cases_done >= 1") == 1,
+                Patience, "the second export to be half-way");
+        }
+        catch (TimeoutException e)
+        {
+            var now = (await harness.Admin.GetSnapshotAsync(new GetSnapshotRequest { Id = second.Id })).Snapshot;
+            throw new TimeoutException($"{e.Message}; snapshot {now.Id} is {now.State}, {now.CasesDone}/{now.CasesTotal} cases, error: {now.Error}\n--- worker log ---\n{harness.WorkerLog()}", e);
+        }
         await harness.KillWorkerAsync();
 
         Assert.Equal(1, await harness.CountAsync($"SELECT count(*) FROM snapshots WHERE id = {second.Id} AND state = 'running' AND cases_done < 8"));
@@ -286,6 +293,13 @@ public sealed class SnapshotTests : IDisposable
         // The dataset folder still holds exactly the first snapshot.
         AssertDatasetIs(dataset, first);
 
+        // The killed worker's lease on the export would expire on its own after the lease duration (minutes by default; a
+        // short one made every slow moment of a loaded machine look like a lost worker). Time is skipped, not waited out.
+        Assert.Equal(1, await harness.CountAsync($"""
+            WITH expired AS (UPDATE jobs SET lease_expires_at = now() - interval '1 second'
+                             WHERE kind = 'snapshot' AND state = 'running' RETURNING id)
+            SELECT count(*) FROM expired
+            """));
         await harness.StartWorkerAsync();
         var retried = await WaitForFinishAsync(harness, second.Id);
         Assert.True(retried.State == SnapshotState.Succeeded, retried.Error);
