@@ -1,8 +1,8 @@
 // Writes SEGs with @cornerstonejs/adapters 5.6.8 generateSegmentation, the export code of OHIF 3.13.2, from
 // the dcmjs fixture series: LABELMAP + RLE Lossless (OHIF's default store) and BINARY Explicit VR LE
 // (OHIF configured with defaultMode 'bitmap'). The stack is given top (highest z) first, as OHIF shows it.
-// Usage, from a directory whose node_modules holds @cornerstonejs/adapters, core and tools 5.6.8 and
-// @babel/runtime 7.29.7: node make-ohif-segs.mjs ../dcmjs/series . (the expected voxels are in OhifSegTests.cs)
+// Usage, after npm ci in this folder (package-lock.json pins @cornerstonejs/adapters, core and tools 5.6.8 and
+// @babel/runtime 7.29.7): node make-ohif-segs.mjs ../dcmjs/series . (the expected voxels are in OhifSegTests.cs)
 import fs from "node:fs";
 import path from "node:path";
 import * as adapters from "@cornerstonejs/adapters";
