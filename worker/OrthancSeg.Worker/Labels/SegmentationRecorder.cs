@@ -74,8 +74,15 @@ internal sealed partial class SegmentationRecorder(
                 : $"it references series {string.Join(", ", referencedSeries.DefaultIfEmpty("(by instance only)"))}, which is not a case of any workflow (yet): "
                   + "it is not stable yet, matches no workflow, or is not in Orthanc";
             await labels.SetPendingAsync(sopInstanceUid, id, referencedSeries, reason, cancellationToken);
-            LogPending(logger, id, sopInstanceUid, reason);
-            return;
+            // A series job that created the case after the lookup above read the pending SEGs before this one was
+            // written, so it will not come back for it: look again now that it is written (one of the two always sees
+            // the other's write). Recording it as a label removes the pending row.
+            targets = await cases.FindByReferencesAsync(referencedSeries, referencedInstances, cancellationToken);
+            if (targets.Count == 0)
+            {
+                LogPending(logger, id, sopInstanceUid, reason);
+                return;
+            }
         }
 
         var byId = (await workflows.ListAllAsync(cancellationToken)).ToDictionary(w => w.Id);
