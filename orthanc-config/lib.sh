@@ -106,6 +106,10 @@ stop_pid() {
     done
     warn "$what (pid $pid) ignored SIGTERM for ${timeout}s; killing it"
     kill -KILL "$pid" 2>/dev/null || true
+    for ((i = 0; i < 50; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
     rm -f "$pidfile"
 }
 

@@ -71,7 +71,7 @@ public sealed class OhifViewerTests(OrthancServer orthanc)
         }
         try
         {
-            return await ProcessRunner.RunAsync("node", [script], TimeSpan.FromMinutes(4), environment, RepositoryPaths.EndToEnd);
+            return await ProcessRunner.RunAsync("node", [script], TimeSpan.FromMinutes(6), environment, RepositoryPaths.EndToEnd);
         }
         catch (InvalidOperationException exception)
         {
