@@ -67,6 +67,9 @@ internal sealed partial class DatasetFolder
     public bool SwapIn(long snapshotId)
     {
         var building = BuildingPath(snapshotId);
+        // The files themselves were flushed to disk as they were written; these make their names durable too.
+        FlushDirectory(Path.Combine(building, "imagesTr"));
+        FlushDirectory(Path.Combine(building, "labelsTr"));
         FlushDirectory(building);
         bool replaced;
         if (Directory.Exists(FinalPath))

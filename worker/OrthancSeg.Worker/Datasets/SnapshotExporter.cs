@@ -144,7 +144,11 @@ internal sealed partial class SnapshotExporter(
 
         var datasetJson = DatasetJson(workflow, snapshotId, channelName, includedList.Count);
         var datasetJsonBytes = Encoding.UTF8.GetBytes(datasetJson);
-        await File.WriteAllBytesAsync(Path.Combine(building, "dataset.json"), datasetJsonBytes, cancellationToken);
+        await using (var file = new FileStream(Path.Combine(building, "dataset.json"), FileMode.CreateNew, FileAccess.Write, FileShare.None, 4096, useAsync: true))
+        {
+            await file.WriteAsync(datasetJsonBytes, cancellationToken);
+            file.Flush(flushToDisk: true);
+        }
         var verifyClock = Stopwatch.StartNew();
         var verification = DatasetVerifier.Verify(building, Math.Max(1, _options.SeriesInFlight), cancellationToken);
         LogVerified(logger, snapshotId, verification.CheckedFiles, verifyClock.ElapsedMilliseconds, verification.Passed);
@@ -288,9 +292,12 @@ internal sealed partial class SnapshotExporter(
 
     private static (string Sha256, long Bytes) Write(Volume volume, string path, NiftiWriteOptions writeOptions)
     {
-        using var hashing = new HashingStream(new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16));
+        using var file = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16);
+        using var hashing = new HashingStream(file);
         NiftiWriter.Write(volume, hashing, compress: true, writeOptions);
         hashing.Flush();
+        // On disk before the dataset is swapped in, so a power loss cannot leave a swapped-in dataset with empty files.
+        file.Flush(flushToDisk: true);
         return (hashing.Sha256(), hashing.Written);
     }
 
