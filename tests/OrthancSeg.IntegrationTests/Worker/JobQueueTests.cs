@@ -108,6 +108,52 @@ public sealed class JobQueueTests(PostgresServer server) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task At_start_up_leases_of_ended_processes_of_this_host_are_released_and_all_others_kept()
+    {
+        var queue = Queue(lease: TimeSpan.FromMinutes(5));
+        using var sleeper = System.Diagnostics.Process.Start("sleep", "60");
+        try
+        {
+            var sleeperStart = JobOwner.StartTime(sleeper.Id);
+            Assert.NotNull(sleeperStart);
+            var host = Environment.MachineName;
+            var owners = new Dictionary<string, bool>
+            {
+                [$"{host}/{int.MaxValue - 1}@12345/0"] = true, // no such process
+                [$"{host}/{sleeper.Id}@{sleeperStart + 1}/0"] = true, // its pid now belongs to another process
+                [$"{host}/{sleeper.Id}@{sleeperStart}/0"] = false, // alive
+                [JobOwner.For("0")] = false, // this very process
+                [$"another-host/{int.MaxValue - 1}@12345/0"] = false, // cannot be checked from here
+                [$"{host}/{int.MaxValue - 1}/0"] = false, // not this format
+            };
+            foreach (var (owner, _) in owners)
+            {
+                await queue.EnqueueAsync("work", owner, "{}");
+                Assert.NotNull(await queue.ClaimAsync(owner));
+            }
+
+            Assert.Equal(2, await queue.ReleaseLeasesOfEndedProcessesAsync(CancellationToken.None));
+
+            await using var command = _dataSource.CreateCommand("SELECT lease_owner, lease_expires_at <= now() FROM jobs");
+            await using var reader = await command.ExecuteReaderAsync();
+            var released = new Dictionary<string, bool>();
+            while (await reader.ReadAsync())
+            {
+                released[reader.GetString(0)] = reader.GetBoolean(1);
+            }
+            Assert.Equal(owners.OrderBy(o => o.Key, StringComparer.Ordinal), released.OrderBy(o => o.Key, StringComparer.Ordinal));
+            // A released job is claimed again at once, as its next attempt.
+            var again = await queue.ClaimAsync("worker-b");
+            Assert.NotNull(again);
+            Assert.Equal(2, again.Attempt);
+        }
+        finally
+        {
+            sleeper.Kill();
+        }
+    }
+
+    [Fact]
     public async Task A_long_job_extends_its_lease_until_it_finishes()
     {
         var queue = Queue(lease: TimeSpan.FromMinutes(1));

@@ -37,7 +37,7 @@ internal sealed partial class SnapshotJobRunner(
     public const string Kind = "snapshot";
 
     private static readonly string[] Kinds = [Kind];
-    private readonly string _owner = $"{Environment.MachineName}/{Environment.ProcessId}/snapshots";
+    private readonly string _owner = JobOwner.For("snapshots");
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {

@@ -17,7 +17,7 @@ internal sealed partial class RecordingJobRunner(
     private readonly RecordingOptions _options = options.Value;
 
     protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
-        Task.WhenAll(Enumerable.Range(0, _options.Concurrency).Select(i => LoopAsync($"{Environment.MachineName}/{Environment.ProcessId}/{i}", stoppingToken)));
+        Task.WhenAll(Enumerable.Range(0, _options.Concurrency).Select(i => LoopAsync(JobOwner.For(i.ToString(System.Globalization.CultureInfo.InvariantCulture)), stoppingToken)));
 
     private async Task LoopAsync(string owner, CancellationToken stoppingToken)
     {

@@ -211,6 +211,39 @@ internal sealed class JobQueue(NpgsqlDataSource dataSource, IOptions<JobQueueOpt
             : new NotFoundException($"Job {id} does not exist");
     }
 
+    /// <summary>
+    /// Ends now the unexpired leases held by processes of this host that no longer exist (a worker that was killed or
+    /// crashed), so their jobs are claimed again at once, with the usual attempt counting, instead of after the lease
+    /// duration. Returns the number of jobs released.
+    /// </summary>
+    public async Task<int> ReleaseLeasesOfEndedProcessesAsync(CancellationToken cancellationToken)
+    {
+        var owners = new List<string>();
+        await using (var select = dataSource.CreateCommand("""
+            SELECT DISTINCT lease_owner FROM jobs
+            WHERE state = 'running' AND lease_expires_at > now() AND starts_with(lease_owner, @prefix)
+            """))
+        {
+            select.Parameters.Add(Text("prefix", JobOwner.HostPrefix));
+            await using var reader = await select.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                owners.Add(reader.GetString(0));
+            }
+        }
+        var released = 0;
+        foreach (var owner in owners.Where(JobOwner.HasEnded))
+        {
+            await using var release = dataSource.CreateCommand("""
+                UPDATE jobs SET lease_expires_at = now(), updated_at = now()
+                WHERE state = 'running' AND lease_owner = @owner AND lease_expires_at > now()
+                """);
+            release.Parameters.Add(Text("owner", owner));
+            released += await release.ExecuteNonQueryAsync(cancellationToken);
+        }
+        return released;
+    }
+
     private static void AddLease(NpgsqlCommand command, ClaimedJob job)
     {
         command.Parameters.Add(new NpgsqlParameter<long>("id", job.Id.Value));
