@@ -87,19 +87,16 @@ internal static partial class DatasetVerifier
         Parallel.ForEach(cases.Keys.Where(labelFiles.Contains), new ParallelOptions { MaxDegreeOfParallelism = maxDegreeOfParallelism, CancellationToken = cancellationToken },
             identifier =>
             {
-                var label = NiftiReader.ReadFile(Path.Combine(labelsTr, identifier + fileEnding));
+                // Streamed in small blocks: reading each label map whole (52 MB for a 512×512×200 CT) made a verification
+                // of a large dataset churn through gigabytes of large-object garbage and drove the worker's peak memory.
+                var (labelHeader, found) = NiftiGrid.ReadWithUInt8Values(Path.Combine(labelsTr, identifier + fileEnding));
                 Interlocked.Increment(ref checkedFiles);
-                if (label.DataType != NiftiDataType.UInt8)
+                if (found is null)
                 {
-                    perCase.Add($"labelsTr/{identifier}{fileEnding} is {label.DataType}, not uint8");
+                    perCase.Add($"labelsTr/{identifier}{fileEnding} is {(NiftiDataType)labelHeader.DataType}, not uint8");
                 }
                 else
                 {
-                    var found = new bool[256];
-                    foreach (var v in label.Data)
-                    {
-                        found[v] = true;
-                    }
                     var unexpected = Enumerable.Range(0, 256).Where(v => found[v] && !allowed.Contains(v)).ToList();
                     if (unexpected.Count > 0)
                     {
@@ -122,7 +119,6 @@ internal static partial class DatasetVerifier
                     {
                         perCase.Add($"imagesTr/{name} contains NaN");
                     }
-                    var labelHeader = NiftiGrid.Read(Path.Combine(labelsTr, identifier + fileEnding));
                     if (!header.Dimensions.SequenceEqual(labelHeader.Dimensions))
                     {
                         perCase.Add($"Shape mismatch between segmentation and corresponding images: imagesTr/{name} is {string.Join("×", header.Dimensions)}, "
@@ -184,10 +180,67 @@ internal sealed record NiftiGrid(int[] Dimensions, double[] Spacing, double[] Af
 
     public static NiftiGrid Read(string path)
     {
-        using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 4096);
-        using Stream input = path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase)
+        using var input = Open(path);
+        return Read(input, path, out _);
+    }
+
+    /// <summary>
+    /// The grid, and for a uint8 image which of the 256 values occur in it (null for any other data type), streaming
+    /// the voxels through a small buffer instead of holding the image.
+    /// </summary>
+    public static (NiftiGrid Grid, bool[]? Values) ReadWithUInt8Values(string path)
+    {
+        using var input = Open(path);
+        var grid = Read(input, path, out var voxelOffset);
+        if (grid.DataType != (short)NiftiDataType.UInt8)
+        {
+            return (grid, null);
+        }
+        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(1 << 16);
+        try
+        {
+            for (var skip = voxelOffset - 348; skip > 0;)
+            {
+                var read = input.Read(buffer, 0, (int)Math.Min(skip, buffer.Length));
+                if (read == 0)
+                {
+                    throw new InvalidDataException($"{path} ends before its voxel data (vox_offset {voxelOffset})");
+                }
+                skip -= read;
+            }
+            var values = new bool[256];
+            var remaining = grid.Dimensions.Aggregate(1L, (product, d) => product * Math.Max(d, 1));
+            while (remaining > 0)
+            {
+                var read = input.Read(buffer, 0, (int)Math.Min(remaining, buffer.Length));
+                if (read == 0)
+                {
+                    throw new InvalidDataException($"{path} ends {remaining} voxels early");
+                }
+                foreach (var v in buffer.AsSpan(0, read))
+                {
+                    values[v] = true;
+                }
+                remaining -= read;
+            }
+            return (grid, values);
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private static Stream Open(string path)
+    {
+        var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+        return path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase)
             ? new System.IO.Compression.GZipStream(file, System.IO.Compression.CompressionMode.Decompress)
             : file;
+    }
+
+    private static NiftiGrid Read(Stream input, string path, out long voxelOffset)
+    {
         var header = new byte[348];
         input.ReadExactly(header);
         var bigEndian = System.Buffers.Binary.BinaryPrimitives.ReadInt32LittleEndian(header.AsSpan()) != 348;
@@ -205,6 +258,7 @@ internal sealed record NiftiGrid(int[] Dimensions, double[] Spacing, double[] Af
         var dimensions = Enumerable.Range(1, rank).Select(i => (int)Int16(40 + (2 * i))).ToArray();
         var spacing = Enumerable.Range(1, Math.Min((int)rank, 3)).Select(i => Single(76 + (4 * i))).ToArray();
         var affine = Enumerable.Range(0, 12).Select(i => Single(280 + (4 * i))).ToArray();
+        voxelOffset = Math.Max(348, (long)Single(108));
         return new NiftiGrid(dimensions, spacing, affine, Int16(70));
     }
 }

@@ -94,6 +94,9 @@ internal sealed partial class SnapshotExporter(
         var previousCases = previous is null ? new Dictionary<long, SnapshotCaseRecord>()
             : (await snapshots.CasesAsync(previous.Id, cancellationToken)).ToDictionary(c => c.CaseId);
         using var progress = new Progress(snapshots, snapshotId, labeled.Count);
+        // Fetching a series and building its volume is the memory-heavy stage (its DICOM files and the volume at once);
+        // at most half the series in flight are in it, the others compress and write, so peaks of several series never add up.
+        using var fetchGate = new SemaphoreSlim((_options.SeriesInFlight + 1) / 2);
         await progress.ReportAsync(cancellationToken);
 
         var included = new ConcurrentBag<SnapshotCaseRecord>();
@@ -113,7 +116,7 @@ internal sealed partial class SnapshotExporter(
                 }
                 else
                 {
-                    result = await ExportCaseAsync(candidate, fingerprint, building, progress, excluded, ct);
+                    result = await ExportCaseAsync(candidate, fingerprint, building, progress, fetchGate, excluded, ct);
                 }
                 if (result is not null)
                 {
@@ -232,29 +235,38 @@ internal sealed partial class SnapshotExporter(
     }
 
     private async Task<SnapshotCaseRecord?> ExportCaseAsync(ExportCandidate candidate, string fingerprint, string building, Progress progress,
-        ConcurrentBag<ExcludedCaseReport> excluded, CancellationToken cancellationToken)
+        SemaphoreSlim fetchGate, ConcurrentBag<ExcludedCaseReport> excluded, CancellationToken cancellationToken)
     {
         var imageFile = $"imagesTr/{candidate.CaseKey}_0000.nii.gz";
         var labelFile = $"labelsTr/{candidate.CaseKey}.nii.gz";
+        await fetchGate.WaitAsync(cancellationToken);
         var clock = Stopwatch.StartNew();
-        FetchedSeries? fetched = await orthanc.FetchSeriesAsync(candidate.OrthancSeriesId, _options.RequestsPerSeries, cancellationToken);
-        progress.Add(fetched.Bytes, 0);
-        var fetchMs = clock.ElapsedMilliseconds;
+        long fetchMs;
         var instances = 0;
-        // An async method keeps its locals alive in its state machine: the fetched files (~105 MB for a 512×512×200 CT) are
-        // let go explicitly once the volume holds their voxels.
         SeriesVolume series;
         try
         {
-            series = SeriesVolumeBuilder.Build(fetched.Files);
-            instances = fetched.Files.Count;
-            fetched = null;
+            FetchedSeries? fetched = await orthanc.FetchSeriesAsync(candidate.OrthancSeriesId, _options.RequestsPerSeries, cancellationToken);
+            progress.Add(fetched.Bytes, 0);
+            fetchMs = clock.ElapsedMilliseconds;
+            // An async method keeps its locals alive in its state machine: the fetched files (~105 MB for a 512×512×200 CT) are
+            // let go explicitly once the volume holds their voxels.
+            try
+            {
+                series = SeriesVolumeBuilder.Build(fetched.Files);
+                instances = fetched.Files.Count;
+                fetched = null;
+            }
+            catch (DicomException e)
+            {
+                excluded.Add(new(candidate.CaseKey, $"the series was refused by the volume builder: {e.Message}"));
+                LogExcluded(logger, candidate.CaseKey, e.Message);
+                return null;
+            }
         }
-        catch (DicomException e)
+        finally
         {
-            excluded.Add(new(candidate.CaseKey, $"the series was refused by the volume builder: {e.Message}"));
-            LogExcluded(logger, candidate.CaseKey, e.Message);
-            return null;
+            fetchGate.Release();
         }
         var buildMs = clock.ElapsedMilliseconds - fetchMs;
         var writeOptions = new NiftiWriteOptions { CompressionLevel = _options.CompressionLevel };
