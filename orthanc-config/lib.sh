@@ -155,6 +155,7 @@ await_started() {
 fail_part() {
     local what="$1" log="$2" why="$3"
     log_tail "$log"
+    printf 'The parts that did come up keep running: fix the problem and run make up again (it starts only what is missing), or make down.\n' >&2
     die "$what did not come up: $why (log: $log)"
 }
 
