@@ -241,6 +241,28 @@ public sealed class SnapshotTests : IDisposable
         var buried = (await harness.Admin.GetSnapshotAsync(new GetSnapshotRequest { Id = orphan })).Snapshot;
         Assert.Equal(SnapshotState.Failed, buried.State);
         Assert.Contains("lease of w/1 expired during the last attempt", buried.Error, StringComparison.Ordinal);
+
+        // An export that fails every attempt (here nnUNet_raw is a file, as when a volume is not mounted) becomes a dead
+        // letter; once the cause is fixed, retrying the dead letter from the CLI runs that same snapshot again.
+        var away = _raw + ".away";
+        Directory.Move(_raw, away);
+        await File.WriteAllTextAsync(_raw, "not a folder");
+        var doomed = (await harness.Admin.ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = "liver-ct" })).Snapshot;
+        var failed = await WaitForFinishAsync(harness, doomed.Id);
+        File.Delete(_raw);
+        Directory.Move(away, _raw);
+        Assert.Equal(SnapshotState.Failed, failed.State);
+        Assert.Contains(_raw, failed.Error, StringComparison.Ordinal);
+        var letter = (await harness.Admin.ListDeadLettersAsync(new ListDeadLettersRequest())).DeadLetters
+            .Single(d => d.Kind == "snapshot" && d.Key.EndsWith($"snapshot-{doomed.Id}", StringComparison.Ordinal));
+        var retry = await CliProcess.RunAsync(["dead-letters", "retry", letter.Id.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--url", harness.WorkerAddress, "--token-file", harness.AdminTokenFile]);
+        Assert.True(retry.ExitCode == 0, retry.Stderr);
+        await harness.WaitForCountAsync($"SELECT count(*) FROM snapshots WHERE id = {doomed.Id} AND state = 'succeeded'", 1, Patience, "the retried snapshot to succeed");
+        var revived = (await harness.Admin.GetSnapshotAsync(new GetSnapshotRequest { Id = doomed.Id })).Snapshot;
+        Assert.Equal(2, revived.IncludedCount);
+        Assert.Equal("", revived.Error);
+        Assert.True(revived.Verification.Passed);
     }
 
     [Fact]

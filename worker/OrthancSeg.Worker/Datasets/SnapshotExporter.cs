@@ -55,7 +55,7 @@ internal sealed partial class SnapshotExporter(
     public async Task RunAsync(long snapshotId, CancellationToken cancellationToken)
     {
         var snapshot = await snapshots.FindAsync(snapshotId, cancellationToken);
-        if (snapshot is null || snapshot.IsFinished || !await snapshots.StartAsync(snapshotId, cancellationToken))
+        if (snapshot is null || snapshot.State == SnapshotStore.Succeeded || !await snapshots.StartAsync(snapshotId, cancellationToken))
         {
             return;
         }

@@ -139,18 +139,30 @@ internal sealed class SnapshotStore(NpgsqlDataSource dataSource)
     }
 
     /// <summary>Marks an attempt as started; returns false when the snapshot is already finished (a repeated job).</summary>
+    /// <summary>
+    /// Marks the snapshot running for a new attempt; false when it already succeeded (frozen) or does not exist. A failed
+    /// snapshot runs again: its job only runs after failing for good when an admin retried its dead letter.
+    /// </summary>
     public async Task<bool> StartAsync(long snapshotId, CancellationToken cancellationToken)
     {
         await using var command = dataSource.CreateCommand("""
             UPDATE snapshots
             SET state = 'running', started_at = now(), attempts = attempts + 1, cases_total = 0, cases_done = 0, bytes_read = 0,
-                bytes_written = 0, updated_at = now()
-            WHERE id = @id AND state IN ('queued', 'running')
+                bytes_written = 0, error = CASE WHEN state = 'failed' THEN NULL ELSE error END, finished_at = NULL, updated_at = now()
+            WHERE id = @id AND state IN ('queued', 'running', 'failed')
             """);
         command.Parameters.Add(new NpgsqlParameter<long>("id", snapshotId));
-        var started = await command.ExecuteNonQueryAsync(cancellationToken) == 1;
-        Changed();
-        return started;
+        try
+        {
+            var started = await command.ExecuteNonQueryAsync(cancellationToken) == 1;
+            Changed();
+            return started;
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation && e.ConstraintName == "snapshots_one_active")
+        {
+            throw new InvalidOperationException(
+                $"Snapshot {snapshotId} cannot run again while another export of its workflow is queued or running; retry it once that one has ended");
+        }
     }
 
     public async Task ProgressAsync(long snapshotId, int total, int done, long bytesRead, long bytesWritten, CancellationToken cancellationToken)
