@@ -138,7 +138,6 @@ internal sealed class SnapshotStore(NpgsqlDataSource dataSource)
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
-    /// <summary>Marks an attempt as started; returns false when the snapshot is already finished (a repeated job).</summary>
     /// <summary>
     /// Marks the snapshot running for a new attempt; false when it already succeeded (frozen) or does not exist. A failed
     /// snapshot runs again: its job only runs after failing for good when an admin retried its dead letter.
