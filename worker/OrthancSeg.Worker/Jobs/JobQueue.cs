@@ -231,17 +231,17 @@ internal sealed class JobQueue(NpgsqlDataSource dataSource, IOptions<JobQueueOpt
                 owners.Add(reader.GetString(0));
             }
         }
-        var released = 0;
-        foreach (var owner in owners.Where(JobOwner.HasEnded))
+        var ended = owners.Where(JobOwner.HasEnded).ToArray();
+        if (ended.Length == 0)
         {
-            await using var release = dataSource.CreateCommand("""
-                UPDATE jobs SET lease_expires_at = now(), updated_at = now()
-                WHERE state = 'running' AND lease_owner = @owner AND lease_expires_at > now()
-                """);
-            release.Parameters.Add(Text("owner", owner));
-            released += await release.ExecuteNonQueryAsync(cancellationToken);
+            return 0;
         }
-        return released;
+        await using var release = dataSource.CreateCommand("""
+            UPDATE jobs SET lease_expires_at = now(), updated_at = now()
+            WHERE state = 'running' AND lease_owner = ANY (@owners) AND lease_expires_at > now()
+            """);
+        release.Parameters.Add(new NpgsqlParameter<string[]>("owners", NpgsqlDbType.Array | NpgsqlDbType.Text) { TypedValue = ended });
+        return await release.ExecuteNonQueryAsync(cancellationToken);
     }
 
     private static void AddLease(NpgsqlCommand command, ClaimedJob job)
