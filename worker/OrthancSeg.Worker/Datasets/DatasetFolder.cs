@@ -46,6 +46,9 @@ internal sealed partial class DatasetFolder
         return removed;
     }
 
+    /// <summary>The folders of an nnU-Net raw dataset that the export writes into.</summary>
+    private static readonly string[] Subfolders = ["imagesTr", "labelsTr"];
+
     /// <summary>A fresh, empty building folder with imagesTr/ and labelsTr/.</summary>
     public string CreateBuilding(long snapshotId)
     {
@@ -55,8 +58,10 @@ internal sealed partial class DatasetFolder
         {
             Directory.Delete(building, recursive: true);
         }
-        Directory.CreateDirectory(Path.Combine(building, "imagesTr"));
-        Directory.CreateDirectory(Path.Combine(building, "labelsTr"));
+        foreach (var folder in Subfolders)
+        {
+            Directory.CreateDirectory(Path.Combine(building, folder));
+        }
         return building;
     }
 
@@ -68,8 +73,10 @@ internal sealed partial class DatasetFolder
     {
         var building = BuildingPath(snapshotId);
         // The files themselves were flushed to disk as they were written; these make their names durable too.
-        FlushDirectory(Path.Combine(building, "imagesTr"));
-        FlushDirectory(Path.Combine(building, "labelsTr"));
+        foreach (var folder in Subfolders)
+        {
+            FlushDirectory(Path.Combine(building, folder));
+        }
         FlushDirectory(building);
         bool replaced;
         if (Directory.Exists(FinalPath))
