@@ -395,25 +395,12 @@ internal static class SnapshotBenchmark
         }
     }
 
-    private static Task AsPostgresAsync(string program, string[] arguments) =>
+    private static Task<string> AsPostgresAsync(string program, string[] arguments) =>
         Environment.UserName == "root" ? RunAsync("runuser", ["-u", "postgres", "--", program, .. arguments]) : RunAsync(program, arguments);
 
-    private static async Task RunAsync(string fileName, IEnumerable<string> arguments)
-    {
-        var info = new ProcessStartInfo(fileName) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = "/" };
-        foreach (var argument in arguments)
-        {
-            info.ArgumentList.Add(argument);
-        }
-        using var process = Process.Start(info) ?? throw new InvalidOperationException($"Could not start {fileName}");
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        if (process.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"{fileName} {string.Join(' ', info.ArgumentList)} exited with {process.ExitCode}: {await stdout}{await stderr}");
-        }
-    }
+    /// <summary>A tool run to completion from /, failing with its output when it fails.</summary>
+    private static Task<string> RunAsync(string fileName, IEnumerable<string> arguments) =>
+        ProcessRunner.RunAsync(fileName, arguments, TimeSpan.FromMinutes(10), workingDirectory: "/");
 
     private static async Task WaitAsync(Func<Task<bool>> condition, string what, TimeSpan? timeout = null)
     {
