@@ -3,6 +3,7 @@ using Microsoft.Extensions.Options;
 using Npgsql;
 using NpgsqlTypes;
 using OrthancSeg.Worker.Errors;
+using OrthancSeg.Worker.Persistence;
 
 namespace OrthancSeg.Worker.Jobs;
 
@@ -218,20 +219,15 @@ internal sealed class JobQueue(NpgsqlDataSource dataSource, IOptions<JobQueueOpt
     /// </summary>
     public async Task<int> ReleaseLeasesOfEndedProcessesAsync(CancellationToken cancellationToken)
     {
-        var owners = new List<string>();
+        string[] ended;
         await using (var select = dataSource.CreateCommand("""
             SELECT DISTINCT lease_owner FROM jobs
             WHERE state = 'running' AND lease_expires_at > now() AND starts_with(lease_owner, @prefix)
             """))
         {
             select.Parameters.Add(Text("prefix", JobOwner.HostPrefix));
-            await using var reader = await select.ExecuteReaderAsync(cancellationToken);
-            while (await reader.ReadAsync(cancellationToken))
-            {
-                owners.Add(reader.GetString(0));
-            }
+            ended = [.. (await select.ReadStringsAsync(cancellationToken)).Where(JobOwner.HasEnded)];
         }
-        var ended = owners.Where(JobOwner.HasEnded).ToArray();
         if (ended.Length == 0)
         {
             return 0;

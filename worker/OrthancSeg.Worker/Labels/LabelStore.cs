@@ -2,6 +2,7 @@ using System.Text.Json;
 using Npgsql;
 using NpgsqlTypes;
 using OrthancSeg.Worker.Cases;
+using OrthancSeg.Worker.Persistence;
 
 namespace OrthancSeg.Worker.Labels;
 
@@ -122,13 +123,7 @@ internal sealed class LabelStore(NpgsqlDataSource dataSource)
             SELECT l.orthanc_instance_id FROM labels l JOIN cases c ON c.id = l.case_id WHERE c.case_key = @key
             """);
         command.Parameters.Add(Text("key", caseKey));
-        var result = new List<string>();
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            result.Add(reader.GetString(0));
-        }
-        return result;
+        return await command.ReadStringsAsync(cancellationToken);
     }
 
     /// <summary>The Orthanc ids of SEGs waiting for a case of this series.</summary>
@@ -138,13 +133,7 @@ internal sealed class LabelStore(NpgsqlDataSource dataSource)
             SELECT orthanc_instance_id FROM pending_segmentations WHERE referenced_series_instance_uids @> ARRAY[@series]
             """);
         command.Parameters.Add(Text("series", seriesInstanceUid));
-        var result = new List<string>();
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            result.Add(reader.GetString(0));
-        }
-        return result;
+        return await command.ReadStringsAsync(cancellationToken);
     }
 
     public async Task<IReadOnlyList<PendingSegmentation>> ListPendingAsync(DateTimeOffset? before, int limit, CancellationToken cancellationToken)
