@@ -21,6 +21,7 @@ internal static class CliApplication
         root.Subcommands.Add(WorkflowsCommand.Create());
         root.Subcommands.Add(CasesCommand.Create());
         root.Subcommands.Add(LabelsCommand.Create());
+        root.Subcommands.Add(JobsCommand.Create());
         root.Subcommands.Add(DeadLettersCommand.Create());
         root.Subcommands.Add(SnapshotsCommand.Create());
 

@@ -18,7 +18,7 @@ internal static class SnapshotHarness
 
     public static Dictionary<string, string> Settings(string rawRoot, Dictionary<string, string>? more = null)
     {
-        var settings = new Dictionary<string, string> { ["OrthancSeg:Datasets:RawRoot"] = rawRoot, ["OrthancSeg:Datasets:PollInterval"] = "00:00:00.200" };
+        var settings = new Dictionary<string, string> { ["OrthancSeg:Datasets:RawRoot"] = rawRoot, ["OrthancSeg:Jobs:PollInterval"] = "00:00:00.200" };
         foreach (var (key, value) in more ?? [])
         {
             settings[key] = value;

@@ -101,7 +101,7 @@ internal sealed class RecordsHarness : IAsyncDisposable
             ["OrthancSeg:Auth:BridgeTokenFile"] = BridgeTokenFile,
             ["OrthancSeg:Auth:AdminTokenFile"] = AdminTokenFile,
             ["OrthancSeg:Records:CatchUpInterval"] = "00:00:01",
-            ["OrthancSeg:Records:PollInterval"] = "00:00:00.200",
+            ["OrthancSeg:Jobs:PollInterval"] = "00:00:00.200",
             ["OrthancSeg:Records:NewSeriesCheckDelay"] = "00:00:03",
             ["OrthancSeg:Jobs:RetryBaseDelay"] = "00:00:01",
             ["OrthancSeg:Jobs:RetryMaxDelay"] = "00:00:05",

@@ -226,17 +226,113 @@ public sealed class JobQueueTests(PostgresServer server) : IAsyncLifetime
     }
 
     [Fact]
-    public async Task An_expired_lease_on_the_last_attempt_becomes_a_dead_letter()
+    public async Task An_expired_lease_on_the_last_attempt_is_claimed_only_to_be_buried()
     {
         var queue = Queue(lease: TimeSpan.FromMilliseconds(200));
         var enqueued = await queue.EnqueueAsync("work", "k", "{}", maxAttempts: 1);
         Assert.NotNull(await queue.ClaimAsync("worker-a"));
 
-        await ProcessRunner.WaitUntilAsync(async () =>
+        ClaimedJob? ending = null;
+        await ProcessRunner.WaitUntilAsync(async () => (ending = await queue.ClaimAsync("worker-b")) is not null, TimeSpan.FromSeconds(10), "the expired job");
+
+        Assert.Equal("dead", ending!.Ending);
+        Assert.Equal(1, ending.Attempt);
+        Assert.Contains("expired during the last attempt", ending.LastError, StringComparison.Ordinal);
+        await queue.EndAsync(ending, "dead", null);
+        Assert.Equal("dead", await StateAsync(enqueued.Id));
+    }
+
+    [Fact]
+    public async Task A_hand_back_does_not_spend_the_attempt()
+    {
+        var queue = Queue();
+        var enqueued = await queue.EnqueueAsync("work", "k", "{}", maxAttempts: 1);
+        var first = await queue.ClaimAsync("worker-a");
+
+        await queue.HandBackAsync(first!, "waiting for Orthanc: connection refused", TimeSpan.Zero);
+        var second = await queue.ClaimAsync("worker-a");
+
+        Assert.Equal(1, second!.Attempt);
+        var job = await queue.GetAsync(enqueued.Id);
+        Assert.Equal((1, 1), (job.Attempts, job.Waits));
+        Assert.Equal("waiting for Orthanc: connection refused", job.LastError);
+    }
+
+    [Fact]
+    public async Task A_cancelled_waiting_job_is_claimed_only_to_be_ended_and_never_runs()
+    {
+        var queue = Queue();
+        var enqueued = await queue.EnqueueAsync("work", "k", "{}", notBefore: DateTimeOffset.UtcNow.AddHours(1));
+
+        var requested = await queue.RequestCancelAsync(enqueued.Id);
+        var claimed = await queue.ClaimAsync("worker-a");
+
+        Assert.Equal("queued", requested.State);
+        Assert.Equal("cancelled", claimed!.Ending);
+        Assert.Equal(0, claimed.Attempt);
+        await queue.EndAsync(claimed, "cancelled", "cancelled by an admin");
+        Assert.Equal("cancelled", await StateAsync(enqueued.Id));
+        Assert.Null(await queue.ClaimAsync("worker-a"));
+        var again = await Assert.ThrowsAsync<FailedPreconditionException>(() => queue.RequestCancelAsync(enqueued.Id));
+        Assert.Contains("cancelled", again.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_running_job_learns_of_its_cancel_at_its_heartbeat()
+    {
+        var queue = Queue();
+        var enqueued = await queue.EnqueueAsync("work", "k", "{}");
+        var job = await queue.ClaimAsync("worker-a");
+        Assert.False((await queue.HeartbeatAsync(job!, extend: false)).CancelRequested);
+
+        await queue.RequestCancelAsync(enqueued.Id);
+
+        Assert.True((await queue.HeartbeatAsync(job!, extend: true)).CancelRequested);
+    }
+
+    [Fact]
+    public async Task A_dead_letter_is_revived_when_its_work_is_seen_again_and_only_when_asked()
+    {
+        var queue = Queue();
+        var enqueued = await queue.EnqueueAsync("series", "s@1", "{}", maxAttempts: 1);
+        await queue.FailAsync((await queue.ClaimAsync("worker-a"))!, "Orthanc answered 500");
+        Assert.Equal("dead", await StateAsync(enqueued.Id));
+
+        var plain = await queue.EnqueueAsync("series", "s@1", "{}");
+        Assert.Equal(("dead", false), (await StateAsync(enqueued.Id), plain.Created));
+        var revived = await queue.EnqueueAsync("series", "s@1", "{}", reviveDead: true);
+
+        Assert.True(revived.Created);
+        Assert.Equal(enqueued.Id, revived.Id);
+        var job = await queue.GetAsync(enqueued.Id);
+        Assert.Equal(("queued", 0), (job.State, job.Attempts));
+        Assert.NotNull(await queue.ClaimAsync("worker-a"));
+    }
+
+    [Fact]
+    public async Task Only_the_attempt_holding_the_lease_passes_the_fence()
+    {
+        var queue = Queue(lease: TimeSpan.FromMinutes(1));
+        await queue.EnqueueAsync("work", "k", "{}");
+        var stale = (await queue.ClaimAsync("worker-a"))!;
+        await using (var expire = _dataSource.CreateCommand("UPDATE jobs SET lease_expires_at = now() - interval '1 second'"))
         {
-            Assert.Null(await queue.ClaimAsync("worker-b"));
-            return await StateAsync(enqueued.Id) == "dead";
-        }, TimeSpan.FromSeconds(10), "the job to be buried");
+            await expire.ExecuteNonQueryAsync();
+        }
+        var current = (await queue.ClaimAsync("worker-b"))!;
+
+        await using var connection = await _dataSource.OpenConnectionAsync();
+        await using (var transaction = await connection.BeginTransactionAsync())
+        {
+            await Assert.ThrowsAsync<JobLeaseLostException>(() => JobQueue.FenceAsync(stale, connection, transaction, CancellationToken.None));
+        }
+        await using (var transaction = await connection.BeginTransactionAsync())
+        {
+            await JobQueue.FenceAsync(current, connection, transaction, CancellationToken.None);
+            await JobQueue.CompleteAsync(current, connection, transaction, CancellationToken.None);
+            await transaction.CommitAsync();
+        }
+        Assert.Equal("succeeded", (await queue.GetAsync(current.Id)).State);
     }
 
     [Fact]
@@ -257,7 +353,7 @@ public sealed class JobQueueTests(PostgresServer server) : IAsyncLifetime
         LeaseDuration = lease ?? TimeSpan.FromMinutes(5),
         RetryBaseDelay = baseDelay ?? TimeSpan.FromSeconds(10),
         RetryMaxDelay = maxDelay ?? TimeSpan.FromHours(1),
-    }));
+    }), new JobSignal());
 
     private async Task<(DateTimeOffset NotBefore, DateTimeOffset UpdatedAt)> ScheduleAsync(JobId id)
     {

@@ -134,6 +134,7 @@ internal static class SnapshotsCommand
             new[] { "time", Seconds(s.DurationMs) },
             new[] { "created", Formatting.Time(s.CreateTime) },
             new[] { "finished", Formatting.Time(s.FinishTime) },
+            new[] { "job", s.JobId == 0 ? "" : $"{s.JobId} (orthancseg jobs show {s.JobId}; jobs cancel {s.JobId})" },
         });
         if (s.Cases.Count > 0)
         {
@@ -191,5 +192,6 @@ internal static class SnapshotsCommand
         startTime = Formatting.TimeValue(s.StartTime),
         finishTime = Formatting.TimeValue(s.FinishTime),
         durationMs = s.DurationMs,
+        jobId = s.JobId,
     };
 }

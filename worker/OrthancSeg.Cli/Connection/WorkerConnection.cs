@@ -8,14 +8,14 @@ using OrthancSeg.Contracts.V1;
 namespace OrthancSeg.Cli.Connection;
 
 /// <summary>
-/// A channel to the worker named by --url / ORTHANCSEG_URL. <see cref="Admin"/> sends the admin token (from
+/// A channel to the worker named by --url / ORTHANCSEG_URL. <see cref="Admin"/> and <see cref="Jobs"/> send the admin token (from
 /// --token-file / ORTHANCSEG_TOKEN_FILE) as bearer metadata on every call; <see cref="Health"/> needs none.
 /// </summary>
 internal sealed class WorkerConnection : IDisposable
 {
     private readonly GrpcChannel _channel;
     private readonly string? _tokenFile;
-    private Admin.AdminClient? _admin;
+    private CallInvoker? _invoker;
 
     private WorkerConnection(Uri address, string? tokenFile)
     {
@@ -32,7 +32,10 @@ internal sealed class WorkerConnection : IDisposable
     public Health.HealthClient Health => new(_channel);
 
     /// <summary>The admin client; reading the token happens here, so commands that need no token never ask for one.</summary>
-    public Admin.AdminClient Admin => _admin ??= CreateAdmin();
+    public Admin.AdminClient Admin => new(Authenticated);
+
+    /// <summary>orthancseg.v1.JobService, with the admin token.</summary>
+    public JobService.JobServiceClient Jobs => new(Authenticated);
 
     public void Dispose() => _channel.Dispose();
 
@@ -48,15 +51,16 @@ internal sealed class WorkerConnection : IDisposable
         _ => new($"The worker at {Address} answered {e.StatusCode}: {e.Status.Detail}", ExitCodes.Unhealthy),
     };
 
-    private Admin.AdminClient CreateAdmin()
+    private CallInvoker Authenticated => _invoker ??= CreateInvoker();
+
+    private CallInvoker CreateInvoker()
     {
         var authorization = $"Bearer {ReadToken()}";
-        var invoker = _channel.Intercept(metadata =>
+        return _channel.Intercept(metadata =>
         {
             metadata.Add("authorization", authorization);
             return metadata;
         });
-        return new Admin.AdminClient(invoker);
     }
 
     private string ReadToken()

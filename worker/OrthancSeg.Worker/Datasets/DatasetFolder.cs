@@ -5,9 +5,10 @@ namespace OrthancSeg.Worker.Datasets;
 
 /// <summary>
 /// The on-disk side of a snapshot: <c>&lt;root&gt;/DatasetNNN_Name</c> is only ever replaced whole. A snapshot is built in
-/// <c>&lt;root&gt;/.DatasetNNN_Name.building-&lt;snapshot&gt;</c> and swapped in with one renameat2(RENAME_EXCHANGE), so
-/// at every instant the final path holds the previous complete dataset or the new complete one. What a crash leaves
-/// (a building folder, or after the swap the previous dataset under the building name) is removed by the next export.
+/// <c>&lt;root&gt;/.DatasetNNN_Name.building-&lt;snapshot&gt;.&lt;attempt&gt;</c> (each attempt its own scratch folder, so a stale attempt
+/// that still runs never writes into the current one's) and swapped in with one renameat2(RENAME_EXCHANGE), so at every instant
+/// the final path holds the previous complete dataset or the new complete one. What a crash leaves (a building folder, or after
+/// the swap the previous dataset under the building name) is removed by the next export.
 /// </summary>
 internal sealed partial class DatasetFolder
 {
@@ -21,6 +22,16 @@ internal sealed partial class DatasetFolder
         FinalPath = Path.Combine(root, Name);
     }
 
+    /// <summary>The folder of an existing snapshot, from its recorded final path.</summary>
+    public static DatasetFolder At(string finalPath) => new(finalPath);
+
+    private DatasetFolder(string finalPath)
+    {
+        FinalPath = Path.TrimEndingDirectorySeparator(finalPath);
+        Root = Path.GetDirectoryName(FinalPath) ?? throw new ArgumentException($"{finalPath} has no parent folder", nameof(finalPath));
+        Name = Path.GetFileName(FinalPath);
+    }
+
     public string Root { get; }
 
     /// <summary>DatasetNNN_Name.</summary>
@@ -28,7 +39,21 @@ internal sealed partial class DatasetFolder
 
     public string FinalPath { get; }
 
-    public string BuildingPath(long snapshotId) => Path.Combine(Root, string.Create(CultureInfo.InvariantCulture, $".{Name}.building-{snapshotId}"));
+    public string BuildingPath(long snapshotId, int attempt) =>
+        Path.Combine(Root, string.Create(CultureInfo.InvariantCulture, $".{Name}.building-{snapshotId}.{attempt}"));
+
+    /// <summary>Removes the scratch folders of every attempt of one snapshot (after it was cancelled or gave up).</summary>
+    public void RemoveScratch(long snapshotId)
+    {
+        if (!Directory.Exists(Root))
+        {
+            return;
+        }
+        foreach (var scratch in Directory.EnumerateDirectories(Root, string.Create(CultureInfo.InvariantCulture, $".{Name}.building-{snapshotId}.*")))
+        {
+            Directory.Delete(scratch, recursive: true);
+        }
+    }
 
     /// <summary>Removes every half-built or swapped-out folder of this dataset that an earlier export left behind.</summary>
     public IReadOnlyList<string> RemoveLeftovers()
@@ -49,11 +74,11 @@ internal sealed partial class DatasetFolder
     /// <summary>The folders of an nnU-Net raw dataset that the export writes into.</summary>
     private static readonly string[] Subfolders = ["imagesTr", "labelsTr"];
 
-    /// <summary>A fresh, empty building folder with imagesTr/ and labelsTr/.</summary>
-    public string CreateBuilding(long snapshotId)
+    /// <summary>A fresh, empty building folder with imagesTr/ and labelsTr/ for one attempt.</summary>
+    public string CreateBuilding(long snapshotId, int attempt)
     {
         Directory.CreateDirectory(Root);
-        var building = BuildingPath(snapshotId);
+        var building = BuildingPath(snapshotId, attempt);
         if (Directory.Exists(building))
         {
             Directory.Delete(building, recursive: true);
@@ -67,11 +92,11 @@ internal sealed partial class DatasetFolder
 
     /// <summary>
     /// Puts the complete building folder in place of the dataset in one atomic step, then removes what it replaced.
-    /// Returns true when a previous dataset was replaced.
+    /// Returns true when a previous dataset was replaced. Callers fence it (<see cref="SnapshotStore.SucceedAsync"/>): only the attempt
+    /// holding the job's lease swaps.
     /// </summary>
-    public bool SwapIn(long snapshotId)
+    public bool SwapIn(string building)
     {
-        var building = BuildingPath(snapshotId);
         // The files themselves were flushed to disk as they were written; these make their names durable too.
         foreach (var folder in Subfolders)
         {

@@ -28,8 +28,6 @@ internal sealed class DatasetOptions
     /// <summary>Attempts of an export job before its snapshot is marked failed.</summary>
     public int MaxAttempts { get; set; } = 3;
 
-    /// <summary>How often an idle export loop looks for queued exports (ExportSnapshot wakes it at once).</summary>
-    public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(1);
 
     public string ResolvedRawRoot()
     {
@@ -66,10 +64,6 @@ internal sealed class DatasetOptionsValidator : IValidateOptions<DatasetOptions>
         if (options.MaxAttempts < 1)
         {
             problems.Add($"{DatasetOptions.Section}:MaxAttempts must be at least 1, not {options.MaxAttempts}");
-        }
-        if (options.PollInterval <= TimeSpan.Zero)
-        {
-            problems.Add($"{DatasetOptions.Section}:PollInterval must be positive, not {options.PollInterval}");
         }
         if (!string.IsNullOrWhiteSpace(options.RawRoot) && options.RawRoot.IndexOfAny(Path.GetInvalidPathChars()) >= 0)
         {

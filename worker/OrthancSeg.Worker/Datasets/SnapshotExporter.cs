@@ -11,6 +11,7 @@ using OrthancSeg.Dicom;
 using OrthancSeg.Dicom.Nifti;
 using OrthancSeg.Dicom.Segmentation;
 using OrthancSeg.Dicom.Volumes;
+using OrthancSeg.Worker.Jobs;
 using OrthancSeg.Worker.Orthanc;
 using OrthancSeg.Worker.Workflows;
 
@@ -52,7 +53,11 @@ internal sealed partial class SnapshotExporter(
 
     private readonly DatasetOptions _options = options.Value;
 
-    public async Task RunAsync(long snapshotId, CancellationToken cancellationToken)
+    /// <summary>
+    /// Runs one attempt of the export. Its scratch folder is its own and is removed whatever ends the attempt early; the swap into
+    /// place and the record of the snapshot commit together, fenced by the attempt's lease, so a stale attempt publishes nothing.
+    /// </summary>
+    public async Task RunAsync(long snapshotId, JobAttempt attempt, CancellationToken cancellationToken)
     {
         var snapshot = await snapshots.FindAsync(snapshotId, cancellationToken);
         if (snapshot is null || snapshot.State == SnapshotStore.Succeeded || !await snapshots.StartAsync(snapshotId, cancellationToken))
@@ -69,8 +74,26 @@ internal sealed partial class SnapshotExporter(
         }
         var folder = new DatasetFolder(_options.ResolvedRawRoot(), workflow.DatasetId, workflow.DatasetName);
         var leftovers = folder.RemoveLeftovers();
-        var building = folder.CreateBuilding(snapshotId);
+        var building = folder.CreateBuilding(snapshotId, attempt.Number);
         LogStarted(logger, snapshotId, workflow.Name, building);
+        try
+        {
+            await BuildAndPublishAsync(snapshotId, attempt, workflow, folder, building, leftovers, clock, cancellationToken);
+        }
+        finally
+        {
+            // After a successful swap this path holds nothing (or the replaced dataset, already removed); otherwise it is this
+            // attempt's half-built scratch, which nobody else will use.
+            if (Directory.Exists(building))
+            {
+                Directory.Delete(building, recursive: true);
+            }
+        }
+    }
+
+    private async Task BuildAndPublishAsync(long snapshotId, JobAttempt attempt, Workflow workflow, DatasetFolder folder, string building,
+        IReadOnlyList<string> leftovers, Stopwatch clock, CancellationToken cancellationToken)
+    {
 
         var candidates = await snapshots.CandidatesAsync(workflow.Id, cancellationToken);
         var excluded = new ConcurrentBag<ExcludedCaseReport>();
@@ -138,7 +161,6 @@ internal sealed partial class SnapshotExporter(
         var excludedList = excluded.OrderBy(c => c.CaseKey, StringComparer.Ordinal).ToList();
         if (includedList.Count == 0)
         {
-            Directory.Delete(building, recursive: true);
             var report = Serialize(new SnapshotReport([], excludedList, null, channelName, leftovers, false));
             throw new SnapshotRefusedException(
                 $"nothing to export: workflow {workflow.Name} has {candidates.Count} case(s) and none can be used "
@@ -158,15 +180,15 @@ internal sealed partial class SnapshotExporter(
         if (!verification.Passed)
         {
             var report = Serialize(new SnapshotReport(includedList.Select(c => c.CaseKey).ToList(), excludedList, verification, channelName, leftovers, false));
-            Directory.Delete(building, recursive: true);
             throw new SnapshotRefusedException($"the written dataset fails nnU-Net's integrity rules: {string.Join("; ", verification.Problems.Take(5))}", report);
         }
 
-        var replaced = folder.SwapIn(snapshotId);
+        var replaced = Directory.Exists(folder.FinalPath);
         clock.Stop();
         var finalReport = Serialize(new SnapshotReport(includedList.Select(c => c.CaseKey).ToList(), excludedList, verification, channelName, leftovers, replaced));
-        await snapshots.SucceedAsync(snapshotId, includedList, excludedList.Count, datasetJson, Convert.ToHexStringLower(SHA256.HashData(datasetJsonBytes)),
-            finalReport, progress.BytesRead, progress.BytesWritten, clock.ElapsedMilliseconds, cancellationToken);
+        await snapshots.SucceedAsync(snapshotId, attempt, () => folder.SwapIn(building), includedList, excludedList.Count, datasetJson,
+            Convert.ToHexStringLower(SHA256.HashData(datasetJsonBytes)), finalReport, progress.BytesRead, progress.BytesWritten, clock.ElapsedMilliseconds,
+            cancellationToken);
         var reused = includedList.Count(c => c.Reused);
         LogSucceeded(logger, snapshotId, workflow.Name, folder.FinalPath, includedList.Count, excludedList.Count, reused, clock.ElapsedMilliseconds);
     }

@@ -2,6 +2,7 @@ using System.Text.Json;
 using Npgsql;
 using NpgsqlTypes;
 using OrthancSeg.Worker.Errors;
+using OrthancSeg.Worker.Jobs;
 
 namespace OrthancSeg.Worker.Datasets;
 
@@ -27,9 +28,10 @@ internal sealed record SnapshotRecord(
     DateTimeOffset? StartedAt,
     DateTimeOffset? FinishedAt,
     long? DurationMs,
-    DateTimeOffset UpdatedAt)
+    DateTimeOffset UpdatedAt,
+    long? JobId)
 {
-    public bool IsFinished => State is SnapshotStore.Succeeded or SnapshotStore.Failed;
+    public bool IsFinished => State is SnapshotStore.Succeeded or SnapshotStore.Failed or SnapshotStore.Cancelled;
 }
 
 /// <summary>One case of a snapshot and the files written for it.</summary>
@@ -68,6 +70,7 @@ internal sealed class SnapshotStore(NpgsqlDataSource dataSource)
     public const string Running = "running";
     public const string Succeeded = "succeeded";
     public const string Failed = "failed";
+    public const string Cancelled = "cancelled";
 
     // Completed and replaced whenever this process changes a snapshot, so watchers here see it at once; other replicas' changes are polled.
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -75,7 +78,7 @@ internal sealed class SnapshotStore(NpgsqlDataSource dataSource)
     private const string SelectSnapshot = """
         SELECT s.id, s.workflow_id, w.name, s.state, s.dataset_path, s.cases_total, s.cases_done, s.bytes_read, s.bytes_written,
                s.included_count, s.excluded_count, s.reused_count, s.dataset_json::text, s.report::text, s.error,
-               s.created_at, s.started_at, s.finished_at, s.duration_ms, s.updated_at, s.dataset_json_sha256
+               s.created_at, s.started_at, s.finished_at, s.duration_ms, s.updated_at, s.dataset_json_sha256, s.job_id
         FROM snapshots s JOIN workflows w ON w.id = s.workflow_id
         """;
 
@@ -110,7 +113,7 @@ internal sealed class SnapshotStore(NpgsqlDataSource dataSource)
     {
         await using var command = dataSource.CreateCommand("""
             UPDATE snapshots s
-            SET state = 'failed',
+            SET state = CASE WHEN j.state = 'cancelled' THEN 'cancelled' ELSE 'failed' END,
                 error = CASE WHEN j.id IS NULL THEN 'its export job is missing'
                              ELSE format('its export job is %s: %s', j.state, coalesce(j.last_error, 'no error recorded')) END,
                 finished_at = now(), updated_at = now()
@@ -120,7 +123,7 @@ internal sealed class SnapshotStore(NpgsqlDataSource dataSource)
               AND s.state IN ('queued', 'running')
               AND (@id::bigint IS NULL OR s.id = @id)
               AND (@workflow::bigint IS NULL OR s.workflow_id = @workflow)
-              AND ((j.id IS NULL AND s.created_at < now() - interval '1 minute') OR j.state IN ('dead', 'succeeded'))
+              AND ((j.id IS NULL AND s.created_at < now() - interval '1 minute') OR j.state IN ('dead', 'succeeded', 'cancelled'))
             """);
         command.Parameters.Add(new NpgsqlParameter("id", NpgsqlDbType.Bigint) { Value = (object?)snapshotId ?? DBNull.Value });
         command.Parameters.Add(new NpgsqlParameter("workflow", NpgsqlDbType.Bigint) { Value = (object?)workflowId ?? DBNull.Value });
@@ -180,12 +183,18 @@ internal sealed class SnapshotStore(NpgsqlDataSource dataSource)
         Changed();
     }
 
-    /// <summary>Records the finished snapshot and its cases in one transaction; from here on it is frozen.</summary>
-    public async Task SucceedAsync(long snapshotId, IReadOnlyList<SnapshotCaseRecord> cases, int excluded, string datasetJson, string datasetJsonSha256,
-        string reportJson, long bytesRead, long bytesWritten, long durationMs, CancellationToken cancellationToken)
+    /// <summary>
+    /// Publishes the snapshot, fenced by its export attempt: in one transaction the job's row is locked and its lease checked, the
+    /// snapshot and its cases are recorded, <paramref name="swap"/> puts the dataset in place on disk, and the job is marked succeeded.
+    /// No other attempt can be claimed while the row is locked, so a stale attempt (its lease lost) swaps nothing and records nothing.
+    /// Should the commit itself fail after the swap, the job runs again and swaps in an identical export. From here on it is frozen.
+    /// </summary>
+    public async Task SucceedAsync(long snapshotId, JobAttempt attempt, Func<bool> swap, IReadOnlyList<SnapshotCaseRecord> cases, int excluded,
+        string datasetJson, string datasetJsonSha256, string reportJson, long bytesRead, long bytesWritten, long durationMs, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        await attempt.FenceAsync(connection, transaction, cancellationToken);
         await using (var delete = new NpgsqlCommand("DELETE FROM snapshot_cases WHERE snapshot_id = @id", connection, transaction))
         {
             delete.Parameters.Add(new NpgsqlParameter<long>("id", snapshotId));
@@ -238,7 +247,23 @@ internal sealed class SnapshotStore(NpgsqlDataSource dataSource)
                 throw new InvalidOperationException($"Snapshot {snapshotId} is no longer running; its result is not recorded");
             }
         }
-        await transaction.CommitAsync(cancellationToken);
+        swap();
+        await attempt.CompleteAsync(connection, transaction, cancellationToken);
+        // Past the swap, a cancelled token must not undo the record of what is now on disk.
+        await transaction.CommitAsync(CancellationToken.None);
+        Changed();
+    }
+
+    /// <summary>Marks a snapshot that has not ended cancelled; its dataset folder keeps the previous snapshot.</summary>
+    public async Task CancelAsync(long snapshotId, string reason, CancellationToken cancellationToken)
+    {
+        await using var command = dataSource.CreateCommand("""
+            UPDATE snapshots SET state = 'cancelled', error = @reason, finished_at = now(), updated_at = now()
+            WHERE id = @id AND state IN ('queued', 'running')
+            """);
+        command.Parameters.Add(new NpgsqlParameter<long>("id", snapshotId));
+        command.Parameters.Add(Text("reason", reason));
+        await command.ExecuteNonQueryAsync(cancellationToken);
         Changed();
     }
 
@@ -369,7 +394,7 @@ internal sealed class SnapshotStore(NpgsqlDataSource dataSource)
                 reader.GetInt32(5), reader.GetInt32(6), reader.GetInt64(7), reader.GetInt64(8), reader.GetInt32(9), reader.GetInt32(10), reader.GetInt32(11),
                 NullableText(reader, 12), NullableText(reader, 20), NullableText(reader, 13), NullableText(reader, 14), reader.GetFieldValue<DateTimeOffset>(15),
                 reader.IsDBNull(16) ? null : reader.GetFieldValue<DateTimeOffset>(16), reader.IsDBNull(17) ? null : reader.GetFieldValue<DateTimeOffset>(17),
-                reader.IsDBNull(18) ? null : reader.GetInt64(18), reader.GetFieldValue<DateTimeOffset>(19)));
+                reader.IsDBNull(18) ? null : reader.GetInt64(18), reader.GetFieldValue<DateTimeOffset>(19), reader.IsDBNull(21) ? null : reader.GetInt64(21)));
         }
         return result;
     }

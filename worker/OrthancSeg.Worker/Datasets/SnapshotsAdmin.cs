@@ -11,7 +11,7 @@ using OrthancSeg.Worker.Workflows;
 namespace OrthancSeg.Worker.Datasets;
 
 /// <summary>The snapshot RPCs of orthancseg.v1.Admin: starting exports, reading snapshots and streaming their progress.</summary>
-internal sealed class SnapshotsAdmin(SnapshotStore snapshots, WorkflowStore workflows, JobQueue queue, SnapshotSignal signal, IOptions<DatasetOptions> options)
+internal sealed class SnapshotsAdmin(SnapshotStore snapshots, WorkflowStore workflows, JobQueue queue, IOptions<DatasetOptions> options)
 {
     private static readonly TimeSpan WatchInterval = TimeSpan.FromMilliseconds(250);
 
@@ -26,7 +26,7 @@ internal sealed class SnapshotsAdmin(SnapshotStore snapshots, WorkflowStore work
         var id = await snapshots.CreateAsync(workflow.Id, workflow.Name, folder.FinalPath, cancellationToken);
         try
         {
-            var job = await SnapshotJobs.EnqueueAsync(queue, id, options.Value.MaxAttempts, cancellationToken);
+            var job = await ExportSnapshotHandler.EnqueueAsync(queue, id, options.Value.MaxAttempts, cancellationToken);
             await snapshots.SetJobAsync(id, job.Id.Value, cancellationToken);
         }
         catch (Exception e)
@@ -35,7 +35,6 @@ internal sealed class SnapshotsAdmin(SnapshotStore snapshots, WorkflowStore work
             await snapshots.FailAsync(id, $"its export job could not be queued: {e.Message}", null, final: true, CancellationToken.None);
             throw;
         }
-        signal.Notify();
         return new ExportSnapshotResponse { Snapshot = ToContract(await snapshots.GetAsync(id, cancellationToken), null) };
     }
 
@@ -103,6 +102,7 @@ internal sealed class SnapshotsAdmin(SnapshotStore snapshots, WorkflowStore work
                 SnapshotStore.Running => SnapshotState.Running,
                 SnapshotStore.Succeeded => SnapshotState.Succeeded,
                 SnapshotStore.Failed => SnapshotState.Failed,
+                SnapshotStore.Cancelled => SnapshotState.Cancelled,
                 _ => SnapshotState.Unspecified,
             },
             DatasetPath = s.DatasetPath,
@@ -120,6 +120,7 @@ internal sealed class SnapshotsAdmin(SnapshotStore snapshots, WorkflowStore work
             StartTime = s.StartedAt is { } started ? Timestamp.FromDateTimeOffset(started) : null,
             FinishTime = s.FinishedAt is { } finished ? Timestamp.FromDateTimeOffset(finished) : null,
             DurationMs = s.DurationMs ?? 0,
+            JobId = s.JobId ?? 0,
         };
         if (s.ReportJson is not null && JsonSerializer.Deserialize<SnapshotReport>(s.ReportJson, SnapshotExporter.ReportJson) is { } report)
         {

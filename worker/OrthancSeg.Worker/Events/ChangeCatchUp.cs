@@ -12,7 +12,7 @@ namespace OrthancSeg.Worker.Events;
 /// past a page only after every job of that page is durably enqueued: a crash replays the page, never skips it.
 /// </summary>
 internal sealed partial class ChangeCatchUp(
-    OrthancClient orthanc, ChangeCursor cursor, RecordingJobs jobs, JobSignal signal, IOptions<RecordingOptions> options, ILogger<ChangeCatchUp> logger)
+    OrthancClient orthanc, ChangeCursor cursor, RecordingJobs jobs, IOptions<RecordingOptions> options, ILogger<ChangeCatchUp> logger)
     : BackgroundService
 {
     private const int LookupConcurrency = 8;
@@ -59,10 +59,6 @@ internal sealed partial class ChangeCatchUp(
             if (last > since)
             {
                 since = await cursor.AdvanceAsync(last, cancellationToken);
-            }
-            if (changes.Count > 0)
-            {
-                signal.Notify();
             }
             if (done || changes.Count == 0)
             {

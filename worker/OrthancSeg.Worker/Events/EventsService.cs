@@ -11,7 +11,7 @@ namespace OrthancSeg.Worker.Events;
 /// job a previous push or the catch-up already made), so the call is one short INSERT and Orthanc's bridge is
 /// never held up by the work itself.
 /// </summary>
-internal sealed partial class EventsService(RecordingJobs jobs, JobSignal signal) : OrthancSeg.Contracts.V1.Events.EventsBase
+internal sealed partial class EventsService(RecordingJobs jobs) : OrthancSeg.Contracts.V1.Events.EventsBase
 {
     public override async Task<NotifyStableSeriesResponse> NotifyStableSeries(NotifyStableSeriesRequest request, ServerCallContext context)
     {
@@ -23,10 +23,6 @@ internal sealed partial class EventsService(RecordingJobs jobs, JobSignal signal
             throw FieldErrors.InvalidArgument(problems);
         }
         var job = await jobs.SeriesAsync(request.OrthancSeriesId, request.ChangeSeq, context.CancellationToken);
-        if (job.Created)
-        {
-            signal.Notify();
-        }
         return new NotifyStableSeriesResponse { Accepted = job.Created };
     }
 
@@ -48,10 +44,6 @@ internal sealed partial class EventsService(RecordingJobs jobs, JobSignal signal
             throw FieldErrors.InvalidArgument(problems);
         }
         var job = await jobs.SegmentationAsync(request.OrthancInstanceId, null, context.CancellationToken);
-        if (job.Created)
-        {
-            signal.Notify();
-        }
         return new NotifySegmentationStoredResponse { Accepted = job.Created };
     }
 

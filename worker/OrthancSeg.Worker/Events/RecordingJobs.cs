@@ -1,4 +1,3 @@
-using System.Text.Json;
 using OrthancSeg.Worker.Jobs;
 
 namespace OrthancSeg.Worker.Events;
@@ -6,7 +5,8 @@ namespace OrthancSeg.Worker.Events;
 /// <summary>
 /// The jobs that record series and segmentations, and their idempotency keys. Keys are what makes a
 /// repeated event harmless: the same change (push or catch-up) gives the same key, so one job.
-/// A series key carries the change sequence because a series that grows is announced again with a new one.
+/// A series key carries the change sequence because a series that grows is announced again with a new one. Seeing the same
+/// change again (catch-up after an outage, a push) revives a recording job that had become a dead letter.
 /// </summary>
 internal sealed class RecordingJobs(JobQueue queue)
 {
@@ -14,12 +14,13 @@ internal sealed class RecordingJobs(JobQueue queue)
     public const string SegmentationKind = "segmentation";
     public const string BackfillKind = "backfill";
 
-    public static readonly IReadOnlyCollection<string> Kinds = [SeriesKind, SegmentationKind, BackfillKind];
+    /// <summary>The pool of job slots the recording kinds share (OrthancSeg:Records:Concurrency).</summary>
+    public const string Pool = "recording";
 
     /// <summary>A stable series; <paramref name="changeSeq"/> 0 means "pushed without a sequence number".</summary>
     public Task<EnqueuedJob> SeriesAsync(string orthancSeriesId, long changeSeq, CancellationToken cancellationToken) =>
         queue.EnqueueAsync(SeriesKind, changeSeq > 0 ? $"{orthancSeriesId}@{changeSeq}" : $"{orthancSeriesId}@push",
-            Payload(new SeriesJob(orthancSeriesId, RequireStable: false)), cancellationToken: cancellationToken);
+            new SeriesJob(orthancSeriesId, RequireStable: false), reviveDead: true, cancellationToken: cancellationToken);
 
     /// <summary>
     /// A series seen as new in the change log: checked later, and recorded only once Orthanc calls it stable. This is what
@@ -27,28 +28,23 @@ internal sealed class RecordingJobs(JobQueue queue)
     /// </summary>
     public Task<EnqueuedJob> NewSeriesAsync(string orthancSeriesId, long changeSeq, int round, DateTimeOffset notBefore, CancellationToken cancellationToken) =>
         queue.EnqueueAsync(SeriesKind, $"{orthancSeriesId}@new{changeSeq}.{round}",
-            Payload(new SeriesJob(orthancSeriesId, RequireStable: true, NewSeq: changeSeq, Round: round)), notBefore: notBefore, cancellationToken: cancellationToken);
+            new SeriesJob(orthancSeriesId, RequireStable: true, NewSeq: changeSeq, Round: round), notBefore: notBefore, reviveDead: true,
+            cancellationToken: cancellationToken);
 
     /// <summary>A series found by a workflow's backfill.</summary>
     public Task<EnqueuedJob> BackfillSeriesAsync(string orthancSeriesId, string backfillKey, CancellationToken cancellationToken) =>
-        queue.EnqueueAsync(SeriesKind, $"{orthancSeriesId}@{backfillKey}", Payload(new SeriesJob(orthancSeriesId, RequireStable: false)), cancellationToken: cancellationToken);
+        queue.EnqueueAsync(SeriesKind, $"{orthancSeriesId}@{backfillKey}", new SeriesJob(orthancSeriesId, RequireStable: false), reviveDead: true,
+            cancellationToken: cancellationToken);
 
     /// <summary>A stored SEG instance; <paramref name="reason"/> distinguishes a re-check when its case appeared.</summary>
     public Task<EnqueuedJob> SegmentationAsync(string orthancInstanceId, string? reason, CancellationToken cancellationToken) =>
         queue.EnqueueAsync(SegmentationKind, reason is null ? orthancInstanceId : $"{orthancInstanceId}@{reason}",
-            Payload(new SegmentationJob(orthancInstanceId)), cancellationToken: cancellationToken);
+            new SegmentationJob(orthancInstanceId), reviveDead: true, cancellationToken: cancellationToken);
 
     /// <summary>A scan of every series in Orthanc for a workflow created or resumed at <paramref name="at"/>.</summary>
     public Task<EnqueuedJob> BackfillAsync(string workflowName, DateTimeOffset at, CancellationToken cancellationToken) =>
-        queue.EnqueueAsync(BackfillKind, $"{workflowName}@{at.ToUnixTimeMilliseconds()}", Payload(new BackfillJob(workflowName, at.ToUnixTimeMilliseconds())),
+        queue.EnqueueAsync(BackfillKind, $"{workflowName}@{at.ToUnixTimeMilliseconds()}", new BackfillJob(workflowName, at.ToUnixTimeMilliseconds()),
             cancellationToken: cancellationToken);
-
-    public static T Read<T>(ClaimedJob job) =>
-        JsonSerializer.Deserialize<T>(job.PayloadJson, Json) ?? throw new InvalidOperationException($"Job {job.Id} ({job.Kind}) has an empty payload");
-
-    private static string Payload<T>(T job) => JsonSerializer.Serialize(job, Json);
-
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 }
 
 internal sealed record SeriesJob(string OrthancSeriesId, bool RequireStable, long NewSeq = 0, int Round = 0);

@@ -22,8 +22,6 @@ internal sealed class RecordingOptions
     /// <summary>Jobs run at once by this worker.</summary>
     public int Concurrency { get; set; } = 4;
 
-    /// <summary>How long an idle job loop waits before looking for due jobs again (pushed events wake it at once).</summary>
-    public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(1);
 }
 
 internal sealed class RecordingOptionsValidator : IValidateOptions<RecordingOptions>
@@ -46,10 +44,6 @@ internal sealed class RecordingOptionsValidator : IValidateOptions<RecordingOpti
         if (options.Concurrency is < 1 or > 64)
         {
             problems.Add($"{RecordingOptions.Section}:Concurrency must be 1..64, not {options.Concurrency}");
-        }
-        if (options.PollInterval <= TimeSpan.Zero)
-        {
-            problems.Add($"{RecordingOptions.Section}:PollInterval must be positive, not {options.PollInterval}");
         }
         return problems.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(problems);
     }

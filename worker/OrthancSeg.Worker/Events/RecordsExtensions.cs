@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Options;
 using OrthancSeg.Worker.Cases;
 using OrthancSeg.Worker.Grpc;
+using OrthancSeg.Worker.Jobs;
 using OrthancSeg.Worker.Labels;
 using OrthancSeg.Worker.Workflows;
 
@@ -8,12 +9,11 @@ namespace OrthancSeg.Worker.Events;
 
 internal static class RecordsExtensions
 {
-    /// <summary>Workflows, cases and labels: the Events service, the recording jobs, the catch-up and the admin RPCs behind them.</summary>
+    /// <summary>Workflows, cases and labels: the Events service, the recording job handlers, the catch-up and the admin RPCs behind them.</summary>
     public static WebApplicationBuilder AddOrthancSegRecords(this WebApplicationBuilder builder)
     {
         builder.Services.AddOptions<RecordingOptions>().BindConfiguration(RecordingOptions.Section).ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<RecordingOptions>, RecordingOptionsValidator>();
-        builder.Services.AddSingleton<JobSignal>();
         builder.Services.AddSingleton<RecordingJobs>();
         builder.Services.AddSingleton<WorkflowStore>();
         builder.Services.AddSingleton<CaseStore>();
@@ -22,7 +22,10 @@ internal static class RecordsExtensions
         builder.Services.AddScoped<SegmentationRecorder>();
         builder.Services.AddScoped<WorkflowBackfill>();
         builder.Services.AddScoped<RecordsAdmin>();
-        builder.Services.AddHostedService<RecordingJobRunner>();
+        builder.Services.AddJobHandler<RecordSeriesHandler>();
+        builder.Services.AddJobHandler<RecordSegmentationHandler>();
+        builder.Services.AddJobHandler<BackfillWorkflowHandler>();
+        builder.Services.AddJobPool(RecordingJobs.Pool, services => services.GetRequiredService<IOptions<RecordingOptions>>().Value.Concurrency);
         builder.Services.AddHostedService<ChangeCatchUp>();
         return builder;
     }

@@ -27,6 +27,7 @@ internal static class GrpcServiceCollectionExtensions
         app.MapGrpcReflectionService();
         app.MapGrpcService<AdminService>();
         app.MapGrpcService<Events.EventsService>();
+        app.MapGrpcService<Jobs.JobsService>();
         return app;
     }
 }

@@ -22,7 +22,7 @@ using Workflow = OrthancSeg.Worker.Workflows.Workflow;
 namespace OrthancSeg.Worker.Grpc;
 
 /// <summary>The admin RPCs for workflows, cases, labels and dead letters: validation, paging and contract mapping.</summary>
-internal sealed class RecordsAdmin(WorkflowStore workflows, CaseStore cases, LabelStore labels, RecordingJobs jobs, JobQueue queue, JobSignal signal,
+internal sealed class RecordsAdmin(WorkflowStore workflows, CaseStore cases, LabelStore labels, RecordingJobs jobs, JobQueue queue,
     NpgsqlDataSource dataSource)
 {
     private static readonly HashSet<string> UpdatableFields = ["selection", "labels", "allow_ohif_default_names", "dataset_name"];
@@ -48,7 +48,6 @@ internal sealed class RecordsAdmin(WorkflowStore workflows, CaseStore cases, Lab
             throw FieldErrors.AlreadyExists(e.Message);
         }
         await jobs.BackfillAsync(created.Name, created.CreatedAt, cancellationToken);
-        signal.Notify();
         return new CreateWorkflowResponse { Workflow = await ToContractAsync(created, cancellationToken) };
     }
 
@@ -98,7 +97,6 @@ internal sealed class RecordsAdmin(WorkflowStore workflows, CaseStore cases, Lab
         if (fields.Contains("selection") && updated.IsActive)
         {
             await jobs.BackfillAsync(updated.Name, updated.UpdatedAt, cancellationToken);
-            signal.Notify();
         }
         return new UpdateWorkflowResponse { Workflow = await ToContractAsync(updated, cancellationToken) };
     }
@@ -110,7 +108,6 @@ internal sealed class RecordsAdmin(WorkflowStore workflows, CaseStore cases, Lab
     {
         var workflow = await workflows.SetStateAsync(Required(request.Name, "name"), Workflow.Active, cancellationToken);
         await jobs.BackfillAsync(workflow.Name, workflow.UpdatedAt, cancellationToken);
-        signal.Notify();
         return new ResumeWorkflowResponse { Workflow = await ToContractAsync(workflow, cancellationToken) };
     }
 
@@ -223,7 +220,6 @@ internal sealed class RecordsAdmin(WorkflowStore workflows, CaseStore cases, Lab
             throw FieldErrors.InvalidArgument([new("id", $"{request.Id} is not a job id")]);
         }
         await queue.RetryDeadAsync(new JobId(request.Id), cancellationToken);
-        signal.Notify();
         return new RetryDeadLetterResponse { Id = request.Id };
     }
 

@@ -13,13 +13,22 @@ namespace OrthancSeg.Worker.Jobs;
 /// attempts with exponential backoff, then a dead letter an admin can retry. Every statement is short;
 /// no transaction is held open while a job runs.
 /// </summary>
-internal sealed class JobQueue(NpgsqlDataSource dataSource, IOptions<JobQueueOptions> options)
+internal sealed class JobQueue(NpgsqlDataSource dataSource, IOptions<JobQueueOptions> options, JobSignal signal)
 {
     private readonly JobQueueOptions _options = options.Value;
 
-    /// <summary>Adds a job unless one with the same kind and idempotency key exists (whatever its state); the payload of an existing job is kept.</summary>
+    /// <summary>Adds a job of <paramref name="kind"/> with a typed payload (serialised by <see cref="JobPayload"/>); see the text overload.</summary>
+    public Task<EnqueuedJob> EnqueueAsync<TPayload>(string kind, string idempotencyKey, TPayload payload, int? maxAttempts = null,
+        DateTimeOffset? notBefore = null, bool reviveDead = false, CancellationToken cancellationToken = default) where TPayload : class =>
+        EnqueueAsync(kind, idempotencyKey, JobPayload.Serialize(payload), maxAttempts, notBefore, reviveDead, cancellationToken);
+
+    /// <summary>
+    /// Adds a job unless one with the same kind and idempotency key exists (whatever its state); the payload of an existing job is kept.
+    /// With <paramref name="reviveDead"/>, an existing dead letter is queued again with fresh attempts instead: the work was seen
+    /// again (a push or catch-up of the same change), so whatever made it fail may have passed.
+    /// </summary>
     public async Task<EnqueuedJob> EnqueueAsync(string kind, string idempotencyKey, string payloadJson, int? maxAttempts = null,
-        DateTimeOffset? notBefore = null, CancellationToken cancellationToken = default)
+        DateTimeOffset? notBefore = null, bool reviveDead = false, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(kind);
         ArgumentException.ThrowIfNullOrWhiteSpace(idempotencyKey);
@@ -40,7 +49,11 @@ internal sealed class JobQueue(NpgsqlDataSource dataSource, IOptions<JobQueueOpt
         await using (var insert = new NpgsqlCommand("""
             INSERT INTO jobs (kind, idempotency_key, payload, max_attempts, not_before)
             VALUES (@kind, @key, @payload, @max_attempts, coalesce(@not_before, now()))
-            ON CONFLICT (kind, idempotency_key) DO NOTHING
+            ON CONFLICT (kind, idempotency_key) DO UPDATE
+                SET state = 'queued', attempts = 0, not_before = now(), finished_at = NULL, lease_owner = NULL, lease_expires_at = NULL,
+                    cancel_requested_at = NULL, last_error = 'revived (the work was seen again) after: ' || coalesce(jobs.last_error, ''),
+                    updated_at = now()
+                WHERE @revive AND jobs.state = 'dead' AND jobs.cancel_requested_at IS NULL
             RETURNING id
             """, connection))
         {
@@ -49,8 +62,10 @@ internal sealed class JobQueue(NpgsqlDataSource dataSource, IOptions<JobQueueOpt
             insert.Parameters.Add(new NpgsqlParameter<string>("payload", NpgsqlDbType.Jsonb) { TypedValue = payloadJson });
             insert.Parameters.Add(new NpgsqlParameter<int>("max_attempts", maxAttempts ?? _options.MaxAttempts));
             insert.Parameters.Add(new NpgsqlParameter("not_before", NpgsqlDbType.TimestampTz) { Value = (object?)notBefore ?? DBNull.Value });
+            insert.Parameters.Add(new NpgsqlParameter<bool>("revive", reviveDead));
             if (await insert.ExecuteScalarAsync(cancellationToken) is long id)
             {
+                signal.Notify();
                 return new EnqueuedJob(new JobId(id), Created: true);
             }
         }
@@ -65,89 +80,125 @@ internal sealed class JobQueue(NpgsqlDataSource dataSource, IOptions<JobQueueOpt
 
     /// <summary>
     /// Leases the next due job to <paramref name="owner"/>, or returns null when nothing is due.
-    /// Due: queued or failed with not_before passed, or running with an expired lease (its claimer died).
-    /// An expired lease on the last attempt makes the job a dead letter instead of running it again.
+    /// Due: queued or failed with not_before passed, or running with an expired lease (its claimer died), or any waiting job an
+    /// admin asked to cancel. A job claimed to be cancelled, or whose last attempt's lease expired, comes back with
+    /// <see cref="ClaimedJob.Ending"/> set and no attempt spent: the runner ends it (with its handler's end hook) instead of running it.
     /// </summary>
     public async Task<ClaimedJob?> ClaimAsync(string owner, IReadOnlyCollection<string>? kinds = null, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(owner);
-        await using var batch = dataSource.CreateBatch();
-
-        var bury = new NpgsqlBatchCommand("""
-            UPDATE jobs
-            SET state = 'dead',
-                last_error = format('lease of %s expired during the last attempt (%s of %s)', lease_owner, attempts, max_attempts),
-                lease_expires_at = NULL,
-                finished_at = now(),
-                updated_at = now()
-            WHERE state = 'running' AND lease_expires_at <= now() AND attempts >= max_attempts
-              AND (@kinds::text[] IS NULL OR kind = ANY (@kinds))
-            """);
-        bury.Parameters.Add(Kinds(kinds));
-        batch.BatchCommands.Add(bury);
-
-        var claim = new NpgsqlBatchCommand("""
+        await using var command = dataSource.CreateCommand("""
             WITH next AS (
                 SELECT id
                 FROM jobs
-                WHERE ((state IN ('queued', 'failed') AND not_before <= now())
-                       OR (state = 'running' AND lease_expires_at <= now() AND attempts < max_attempts))
+                WHERE ((state IN ('queued', 'failed') AND (not_before <= now() OR cancel_requested_at IS NOT NULL))
+                       OR (state = 'dead' AND cancel_requested_at IS NOT NULL)
+                       OR (state = 'running' AND lease_expires_at <= now()))
                   AND (@kinds::text[] IS NULL OR kind = ANY (@kinds))
-                ORDER BY not_before, id
+                ORDER BY cancel_requested_at IS NULL, not_before, id
                 LIMIT 1
                 FOR UPDATE SKIP LOCKED
+            ),
+            claimed AS (
+                SELECT j.id,
+                       CASE WHEN j.cancel_requested_at IS NOT NULL THEN 'cancelled'
+                            WHEN j.state = 'running' AND j.attempts >= j.max_attempts THEN 'dead' END AS ending
+                FROM jobs j JOIN next USING (id)
             )
             UPDATE jobs AS j
             SET state = 'running',
-                attempts = j.attempts + 1,
+                attempts = CASE WHEN c.ending IS NULL THEN j.attempts + 1 ELSE j.attempts END,
                 lease_owner = @owner,
                 lease_expires_at = now() + @lease,
-                last_error = CASE WHEN j.state = 'running'
+                started_at = CASE WHEN c.ending IS NULL THEN now() ELSE j.started_at END,
+                last_error = CASE WHEN j.state = 'running' AND c.ending = 'dead'
+                                  THEN format('lease of %s expired during the last attempt (%s of %s): its worker stopped or lost the database',
+                                              j.lease_owner, j.attempts, j.max_attempts)
+                                  WHEN j.state = 'running'
                                   THEN format('lease of %s expired during attempt %s', j.lease_owner, j.attempts)
                                   ELSE j.last_error END,
                 updated_at = now()
-            FROM next
-            WHERE j.id = next.id
-            RETURNING j.id, j.kind, j.idempotency_key, j.payload::text, j.attempts, j.max_attempts, j.lease_expires_at
+            FROM claimed c
+            WHERE j.id = c.id
+            RETURNING j.id, j.kind, j.idempotency_key, j.payload::text, j.attempts, j.max_attempts, j.lease_expires_at, c.ending, j.last_error
             """);
-        claim.Parameters.Add(Kinds(kinds));
-        claim.Parameters.Add(Text("owner", owner));
-        claim.Parameters.Add(new NpgsqlParameter<TimeSpan>("lease", NpgsqlDbType.Interval) { TypedValue = _options.LeaseDuration });
-        batch.BatchCommands.Add(claim);
-
-        await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
+        command.Parameters.Add(Kinds(kinds));
+        command.Parameters.Add(Text("owner", owner));
+        command.Parameters.Add(new NpgsqlParameter<TimeSpan>("lease", NpgsqlDbType.Interval) { TypedValue = _options.LeaseDuration });
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         if (!await reader.ReadAsync(cancellationToken))
         {
             return null;
         }
         return new ClaimedJob(new JobId(reader.GetInt64(0)), reader.GetString(1), reader.GetString(2), reader.GetString(3),
-            reader.GetInt32(4), reader.GetInt32(5), owner, reader.GetFieldValue<DateTimeOffset>(6));
+            reader.GetInt32(4), reader.GetInt32(5), owner, reader.GetFieldValue<DateTimeOffset>(6),
+            reader.IsDBNull(7) ? null : reader.GetString(7), reader.IsDBNull(8) ? null : reader.GetString(8));
     }
 
     /// <summary>Pushes the lease of a long-running job forward; throws <see cref="JobLeaseLostException"/> when it was already lost.</summary>
-    public async Task<DateTimeOffset> ExtendLeaseAsync(ClaimedJob job, CancellationToken cancellationToken = default)
+    public async Task<DateTimeOffset> ExtendLeaseAsync(ClaimedJob job, CancellationToken cancellationToken = default) =>
+        (await HeartbeatAsync(job, extend: true, cancellationToken)).ExpiresAt;
+
+    /// <summary>
+    /// Checks that the lease is still held and whether cancelling the job was asked for; with <paramref name="extend"/>, also pushes
+    /// the lease forward by the lease duration. Throws <see cref="JobLeaseLostException"/> when the lease was lost.
+    /// </summary>
+    public async Task<JobLease> HeartbeatAsync(ClaimedJob job, bool extend, CancellationToken cancellationToken = default)
     {
-        await using var command = dataSource.CreateCommand("""
-            UPDATE jobs
-            SET lease_expires_at = now() + @lease, updated_at = now()
-            WHERE id = @id AND state = 'running' AND lease_owner = @owner AND attempts = @attempt
-            RETURNING lease_expires_at
-            """);
+        await using var command = dataSource.CreateCommand(extend
+            ? """
+              UPDATE jobs
+              SET lease_expires_at = now() + @lease, updated_at = now()
+              WHERE id = @id AND state = 'running' AND lease_owner = @owner AND attempts = @attempt
+              RETURNING lease_expires_at, cancel_requested_at IS NOT NULL
+              """
+            : """
+              SELECT lease_expires_at, cancel_requested_at IS NOT NULL
+              FROM jobs
+              WHERE id = @id AND state = 'running' AND lease_owner = @owner AND attempts = @attempt
+              """);
         AddLease(command, job);
         command.Parameters.Add(new NpgsqlParameter<TimeSpan>("lease", NpgsqlDbType.Interval) { TypedValue = _options.LeaseDuration });
-        return await command.ExecuteScalarAsync(cancellationToken) is DateTime expires
-            ? new DateTimeOffset(expires, TimeSpan.Zero)
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        return await reader.ReadAsync(cancellationToken)
+            ? new JobLease(reader.GetFieldValue<DateTimeOffset>(0), reader.GetBoolean(1))
             : throw LeaseLost(job);
+    }
+
+    /// <summary>
+    /// Fencing: locks the job's row inside the caller's transaction and checks that this attempt still holds the lease. Until the
+    /// transaction ends no one can claim the job again, so an effect published in the same transaction (a dataset swap, a model
+    /// registered) is this attempt's or nobody's. Throws <see cref="JobLeaseLostException"/> when a newer attempt owns the job.
+    /// </summary>
+    public static async Task FenceAsync(ClaimedJob job, NpgsqlConnection connection, NpgsqlTransaction transaction, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand("""
+            SELECT 1 FROM jobs
+            WHERE id = @id AND state = 'running' AND lease_owner = @owner AND attempts = @attempt AND cancel_requested_at IS NULL
+            FOR UPDATE
+            """, connection, transaction);
+        AddLease(command, job);
+        if (await command.ExecuteScalarAsync(cancellationToken) is null)
+        {
+            throw LeaseLost(job);
+        }
     }
 
     /// <summary>Records success; throws <see cref="JobLeaseLostException"/> when the lease was lost.</summary>
     public async Task CompleteAsync(ClaimedJob job, CancellationToken cancellationToken = default)
     {
-        await using var command = dataSource.CreateCommand("""
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await CompleteAsync(job, connection, null, cancellationToken);
+    }
+
+    /// <summary>Records success inside the caller's transaction, so it commits with the work it stands for.</summary>
+    public static async Task CompleteAsync(ClaimedJob job, NpgsqlConnection connection, NpgsqlTransaction? transaction, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand("""
             UPDATE jobs
             SET state = 'succeeded', lease_expires_at = NULL, finished_at = now(), updated_at = now()
             WHERE id = @id AND state = 'running' AND lease_owner = @owner AND attempts = @attempt
-            """);
+            """, connection, transaction);
         AddLease(command, job);
         if (await command.ExecuteNonQueryAsync(cancellationToken) == 0)
         {
@@ -189,6 +240,71 @@ internal sealed class JobQueue(NpgsqlDataSource dataSource, IOptions<JobQueueOpt
             : new JobFailure(Dead: false, RetryAt: reader.GetFieldValue<DateTimeOffset>(1));
     }
 
+    /// <summary>
+    /// Gives the job back without spending the attempt (a dependency was down, or the worker is stopping): it is queued again,
+    /// due after <paramref name="delay"/>, with <paramref name="reason"/> as its last error. Throws <see cref="JobLeaseLostException"/>
+    /// when the lease was lost.
+    /// </summary>
+    public async Task HandBackAsync(ClaimedJob job, string reason, TimeSpan delay, CancellationToken cancellationToken = default)
+    {
+        await using var command = dataSource.CreateCommand("""
+            UPDATE jobs
+            SET state = 'queued', attempts = greatest(attempts - 1, 0), waits = waits + 1, not_before = now() + @delay,
+                last_error = @reason, lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
+            WHERE id = @id AND state = 'running' AND lease_owner = @owner AND attempts = @attempt
+            """);
+        AddLease(command, job);
+        command.Parameters.Add(new NpgsqlParameter<TimeSpan>("delay", NpgsqlDbType.Interval) { TypedValue = delay });
+        command.Parameters.Add(Text("reason", reason));
+        if (await command.ExecuteNonQueryAsync(cancellationToken) == 0)
+        {
+            throw LeaseLost(job);
+        }
+    }
+
+    /// <summary>Ends the job for good as <paramref name="state"/> ("cancelled" or "dead"). Throws <see cref="JobLeaseLostException"/> when the lease was lost.</summary>
+    public async Task EndAsync(ClaimedJob job, string state, string? error, CancellationToken cancellationToken = default)
+    {
+        if (state is not ("cancelled" or "dead"))
+        {
+            throw new ArgumentOutOfRangeException(nameof(state), state, "a job ends as cancelled or dead here");
+        }
+        await using var command = dataSource.CreateCommand("""
+            UPDATE jobs
+            SET state = @state, last_error = coalesce(@error, last_error), lease_expires_at = NULL, finished_at = now(), updated_at = now()
+            WHERE id = @id AND state = 'running' AND lease_owner = @owner AND attempts = @attempt
+            """);
+        AddLease(command, job);
+        command.Parameters.Add(Text("state", state));
+        command.Parameters.Add(new NpgsqlParameter("error", NpgsqlDbType.Text) { Value = (object?)error ?? DBNull.Value });
+        if (await command.ExecuteNonQueryAsync(cancellationToken) == 0)
+        {
+            throw LeaseLost(job);
+        }
+    }
+
+    /// <summary>
+    /// Asks for a job to be cancelled: a waiting job (queued, failed, dead) is ended by the next claim, without running; a running
+    /// one stops at its attempt's next heartbeat. NotFound when there is no such job, FailedPrecondition when it already ended.
+    /// </summary>
+    public async Task<JobRecord> RequestCancelAsync(JobId id, CancellationToken cancellationToken = default)
+    {
+        await using (var command = dataSource.CreateCommand("""
+            UPDATE jobs SET cancel_requested_at = coalesce(cancel_requested_at, now()), updated_at = now()
+            WHERE id = @id AND state IN ('queued', 'failed', 'running', 'dead')
+            """))
+        {
+            command.Parameters.Add(new NpgsqlParameter<long>("id", id.Value));
+            if (await command.ExecuteNonQueryAsync(cancellationToken) == 1)
+            {
+                signal.Notify();
+                return await GetAsync(id, cancellationToken);
+            }
+        }
+        var job = await GetAsync(id, cancellationToken);
+        throw new FailedPreconditionException($"Job {id} already {job.State}; only a job that has not ended can be cancelled");
+    }
+
     /// <summary>Puts a dead letter back on the queue with fresh attempts, due now.</summary>
     public async Task RetryDeadAsync(JobId id, CancellationToken cancellationToken = default)
     {
@@ -196,12 +312,13 @@ internal sealed class JobQueue(NpgsqlDataSource dataSource, IOptions<JobQueueOpt
         await using (var retry = new NpgsqlCommand("""
             UPDATE jobs
             SET state = 'queued', attempts = 0, not_before = now(), finished_at = NULL, lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
-            WHERE id = @id AND state = 'dead'
+            WHERE id = @id AND state = 'dead' AND cancel_requested_at IS NULL
             """, connection))
         {
             retry.Parameters.Add(new NpgsqlParameter<long>("id", id.Value));
             if (await retry.ExecuteNonQueryAsync(cancellationToken) == 1)
             {
+                signal.Notify();
                 return;
             }
         }
@@ -239,6 +356,50 @@ internal sealed class JobQueue(NpgsqlDataSource dataSource, IOptions<JobQueueOpt
         release.Parameters.Add(new NpgsqlParameter<string[]>("owners", NpgsqlDbType.Array | NpgsqlDbType.Text) { TypedValue = ended });
         return await release.ExecuteNonQueryAsync(cancellationToken);
     }
+
+    public async Task<JobRecord> GetAsync(JobId id, CancellationToken cancellationToken = default)
+    {
+        await using var command = dataSource.CreateCommand(SelectJob + " WHERE id = @id");
+        command.Parameters.Add(new NpgsqlParameter<long>("id", id.Value));
+        return (await ReadJobsAsync(command, cancellationToken)) is [var found] ? found : throw new NotFoundException($"Job {id} does not exist");
+    }
+
+    /// <summary>Newest first, filtered by kind and state when given, keyset-paginated on id.</summary>
+    public async Task<IReadOnlyList<JobRecord>> ListAsync(string? kind, string? state, JobId? before, int limit, CancellationToken cancellationToken = default)
+    {
+        await using var command = dataSource.CreateCommand(SelectJob + """
+             WHERE (@kind::text IS NULL OR kind = @kind) AND (@state::text IS NULL OR state = @state) AND (@before::bigint IS NULL OR id < @before)
+            ORDER BY id DESC
+            LIMIT @limit
+            """);
+        command.Parameters.Add(new NpgsqlParameter("kind", NpgsqlDbType.Text) { Value = (object?)kind ?? DBNull.Value });
+        command.Parameters.Add(new NpgsqlParameter("state", NpgsqlDbType.Text) { Value = (object?)state ?? DBNull.Value });
+        command.Parameters.Add(new NpgsqlParameter("before", NpgsqlDbType.Bigint) { Value = (object?)before?.Value ?? DBNull.Value });
+        command.Parameters.Add(new NpgsqlParameter<int>("limit", limit));
+        return await ReadJobsAsync(command, cancellationToken);
+    }
+
+    private const string SelectJob = """
+        SELECT id, kind, idempotency_key, payload::text, state, attempts, max_attempts, waits, lease_owner, lease_expires_at, last_error,
+               not_before, cancel_requested_at, created_at, started_at, updated_at, finished_at
+        FROM jobs
+        """;
+
+    private static async Task<IReadOnlyList<JobRecord>> ReadJobsAsync(NpgsqlCommand command, CancellationToken cancellationToken)
+    {
+        var result = new List<JobRecord>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            result.Add(new JobRecord(new JobId(reader.GetInt64(0)), reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetString(4),
+                reader.GetInt32(5), reader.GetInt32(6), reader.GetInt32(7), reader.IsDBNull(8) ? null : reader.GetString(8), Time(reader, 9),
+                reader.IsDBNull(10) ? null : reader.GetString(10), reader.GetFieldValue<DateTimeOffset>(11), Time(reader, 12),
+                reader.GetFieldValue<DateTimeOffset>(13), Time(reader, 14), reader.GetFieldValue<DateTimeOffset>(15), Time(reader, 16)));
+        }
+        return result;
+    }
+
+    private static DateTimeOffset? Time(NpgsqlDataReader reader, int ordinal) => reader.IsDBNull(ordinal) ? null : reader.GetFieldValue<DateTimeOffset>(ordinal);
 
     private static void AddLease(NpgsqlCommand command, ClaimedJob job)
     {

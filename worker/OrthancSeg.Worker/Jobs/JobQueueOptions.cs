@@ -17,6 +17,21 @@ internal sealed class JobQueueOptions
 
     /// <summary>The longest wait between attempts.</summary>
     public TimeSpan RetryMaxDelay { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>
+    /// How often a running job checks that it still holds its lease and whether it was cancelled; the lease is extended once less than
+    /// two thirds of it remain. Also the longest a cancel waits to be noticed by another replica. A third of a shorter lease wins.
+    /// </summary>
+    public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How long the idle runner waits before looking for due jobs again (work enqueued by this process wakes it at once).</summary>
+    public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>The first wait of a job that met an outage (Orthanc or PostgreSQL unreachable); doubles while the outage lasts.</summary>
+    public TimeSpan OutageBaseDelay { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>The longest wait between two tries during an outage: how soon after a dependency is back its jobs go on.</summary>
+    public TimeSpan OutageMaxDelay { get; set; } = TimeSpan.FromSeconds(15);
 }
 
 internal sealed class JobQueueOptionsValidator : IValidateOptions<JobQueueOptions>
@@ -39,6 +54,18 @@ internal sealed class JobQueueOptionsValidator : IValidateOptions<JobQueueOption
         if (options.RetryMaxDelay < options.RetryBaseDelay)
         {
             failures.Add($"{JobQueueOptions.Section}:RetryMaxDelay ({options.RetryMaxDelay}) is shorter than RetryBaseDelay ({options.RetryBaseDelay}); raise it");
+        }
+        if (options.HeartbeatInterval <= TimeSpan.Zero)
+        {
+            failures.Add($"{JobQueueOptions.Section}:HeartbeatInterval must be positive, e.g. \"00:00:01\"");
+        }
+        if (options.PollInterval <= TimeSpan.Zero)
+        {
+            failures.Add($"{JobQueueOptions.Section}:PollInterval must be positive, e.g. \"00:00:01\"");
+        }
+        if (options.OutageBaseDelay <= TimeSpan.Zero || options.OutageMaxDelay < options.OutageBaseDelay)
+        {
+            failures.Add($"{JobQueueOptions.Section}:OutageBaseDelay must be positive and OutageMaxDelay at least as long");
         }
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }

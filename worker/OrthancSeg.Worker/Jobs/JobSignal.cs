@@ -1,6 +1,6 @@
-namespace OrthancSeg.Worker.Events;
+namespace OrthancSeg.Worker.Jobs;
 
-/// <summary>Wakes idle job loops when this process enqueued work, so a pushed event is handled at once instead of at the next poll.</summary>
+/// <summary>Wakes the idle job runner when this process enqueued, retried or cancelled work, so it is claimed at once instead of at the next poll; other replicas poll.</summary>
 internal sealed class JobSignal : IDisposable
 {
     private readonly SemaphoreSlim _semaphore = new(0, int.MaxValue);
