@@ -311,7 +311,8 @@ public sealed class SnapshotTests : IDisposable
         await harness.KillWorkerAsync();
 
         Assert.Equal(1, await harness.CountAsync($"SELECT count(*) FROM snapshots WHERE id = {second.Id} AND state = 'running' AND cases_done < 8"));
-        Assert.Single(Directory.GetDirectories(_raw, $".{DatasetFolder}.building-{second.Id}"));
+        // The killed attempt left its own scratch folder: .Dataset…building-<snapshot>.<attempt>.
+        Assert.Single(Directory.GetDirectories(_raw, $".{DatasetFolder}.building-{second.Id}.1"));
         // The dataset folder still holds exactly the first snapshot.
         AssertDatasetIs(dataset, first);
 
