@@ -1,4 +1,6 @@
+using System.Globalization;
 using System.Text.Json;
+using Grpc.Core;
 using OrthancSeg.Contracts.V1;
 using OrthancSeg.Dicom;
 using OrthancSeg.IntegrationTests.Fixtures;
@@ -328,6 +330,75 @@ public sealed class SnapshotTests : IDisposable
         Assert.Empty(Directory.GetDirectories(_raw, $".{DatasetFolder}.*"));
         using var inspected = await InspectAsync(dataset);
         Assert.All(inspected.RootElement.GetProperty("cases").EnumerateObject(), c => Assert.Equal([20], Ints(c.Value.GetProperty("painted_slices"))));
+    }
+
+    [Fact]
+    public async Task Two_workers_asked_for_the_same_export_write_one_dataset_and_a_running_export_cancelled_from_the_cli_leaves_it_untouched()
+    {
+        await using var harness = await RecordsHarness.StartAsync(Settings(_raw, new()
+        {
+            // One series at a time, one request at a time: slow enough to be caught in the middle.
+            ["OrthancSeg:Datasets:SeriesInFlight"] = "1",
+            ["OrthancSeg:Datasets:RequestsPerSeries"] = "1",
+        }));
+        await CreateWorkflowAsync(harness);
+        var series = Enumerable.Range(0, 6).Select(_ => new TestSeries(slices: 40, rows: 96, columns: 96)).ToList();
+        foreach (var s in series)
+        {
+            await UploadAsync(harness, PatternedFiles(s));
+        }
+        await harness.WaitForCountAsync("SELECT count(*) FROM cases", 6, Patience, "6 cases");
+        foreach (var s in series)
+        {
+            await UploadAsync(harness, [s.Seg([new(1, "liver")], [new(10, 1)])]);
+        }
+        await harness.WaitForCountAsync("SELECT count(*) FROM cases WHERE status = 'labeled'", 6, Patience, "6 labelled cases");
+        var (_, replica) = await harness.StartReplicaAsync();
+
+        // The same export asked of both replicas at once: one snapshot, one job, one dataset.
+        var asked = await Task.WhenAll(new[] { harness.Admin, replica }.Select(async admin =>
+        {
+            try
+            {
+                return (await admin.ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = "liver-ct" })).Snapshot;
+            }
+            catch (RpcException e) when (e.StatusCode == StatusCode.FailedPrecondition)
+            {
+                return null;
+            }
+        }));
+        var started = Assert.Single(asked, a => a is not null)!;
+        var first = await WaitForFinishAsync(harness, started.Id);
+        Assert.True(first.State == SnapshotState.Succeeded, first.Error);
+        Assert.Equal(1, await harness.CountAsync("SELECT count(*) FROM jobs WHERE kind = 'snapshot'"));
+        var dataset = Path.Combine(_raw, DatasetFolder);
+        AssertDatasetIs(dataset, first);
+        Assert.Equal([dataset], Directory.GetDirectories(_raw));
+
+        // New labels, so the next export fetches every series again; it is cancelled half-way from the CLI.
+        foreach (var s in series)
+        {
+            await UploadAsync(harness, [s.Seg([new(1, "liver")], [new(20, 1)])]);
+        }
+        await harness.WaitForCountAsync("SELECT count(*) FROM labels WHERE is_current AND 20 = ANY (painted_slices)", 6, Patience, "6 new current labels");
+        var second = (await replica.ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = "liver-ct" })).Snapshot;
+        await ProcessRunner.WaitUntilAsync(async () =>
+            await harness.CountAsync($"SELECT count(*) FROM snapshots WHERE id = {second.Id} AND state = 'running' AND cases_done >= 1") == 1,
+            Patience, "the second export to be half-way");
+        Assert.NotEmpty(Directory.GetDirectories(_raw, $".{DatasetFolder}.building-{second.Id}.*"));
+
+        var cli = await CliProcess.RunAsync(["jobs", "cancel", second.JobId.ToString(CultureInfo.InvariantCulture),
+            "--url", harness.WorkerAddress, "--token-file", harness.AdminTokenFile]);
+
+        Assert.True(cli.ExitCode == 0, $"jobs cancel exited {cli.ExitCode}: {cli.Stderr}\n{cli.Stdout}\n{harness.WorkerLog()}");
+        Assert.Contains("is cancelled", cli.Stdout, StringComparison.Ordinal);
+        var cancelled = await WaitForFinishAsync(harness, second.Id);
+        Assert.Equal(SnapshotState.Cancelled, cancelled.State);
+        Assert.Equal(JobState.Cancelled, (await harness.Jobs.GetJobAsync(new GetJobRequest { Id = second.JobId })).Job.State);
+        AssertDatasetIs(dataset, first);
+        Assert.Equal([dataset], Directory.GetDirectories(_raw));
+        using var inspected = await InspectAsync(dataset);
+        Assert.All(inspected.RootElement.GetProperty("cases").EnumerateObject(), c => Assert.Equal([10], Ints(c.Value.GetProperty("painted_slices"))));
     }
 
     private static void AssertDatasetIs(string dataset, Snapshot snapshot)

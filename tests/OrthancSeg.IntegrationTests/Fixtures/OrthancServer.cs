@@ -94,12 +94,22 @@ public sealed class OrthancServer : IAsyncLifetime
     /// </summary>
     public async Task RestartAsync()
     {
+        await StopAsync();
+        await StartProcessAsync();
+    }
+
+    /// <summary>Stops Orthanc (SIGTERM) and leaves it stopped: an outage of the PACS, until <see cref="StartAsync"/>.</summary>
+    public async Task StopAsync()
+    {
         if (_process is not null)
         {
             await _process.DisposeAsync();
+            _process = null;
         }
-        await StartProcessAsync();
     }
+
+    /// <summary>Starts a stopped Orthanc again on the same configuration, index and storage.</summary>
+    public Task StartAsync() => StartProcessAsync();
 
     private async Task StartProcessAsync()
     {

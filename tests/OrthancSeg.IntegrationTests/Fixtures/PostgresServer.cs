@@ -37,8 +37,25 @@ public sealed class PostgresServer : IAsyncLifetime
             await ProcessRunner.RunAsync("chown", ["postgres:postgres", _directory], TimeSpan.FromSeconds(10));
         }
         await RunAsPostgres(Path.Combine(BinDirectory, "initdb"), ["-D", data, "-U", Superuser, "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C"]);
-        await RunAsPostgres(Path.Combine(BinDirectory, "pg_ctl"), ["-D", data, "-l", Path.Combine(_directory, "postgres.log"), "-w", "-t", "60", "start",
+        await StartServerAsync(data);
+    }
+
+    private Task<string> StartServerAsync(string data) =>
+        RunAsPostgres(Path.Combine(BinDirectory, "pg_ctl"), ["-D", data, "-l", Path.Combine(_directory, "postgres.log"), "-w", "-t", "60", "start",
             "-o", $"-p {Port} -c listen_addresses=127.0.0.1 -k {_directory} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"]);
+
+    /// <summary>
+    /// Restarts the server as an operator's `pg_ctl restart -m fast` does: every session is ended (clients see their connections
+    /// break), and the server is back on the same port once this returns.
+    /// </summary>
+    public async Task RestartAsync(TimeSpan downFor)
+    {
+        var data = Path.Combine(_directory, "data");
+        await RunAsPostgres(Path.Combine(BinDirectory, "pg_ctl"), ["-D", data, "-m", "fast", "-w", "stop"]);
+        await Task.Delay(downFor);
+        await StartServerAsync(data);
+        // The test's own pooled connections died with the old server; the worker under test has to cope on its own.
+        NpgsqlConnection.ClearAllPools();
     }
 
     /// <summary>Creates a new empty database and returns a connection string for it.</summary>

@@ -22,13 +22,21 @@ namespace OrthancSeg.IntegrationTests.Records;
 internal sealed class RecordsHarness : IAsyncDisposable
 {
     private readonly OrthancServer _orthanc = new();
+    private readonly List<WorkerProcess> _replicas = [];
+    private PostgresServer? _workerDatabaseServer;
     private WorkerProcess? _worker;
     private GrpcChannel? _channel;
     private string _stoppedOutput = "";
 
     private readonly IReadOnlyDictionary<string, string> _workerSettings;
 
-    private RecordsHarness(IReadOnlyDictionary<string, string>? workerSettings) => _workerSettings = workerSettings ?? new Dictionary<string, string>();
+    private readonly bool _ownDatabaseServer;
+
+    private RecordsHarness(IReadOnlyDictionary<string, string>? workerSettings, bool ownDatabaseServer)
+    {
+        _workerSettings = workerSettings ?? new Dictionary<string, string>();
+        _ownDatabaseServer = ownDatabaseServer;
+    }
 
     public string DatabaseConnectionString { get; private set; } = "";
 
@@ -48,10 +56,14 @@ internal sealed class RecordsHarness : IAsyncDisposable
 
     public Events.EventsClient Events { get; private set; } = null!;
 
-    /// <summary>Starts Orthanc and the worker; <paramref name="workerSettings"/> adds to or overrides the worker's configuration.</summary>
-    public static async Task<RecordsHarness> StartAsync(IReadOnlyDictionary<string, string>? workerSettings = null)
+    /// <summary>
+    /// Starts Orthanc and the worker; <paramref name="workerSettings"/> adds to or overrides the worker's configuration. With
+    /// <paramref name="ownDatabaseServer"/> the worker's database lives on a PostgreSQL server of its own (not Orthanc's index server),
+    /// so a test can restart it without touching Orthanc.
+    /// </summary>
+    public static async Task<RecordsHarness> StartAsync(IReadOnlyDictionary<string, string>? workerSettings = null, bool ownDatabaseServer = false)
     {
-        var harness = new RecordsHarness(workerSettings);
+        var harness = new RecordsHarness(workerSettings, ownDatabaseServer);
         try
         {
             await harness.InitializeAsync();
@@ -71,7 +83,12 @@ internal sealed class RecordsHarness : IAsyncDisposable
         await _orthanc.InitializeAsync();
         Orthanc = _orthanc.CreateClient();
         await WorkerProcess.WriteSecretAsync(AdminTokenFile, Guid.NewGuid().ToString("N"));
-        DatabaseConnectionString = await _orthanc.Postgres.CreateDatabaseAsync("records");
+        if (_ownDatabaseServer)
+        {
+            _workerDatabaseServer = new PostgresServer();
+            await _workerDatabaseServer.InitializeAsync();
+        }
+        DatabaseConnectionString = await WorkerDatabaseServer.CreateDatabaseAsync("records");
         await StartWorkerAsync();
     }
 
@@ -84,13 +101,39 @@ internal sealed class RecordsHarness : IAsyncDisposable
 
     public GrpcChannel Channel => _channel!;
 
+    public JobService.JobServiceClient Jobs { get; private set; } = null!;
+
+    /// <summary>The PostgreSQL server holding the worker's database.</summary>
+    public PostgresServer WorkerDatabaseServer => _workerDatabaseServer ?? _orthanc.Postgres;
+
+    /// <summary>A replica: a second worker process on the same database and Orthanc, sharing the job queue, on a gRPC port of its own.</summary>
+    public async Task<(WorkerProcess Worker, Admin.AdminClient Admin)> StartReplicaAsync()
+    {
+        var settings = WorkerSettings();
+        settings.Remove("Kestrel:Endpoints:Grpc:Url");
+        var replica = await WorkerProcess.StartAsync(WorkerDatabaseServer, settings);
+        _replicas.Add(replica);
+        var channel = replica.CreateChannel();
+        return (replica, new Admin.AdminClient(WithToken(channel, (await File.ReadAllTextAsync(AdminTokenFile)).Trim())));
+    }
+
     public async Task StartWorkerAsync()
     {
         if (_worker is not null)
         {
             throw new InvalidOperationException("The worker is already running");
         }
-        // The host's fixture, pointed at this test's database and token files, so a restarted worker is the same worker.
+        _worker = await WorkerProcess.StartAsync(WorkerDatabaseServer, WorkerSettings());
+        _channel?.Dispose();
+        _channel = _worker.CreateChannel();
+        Admin = new Admin.AdminClient(WithToken(_channel, (await File.ReadAllTextAsync(AdminTokenFile)).Trim()));
+        Jobs = new JobService.JobServiceClient(WithToken(_channel, (await File.ReadAllTextAsync(AdminTokenFile)).Trim()));
+        Events = new Events.EventsClient(WithToken(_channel, (await File.ReadAllTextAsync(BridgeTokenFile)).Trim()));
+    }
+
+    /// <summary>The host's fixture, pointed at this test's database and token files, so a restarted worker is the same worker.</summary>
+    private Dictionary<string, string> WorkerSettings()
+    {
         var settings = new Dictionary<string, string>
         {
             ["OrthancSeg:Database:ConnectionString"] = DatabaseConnectionString,
@@ -111,11 +154,7 @@ internal sealed class RecordsHarness : IAsyncDisposable
         {
             settings[key] = value;
         }
-        _worker = await WorkerProcess.StartAsync(_orthanc.Postgres, settings);
-        _channel?.Dispose();
-        _channel = _worker.CreateChannel();
-        Admin = new Admin.AdminClient(WithToken(_channel, (await File.ReadAllTextAsync(AdminTokenFile)).Trim()));
-        Events = new Events.EventsClient(WithToken(_channel, (await File.ReadAllTextAsync(BridgeTokenFile)).Trim()));
+        return settings;
     }
 
     /// <summary>Restarts Orthanc; series that were not stable yet will never get a StableSeries change.</summary>
@@ -214,7 +253,7 @@ internal sealed class RecordsHarness : IAsyncDisposable
 
     public string WorkerLog()
     {
-        var text = _stoppedOutput + "\n" + (_worker?.Output ?? "");
+        var text = _stoppedOutput + "\n" + (_worker?.Output ?? "") + string.Concat(_replicas.Select(r => "\n--- replica ---\n" + r.Output));
         return text.Length > 8000 ? text[^8000..] : text;
     }
 
@@ -223,7 +262,15 @@ internal sealed class RecordsHarness : IAsyncDisposable
         _channel?.Dispose();
         Orthanc?.Dispose();
         await StopWorkerAsync();
+        foreach (var replica in _replicas)
+        {
+            await replica.DisposeAsync();
+        }
         await _orthanc.DisposeAsync();
+        if (_workerDatabaseServer is not null)
+        {
+            await _workerDatabaseServer.DisposeAsync();
+        }
         File.Delete(AdminTokenFile);
     }
 }

@@ -1,6 +1,7 @@
 using System.Net;
 using Microsoft.Extensions.Options;
 using OrthancSeg.Dicom;
+using OrthancSeg.Worker.Jobs;
 using OrthancSeg.Worker.Orthanc;
 using OrthancSeg.Worker.Persistence;
 
@@ -12,7 +13,7 @@ namespace OrthancSeg.Worker.Events;
 /// past a page only after every job of that page is durably enqueued: a crash replays the page, never skips it.
 /// </summary>
 internal sealed partial class ChangeCatchUp(
-    OrthancClient orthanc, ChangeCursor cursor, RecordingJobs jobs, IOptions<RecordingOptions> options, ILogger<ChangeCatchUp> logger)
+    OrthancClient orthanc, ChangeCursor cursor, RecordingJobs jobs, DependencyOutages outages, IOptions<RecordingOptions> options, ILogger<ChangeCatchUp> logger)
     : BackgroundService
 {
     private const int LookupConcurrency = 8;
@@ -31,11 +32,18 @@ internal sealed partial class ChangeCatchUp(
             {
                 return;
             }
+            catch (Exception e) when (DependencyOutages.DependencyOf(e) is { } dependency)
+            {
+                // Orthanc or PostgreSQL away: said once (not every tick); the next tick starts again from the stored cursor.
+                outages.Down(dependency, e);
+                continue;
+            }
             catch (Exception e)
             {
-                // Orthanc or PostgreSQL away: the next tick starts again from the stored cursor.
                 LogCatchUpFailed(logger, e);
+                continue;
             }
+            outages.Up();
         }
         while (await WaitForTickAsync(timer, stoppingToken));
     }
