@@ -50,10 +50,11 @@ pg_bin() {
     printf '%s' "$bin"
 }
 
-# PostgreSQL refuses to run as root: as root, its commands run as the 'postgres' system user.
+# PostgreSQL refuses to run as root: as root, its commands run as the 'postgres' system user, from /
+# (the caller's folder may be one that user cannot enter, e.g. a checkout under /root).
 as_pg() {
     if is_root; then
-        runuser -u postgres -- "$@"
+        (cd / && runuser -u postgres -- "$@")
     else
         "$@"
     fi
@@ -176,7 +177,7 @@ place_reachable() {
         cp -a "$dir/." "$outside/" && rm -rf "$dir"
     fi
     ln -s "$outside" "$dir"
-    warn "user $user cannot enter $(dirname "$dir"), so $what is kept in $outside (linked from $dir)"
+    warn "user $user cannot enter $(dirname "$dir"): keeping $what in $outside (linked from $dir)"
 }
 
 ensure_secret() {

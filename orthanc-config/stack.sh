@@ -387,8 +387,9 @@ supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
 serverurl=unix://$(quote_words "$SUPERVISOR_SOCK")
 
 ; Counts restarts and logs each with the program's name and exit reason (restarts.log): supervisord keeps no count.
+; postgres:orthanc: Orthanc is restarted when PostgreSQL died, as its PostgreSQL plugin never reconnects.
 [eventlistener:crash-recorder]
-command=/usr/bin/python3 $(quote_words "$ORTHANCSEG_CONFIG_DIR/supervisor-events.py" "$LOGS/supervisord.log" "$RESTARTS_LOG" "$COUNTS")
+command=/usr/bin/python3 $(quote_words "$ORTHANCSEG_CONFIG_DIR/supervisor-events.py" "$LOGS/supervisord.log" "$RESTARTS_LOG" "$COUNTS" $(external_pg || echo postgres:orthanc))
 events=PROCESS_STATE_EXITED,PROCESS_STATE_BACKOFF,PROCESS_STATE_FATAL
 buffer_size=1024
 autostart=true
@@ -512,6 +513,9 @@ Type=simple
 ExecStart=$(quote_words "${P_COMMAND[@]}" | sed 's/\$/$$/g')
 WorkingDirectory=$(quote_words "$P_DIR")
 EOF
+            # Orthanc's PostgreSQL plugin never reconnects: each (re)start of PostgreSQL restarts a running Orthanc,
+            # as supervisord's crash-recorder does ('+': with full privileges, not as User=postgres).
+            [[ "$name" == postgres ]] && printf 'ExecStartPost=+%s --no-block try-restart orthancseg-orthanc.service\n' "$(command -v systemctl || echo /usr/bin/systemctl)"
             [[ -n "$P_USER" ]] && printf 'User=%s\n' "$P_USER"
             ! is_root && printf 'User=%s\n' "$(id -un)"
             if [[ -n "$P_ENV" ]]; then

@@ -131,6 +131,30 @@ public sealed class SupervisionTests(SupervisedStack stack) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task PostgreSQL_killed_with_SIGKILL_comes_back_and_Orthanc_whose_plugin_never_reconnects_is_restarted_and_records_again()
+    {
+        var status = await stack.StatusAsync();
+        var (pgBefore, orthancBefore) = (SupervisedStack.RestartsIn(status, "PostgreSQL"), SupervisedStack.RestartsIn(status, "Orthanc"));
+        var orthancPid = await stack.PidAsync("orthanc");
+
+        var killed = await stack.KillAsync("postgres");
+        var clock = Stopwatch.StartNew();
+        // Orthanc answers 503 "database not available" for ever after its database went away, unless it is restarted too.
+        await WaitForOrthancAsync(orthancPid);
+
+        Assert.True(clock.Elapsed <= Recovery, $"Orthanc served again only after {clock.Elapsed}");
+        var series = new TestSeries(slices: 2, description: "Supervised after PostgreSQL");
+        await UploadAsync(series.Files());
+        await AssertRecordedOnceAsync(series);
+        status = await stack.StatusAsync();
+        Assert.Equal(pgBefore + 1, SupervisedStack.RestartsIn(status, "PostgreSQL"));
+        Assert.Equal(orthancBefore + 1, SupervisedStack.RestartsIn(status, "Orthanc"));
+        var log = await File.ReadAllTextAsync(stack.RestartsLog);
+        Assert.Contains($"postgres exited (terminated by SIGKILL; not expected), pid {killed}", log, StringComparison.Ordinal);
+        Assert.Contains("orthanc restarted because postgres exited", log, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task The_viewer_is_served_and_saves_through_nginx_from_a_state_folder_only_its_owner_can_enter()
     {
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(stack.PrivateFolder));
