@@ -342,6 +342,15 @@ program_spec() {
     esac
 }
 
+# Neither supervisord nor systemd can be given a path holding a double quote or a newline. Checked before
+# anything is written, as quote_words runs in subshells where die cannot stop the script.
+require_plain_paths() {
+    local path
+    for path in "$STACK" "$ORTHANCSEG_REPO" "${ORTHANCSEG_NNUNET_RAW:-}"; do
+        [[ "$path" != *[\"$'\n']* ]] || die "cannot supervise programs under '$path': it holds a double quote or a newline. Fix: move the checkout or ORTHANCSEG_STACK_DIR to a plainer path."
+    done
+}
+
 # Words for supervisord's and systemd's command lines: quoted when they hold blanks or ';'; '%' doubled for both.
 quote_words() {
     local word out=()
@@ -355,6 +364,7 @@ quote_words() {
 }
 
 write_supervisor_conf() {
+    require_plain_paths
     ((${#SUPERVISOR_SOCK} < 100)) \
         || die "supervisord's socket path $SUPERVISOR_SOCK is too long for a unix socket. Fix: a shorter ORTHANCSEG_STACK_DIR."
     local name key value env priority=10
@@ -491,6 +501,7 @@ legacy_down() {
 
 # Units for a site whose init is systemd: the same programs, restarted on failure, in order, under one target.
 write_systemd_units() {
+    require_plain_paths
     mkdir -p "$SYSTEMD_DIR"
     rm -f "$SYSTEMD_DIR"/orthancseg-*.service "$SYSTEMD_DIR"/orthancseg.target
     local name unit wants=() after env

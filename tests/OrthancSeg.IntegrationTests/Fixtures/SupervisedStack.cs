@@ -117,9 +117,13 @@ public sealed class SupervisedStack : IAsyncLifetime
     {
         var pid = await PidAsync(program);
         Assert.True(pid > 0, $"{program} is not running");
-        await ProcessRunner.RunAsync("kill", ["-KILL", pid.ToString(CultureInfo.InvariantCulture)], TimeSpan.FromSeconds(10));
+        await KillAsync(pid);
         return pid;
     }
+
+    /// <summary>SIGKILL to a process whose pid is already known, without asking supervisord first (which takes a moment).</summary>
+    public static Task KillAsync(int pid) =>
+        ProcessRunner.RunAsync("kill", ["-KILL", pid.ToString(CultureInfo.InvariantCulture)], TimeSpan.FromSeconds(10));
 
     public HttpClient CreateOrthancClient()
     {
