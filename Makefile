@@ -2,7 +2,7 @@
 # Knobs (ports, PostgreSQL, StableAge) are ORTHANCSEG_* environment variables: docs/operations.md.
 SHELL := /bin/bash
 
-.PHONY: up down status test build test-bridge
+.PHONY: up down status systemd-units test build test-bridge
 up:
 	@orthanc-config/stack.sh up
 
@@ -11,6 +11,10 @@ down:
 
 status:
 	@orthanc-config/stack.sh status
+
+# Writes systemd units for the stack (.stack/systemd/) for sites whose init is systemd; docs/operations.md.
+systemd-units:
+	@orthanc-config/stack.sh systemd-units
 
 build:
 	dotnet build OrthancSeg.sln -c Release --nologo

@@ -6,11 +6,13 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 mode="${1:-stack}"
 packages=(orthanc orthanc-python orthanc-dicomweb orthanc-postgresql orthanc-gdcm postgresql
-          python3-grpcio python3-protobuf protobuf-compiler protobuf-compiler-grpc nginx iproute2 ca-certificates)
+          python3-grpcio python3-protobuf protobuf-compiler protobuf-compiler-grpc nginx iproute2 ca-certificates
+          supervisor)
 case "$mode" in
     stack) ;;
-    # What the test suites use to make and check images: pydicom, nibabel, dcm2niix, orthanc-neuro.
-    test) packages+=(chromium python3-pydicom python3-numpy python3-pytest python3-nibabel dcmtk dcm2niix orthanc-neuro) ;;
+    # What the test suites use to make and check images: pydicom, nibabel, dcm2niix, orthanc-neuro; systemd for
+    # systemd-analyze, which checks the generated units.
+    test) packages+=(chromium python3-pydicom python3-numpy python3-pytest python3-nibabel dcmtk dcm2niix orthanc-neuro systemd) ;;
     *) die "usage: install-deps.sh stack|test" ;;
 esac
 

@@ -7,7 +7,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 ohif="$STACK/ohif"
 dist="$ohif/dist"
-mkdir -p "$ohif" "$STACK/cache"
+mkdir -p "$STACK" "$STACK/cache"
+# nginx's workers (user nobody, as root) serve these files: from a private checkout the viewer lives under /var/lib.
+place_reachable "$ohif" nobody "the OHIF viewer"
 command -v npm >/dev/null 2>&1 || die "npm is missing. Fix: apt-get install nodejs npm (make up / make test do it)."
 command -v node >/dev/null 2>&1 || die "node is missing. Fix: apt-get install nodejs."
 
@@ -27,7 +29,7 @@ if [[ "$(cat "$ohif/VERSION" 2>/dev/null)" != "$OHIF_VERSION" || ! -f "$dist/ind
     mv "$unpack/package/dist" "$dist"
     rm -rf "$unpack"
     echo "$OHIF_VERSION" >"$ohif/VERSION"
-    chmod -R a+rX "$ohif"
+    chmod -R a+rX "$ohif/"
 fi
 
 install -m 644 "$ORTHANCSEG_CONFIG_DIR/app-config.js" "$dist/app-config.js"

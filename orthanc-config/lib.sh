@@ -50,10 +50,11 @@ pg_bin() {
     printf '%s' "$bin"
 }
 
-# PostgreSQL refuses to run as root: as root, its commands run as the 'postgres' system user.
+# PostgreSQL refuses to run as root: as root, its commands run as the 'postgres' system user, from /
+# (the caller's folder may be one that user cannot enter, e.g. a checkout under /root).
 as_pg() {
     if is_root; then
-        runuser -u postgres -- "$@"
+        (cd / && runuser -u postgres -- "$@")
     else
         "$@"
     fi
@@ -84,14 +85,8 @@ pid_alive() {
     [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null
 }
 
-# Starts a long-running program in its own session, output appended to its log, pid recorded.
-start_detached() {
-    local pidfile="$1" log="$2"; shift 2
-    setsid "$@" >>"$log" 2>&1 </dev/null &
-    echo $! >"$pidfile"
-}
-
-# Sends SIGTERM and waits up to $3 seconds, then SIGKILL; removes the pid file.
+# Sends SIGTERM and waits up to $3 seconds, then SIGKILL; removes the pid file. Only for what the stack started
+# before it was supervised (see stack.sh's legacy_down); supervisord stops its own programs.
 stop_pid() {
     local pidfile="$1" what="$2" timeout="${3:-30}" pid i
     if ! pid_alive "$pidfile"; then
@@ -113,15 +108,16 @@ stop_pid() {
     rm -f "$pidfile"
 }
 
-# Polls a command until it succeeds or the deadline passes; fails early if the watched pid died.
+# Polls CHECK until it succeeds or the deadline passes; returns 2 early when ALIVE (a command, or "" for none)
+# says the part is gone.  Usage: wait_for SECONDS ALIVE CHECK...
 wait_for() {
-    local timeout="$1" pidfile="$2"; shift 2
+    local timeout="$1" alive="$2"; shift 2
     local deadline=$((SECONDS + timeout))
     while ((SECONDS < deadline)); do
         if "$@" >/dev/null 2>&1; then
             return 0
         fi
-        if [[ -n "$pidfile" ]] && ! pid_alive "$pidfile"; then
+        if [[ -n "$alive" ]] && ! $alive; then
             return 2
         fi
         sleep 0.5
@@ -138,15 +134,15 @@ log_tail() {
     fi
 }
 
-# Waits for a part started in the background by start_detached: "ok READY" when CHECK passes, else the
-# part is named with the tail of its log: it exited during start-up, or TIMEOUT_MESSAGE.
-# Usage: await_started PART LOG PIDFILE SECONDS CHECK READY TIMEOUT_MESSAGE
+# Waits for a part supervisord has just started: "ok READY" when CHECK passes, else the part is named with
+# the tail of its log: supervisord gave up on it (ALIVE fails), or TIMEOUT_MESSAGE.
+# Usage: await_started PART LOG ALIVE SECONDS CHECK READY TIMEOUT_MESSAGE
 await_started() {
-    local part=$1 log=$2 pidfile=$3 seconds=$4 check=$5 ready=$6 timeout_message=$7 rc=0
-    wait_for "$seconds" "$pidfile" "$check" || rc=$?
+    local part=$1 log=$2 alive=$3 seconds=$4 check=$5 ready=$6 timeout_message=$7 rc=0
+    wait_for "$seconds" "$alive" "$check" || rc=$?
     case $rc in
         0) ok "$ready" ;;
-        2) fail_part "$part" "$log" "it exited during start-up" ;;
+        2) fail_part "$part" "$log" "it kept exiting during start-up and supervisord gave up on it" ;;
         *) fail_part "$part" "$log" "$timeout_message" ;;
     esac
 }
@@ -160,6 +156,29 @@ fail_part() {
 }
 
 secret() { cat "$SECRETS/$1"; }
+
+# As root, a part that runs as another user (PostgreSQL as postgres, nginx's workers as nobody) must reach its
+# files, and nobody can enter a checkout under a private folder such as /root (mode 700). Then DIR becomes a
+# link to a folder of its own under /var/lib/orthancseg (a real folder moved there, if DIR was one), and the
+# part is given the link's target (readlink -f): it never has to walk through the private folder.
+# Usage: place_reachable DIR USER WHAT
+place_reachable() {
+    local dir="$1" user="$2" what="$3" outside rel
+    [[ -L "$dir" ]] && return 0
+    if ! is_root || runuser -u "$user" -- test -x "$(dirname "$dir")" 2>/dev/null; then
+        mkdir -p "$dir"
+        return 0
+    fi
+    rel="${dir#"$STACK"/}"
+    outside="/var/lib/orthancseg/${rel//\//-}-$(printf '%s' "$STACK" | sha1sum | cut -c1-12)"
+    mkdir -p /var/lib/orthancseg "$outside"
+    chmod 755 /var/lib/orthancseg
+    if [[ -d "$dir" ]]; then
+        cp -a "$dir/." "$outside/" && rm -rf "$dir"
+    fi
+    ln -s "$outside" "$dir"
+    warn "user $user cannot enter $(dirname "$dir"): keeping $what in $outside (linked from $dir)"
+}
 
 ensure_secret() {
     local name="$1" file="$SECRETS/$1"

@@ -23,11 +23,24 @@ done
 basic="$(printf '%s:%s' "${v[ORTHANC_USER]}" "$(cat "${v[ORTHANC_PASSWORD_FILE]}")" | base64 -w0)"
 
 mkdir -p "${v[TEMP_DIR]}"
+# nginx is given the folders themselves, not links to them: a link's path may cross a folder its workers
+# cannot enter (a checkout under /root, see place_reachable in lib.sh).
+v[TEMP_DIR]="$(readlink -f "${v[TEMP_DIR]}")"
+v[OHIF_ROOT]="$(readlink -f "${v[OHIF_ROOT]}")"
 user_line=""
 if [[ "$(id -u)" == 0 ]]; then
     # nginx's workers drop root; they must be able to write request bodies (STOW) to the temp dir.
     user_line="user nobody nogroup;"
     chown nobody:nogroup "${v[TEMP_DIR]}"
+    # Without this check a viewer nobody can read is a 500 for every page, with the reason only in nginx's log.
+    if ! runuser -u nobody -- test -r "${v[OHIF_ROOT]}/index.html" 2>/dev/null; then
+        echo "render-nginx-config: nginx's workers (user nobody) cannot read ${v[OHIF_ROOT]}/index.html: a folder on the way is private. Fix: give nginx a copy in a folder that user nobody can reach (install-ohif.sh keeps the viewer under /var/lib/orthancseg when the state folder is private)." >&2
+        exit 1
+    fi
+    if ! runuser -u nobody -- test -w "${v[TEMP_DIR]}" 2>/dev/null; then
+        echo "render-nginx-config: nginx's workers (user nobody) cannot write to ${v[TEMP_DIR]}: a folder on the way is private. Fix: a TEMP_DIR outside it." >&2
+        exit 1
+    fi
 fi
 
 sed -e "s|{{USER_LINE}}|$user_line|" \

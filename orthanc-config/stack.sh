@@ -1,30 +1,67 @@
 #!/usr/bin/env bash
 # Starts, stops and reports the local OrthancSeg stack: PostgreSQL, Orthanc, the worker and OHIF
 # behind nginx, all private to this checkout (state under .stack/), all on loopback by default.
-# Usage: stack.sh up|down|status        (the Makefile's `make up`, `make down`, `make status`)
+# Every part runs under a private supervisord (.stack/supervisor/supervisord.conf, its own socket),
+# which restarts a part that dies; stack.sh starts them in order and waits for each health check.
+# Usage: stack.sh up|down|status|systemd-units   (`make up`, `make down`, `make status`, `make systemd-units`)
 set -euo pipefail
 umask 022
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 PG_DIR="$STACK/pg"
-PG_DATA="$PG_DIR/data"
 ORTHANC_DIR="$STACK/orthanc"
 NGINX_DIR="$STACK/nginx"
 APP_DIR="$STACK/app"
+SUPERVISOR_DIR="$STACK/supervisor"
+SUPERVISOR_CONF="$SUPERVISOR_DIR/supervisord.conf"
+SUPERVISOR_SOCK="$RUN/supervisor.sock"
+SYSTEMD_DIR="$STACK/systemd"
+# One file per part: how often supervisord restarted it since it started, and the last restart's log line.
+COUNTS="$RUN/restarts"
+RESTARTS_LOG="$LOGS/restarts.log"
+
+# PostgreSQL's folder may be a link to /var/lib/orthancseg (place_reachable): postgres is given the target.
+resolve_pg_paths() {
+    PG_HOME="$(readlink -m "$PG_DIR")"
+    PG_DATA="$PG_HOME/data"
+}
+resolve_pg_paths
 
 external_pg() { [[ -n "${ORTHANCSEG_PG_URL:-}" ]]; }
+
+# The supervised parts in start order: supervisord's program names (also in its log and restarts.log).
+programs() {
+    external_pg || echo postgres
+    echo orthanc worker nginx
+}
+
+# The name `make status` shows for a program.
+part_name() {
+    case "$1" in
+        postgres) echo PostgreSQL ;;
+        orthanc) echo Orthanc ;;
+        worker) echo Worker ;;
+        nginx) echo OHIF ;;
+    esac
+}
 
 # ---------------------------------------------------------------------------------------------
 # Layout and secrets
 
 prepare_layout() {
-    mkdir -p "$STACK" "$LOGS" "$RUN" "$ORTHANC_DIR/storage" "$NGINX_DIR" "$APP_DIR" "$STACK/bin"
+    mkdir -p "$STACK" "$LOGS" "$RUN" "$ORTHANC_DIR/storage" "$NGINX_DIR" "$APP_DIR" "$STACK/bin" "$SUPERVISOR_DIR"
     mkdir -p -m 700 "$SECRETS"
     chmod 700 "$SECRETS"
     local name
     for name in orthanc-password pg-orthanc-password pg-worker-password admin-token bridge-token; do
         ensure_secret "$name"
     done
+    if ! external_pg; then
+        # As root PostgreSQL runs as 'postgres', which cannot enter a checkout under /root: then its data lives
+        # under /var/lib/orthancseg. Placed before supervisord and the units are written: they name the real folder.
+        place_reachable "$PG_DIR" postgres "PostgreSQL's data"
+        resolve_pg_paths
+    fi
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -49,13 +86,8 @@ pg_admin_sql() {
     if external_pg; then
         "$(pg_bin)/psql" "$ORTHANCSEG_PG_URL" -v ON_ERROR_STOP=1 -qAt -f -
     else
-        as_pg "$(pg_bin)/psql" -h "$PG_DIR" -p "$PG_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 -qAt -f -
+        as_pg "$(pg_bin)/psql" -h "$PG_HOME" -p "$PG_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 -qAt -f -
     fi
-}
-
-pg_running() {
-    external_pg && return 0
-    [[ -f "$PG_DATA/PG_VERSION" ]] && as_pg "$(pg_bin)/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1
 }
 
 pg_ready() {
@@ -64,45 +96,26 @@ pg_ready() {
     "$(pg_bin)/pg_isready" -q -h "$host" -p "$port" -t 2
 }
 
-# PostgreSQL runs as 'postgres' when we are root, and must reach its data directory. If this
-# checkout sits somewhere that user cannot enter, the data goes under /var/lib and .stack/pg links there.
-place_pg_dir() {
-    [[ -e "$PG_DIR" ]] && return 0
-    if is_root && ! runuser -u postgres -- test -x "$STACK"; then
-        local outside
-        outside="/var/lib/orthancseg/pg-$(printf '%s' "$STACK" | sha1sum | cut -c1-12)"
-        mkdir -p "$outside"
-        chown postgres:postgres "$outside"
-        ln -s "$outside" "$PG_DIR"
-        warn "user postgres cannot enter $STACK, so PostgreSQL's data lives in $outside (linked from $PG_DIR)"
-    else
-        mkdir -p "$PG_DIR"
-    fi
-}
-
 pg_up() {
     if external_pg; then
         step "PostgreSQL: using the existing server named by ORTHANCSEG_PG_URL"
         pg_ready || die "the PostgreSQL server in ORTHANCSEG_PG_URL does not answer (pg_isready). Fix: check the URL, the server and its pg_hba.conf."
-    elif pg_running; then
-        ok "PostgreSQL already running on 127.0.0.1:$PG_PORT"
+    elif program_alive postgres; then
+        await_started "PostgreSQL" "$LOGS/postgres.log" "program_alive postgres" 60 pg_ready \
+            "PostgreSQL already running on 127.0.0.1:$PG_PORT" "pg_isready did not answer within 60 s"
     else
         step "PostgreSQL: private cluster on 127.0.0.1:$PG_PORT"
-        place_pg_dir
-        is_root && chown postgres:postgres "$PG_DIR" && chmod 700 "$PG_DIR"
+        is_root && chown postgres:postgres "$PG_HOME" && chmod 700 "$PG_HOME"
         if [[ ! -f "$PG_DATA/PG_VERSION" ]]; then
             as_pg "$(pg_bin)/initdb" -D "$PG_DATA" -U postgres --auth-local=peer --auth-host=scram-sha-256 \
                 -E UTF8 --locale=C >"$LOGS/postgres-initdb.log" 2>&1 \
                 || fail_part "PostgreSQL (initdb)" "$LOGS/postgres-initdb.log" "initdb failed"
         fi
         require_free_port "$PG_PORT" "PostgreSQL" ORTHANCSEG_PG_PORT
-        touch "$LOGS/postgres.log"
-        is_root && chown postgres:postgres "$LOGS/postgres.log"
-        as_pg "$(pg_bin)/pg_ctl" -D "$PG_DATA" -l "$LOGS/postgres.log" -w -t 60 start \
-            -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -k $PG_DIR" >/dev/null 2>&1 \
-            || fail_part "PostgreSQL" "$LOGS/postgres.log" "pg_ctl start failed. Fix: read the log; a stale $PG_DATA/postmaster.pid or a full disk are the usual causes"
+        start_program postgres "PostgreSQL" "$LOGS/postgres.log"
+        await_started "PostgreSQL" "$LOGS/postgres.log" "program_alive postgres" 60 pg_ready \
+            "PostgreSQL started" "pg_isready did not answer within 60 s. Fix: read the log; a full disk is the usual cause"
     fi
-    wait_for 30 "" pg_ready || fail_part "PostgreSQL" "$LOGS/postgres.log" "pg_isready did not answer within 30 s"
     pg_provision
     ok "PostgreSQL ready; databases $PG_ORTHANC_DB and $PG_WORKER_DB"
 }
@@ -126,14 +139,6 @@ REVOKE CONNECT, TEMPORARY ON DATABASE $PG_WORKER_DB FROM PUBLIC;
 SQL
 }
 
-pg_down() {
-    external_pg && { ok "PostgreSQL is external (ORTHANCSEG_PG_URL): left running"; return 0; }
-    if pg_running; then
-        as_pg "$(pg_bin)/pg_ctl" -D "$PG_DATA" -m fast -w -t 60 stop >/dev/null
-        ok "PostgreSQL stopped"
-    fi
-}
-
 # ---------------------------------------------------------------------------------------------
 # Orthanc
 
@@ -145,9 +150,9 @@ orthanc_curl() {
 orthanc_healthy() { orthanc_curl "http://127.0.0.1:$ORTHANC_HTTP_PORT/system" >/dev/null; }
 
 orthanc_up() {
-    if pid_alive "$RUN/orthanc.pid"; then
-        orthanc_healthy || fail_part "Orthanc" "$LOGS/orthanc.log" "it runs (pid $(cat "$RUN/orthanc.pid")) but /system does not answer"
-        ok "Orthanc already running on http://127.0.0.1:$ORTHANC_HTTP_PORT/"
+    if program_alive orthanc; then
+        await_started "Orthanc" "$LOGS/orthanc.log" "program_alive orthanc" 120 orthanc_healthy \
+            "Orthanc already running on http://127.0.0.1:$ORTHANC_HTTP_PORT/" "it runs (pid $(program_pid orthanc)) but /system did not answer within 120 s"
         return 0
     fi
     step "Orthanc: HTTP $ORTHANC_HTTP_PORT, DICOM $ORTHANC_DICOM_PORT, PostgreSQL index, DICOMweb, GDCM, Python bridge"
@@ -168,13 +173,10 @@ orthanc_up() {
         STORAGE_DIR="$ORTHANC_DIR/storage" HTTP_USER="$ORTHANC_USER" HTTP_PASSWORD="$(secret orthanc-password)" \
         STABLE_AGE="$STABLE_AGE" PYTHON_SCRIPT="$BRIDGE_SCRIPT" PG_URI="$uri" \
         WORKER_PORT="$WORKER_PORT" BRIDGE_TOKEN_FILE="$SECRETS/bridge-token"
-    : >"$LOGS/orthanc.log"
-    start_detached "$RUN/orthanc.pid" "$LOGS/orthanc.log" /usr/sbin/Orthanc "$ORTHANC_DIR/orthanc.json"
-    await_started "Orthanc" "$LOGS/orthanc.log" "$RUN/orthanc.pid" 120 orthanc_healthy \
+    start_program orthanc "Orthanc" "$LOGS/orthanc.log"
+    await_started "Orthanc" "$LOGS/orthanc.log" "program_alive orthanc" 120 orthanc_healthy \
         "Orthanc ready on http://127.0.0.1:$ORTHANC_HTTP_PORT/" "/system did not answer within 120 s"
 }
-
-orthanc_down() { stop_pid "$RUN/orthanc.pid" "Orthanc" 60; }
 
 # ---------------------------------------------------------------------------------------------
 # Worker and CLI
@@ -189,10 +191,31 @@ publish() {
         || fail_part "the build of $project" "$log" "dotnet publish failed"
 }
 
+# The worker's whole configuration: standard .NET configuration from the environment (`__` separates sections).
+# supervisord's program and the systemd unit are given the same lines.
+worker_environment() {
+    local host port query ssl=""
+    read -r host port query < <(pg_endpoint)
+    [[ "$query" == *sslmode=require* || "$query" == *sslmode=verify* ]] && ssl=";SSL Mode=Require"
+    cat <<EOF
+DOTNET_ENVIRONMENT=Production
+ASPNETCORE_ENVIRONMENT=Production
+OrthancSeg__Database__ConnectionString=Host=$host;Port=$port;Database=$PG_WORKER_DB;Username=$PG_WORKER_ROLE;Passfile=$SECRETS/worker.pgpass$ssl
+OrthancSeg__Orthanc__Url=http://127.0.0.1:$ORTHANC_HTTP_PORT
+OrthancSeg__Orthanc__Username=$ORTHANC_USER
+OrthancSeg__Orthanc__PasswordFile=$SECRETS/orthanc-password
+OrthancSeg__Auth__BridgeTokenFile=$SECRETS/bridge-token
+OrthancSeg__Auth__AdminTokenFile=$SECRETS/admin-token
+OrthancSeg__Datasets__RawRoot=${ORTHANCSEG_NNUNET_RAW:-$STACK/data/nnUNet_raw}
+Kestrel__Endpoints__Grpc__Url=http://127.0.0.1:$WORKER_PORT
+Kestrel__Endpoints__Grpc__Protocols=Http2
+EOF
+}
+
 worker_up() {
-    if pid_alive "$RUN/worker.pid"; then
-        worker_healthy || fail_part "the worker" "$LOGS/worker.log" "it runs (pid $(cat "$RUN/worker.pid")) but its gRPC health check fails"
-        ok "worker already running on http://127.0.0.1:$WORKER_PORT"
+    if program_alive worker; then
+        await_started "the worker" "$LOGS/worker.log" "program_alive worker" 90 worker_healthy \
+            "worker already running on http://127.0.0.1:$WORKER_PORT" "it runs (pid $(program_pid worker)) but its gRPC health check did not pass within 90 s"
         return 0
     fi
     step "worker: building and starting orthancseg-worker on 127.0.0.1:$WORKER_PORT"
@@ -204,29 +227,10 @@ worker_up() {
     read -r host port query < <(pg_endpoint)
     # The password stays in a pgpass file (mode 600), not in the environment or a command line.
     (umask 077 && printf '%s:%s:%s:%s:%s\n' "$host" "$port" "$PG_WORKER_DB" "$PG_WORKER_ROLE" "$(secret pg-worker-password)" >"$SECRETS/worker.pgpass")
-    local ssl=""
-    [[ "$query" == *sslmode=require* || "$query" == *sslmode=verify* ]] && ssl=";SSL Mode=Require"
-    : >"$LOGS/worker.log"
-    (
-        cd "$APP_DIR/worker"
-        export DOTNET_ENVIRONMENT=Production ASPNETCORE_ENVIRONMENT=Production
-        export OrthancSeg__Database__ConnectionString="Host=$host;Port=$port;Database=$PG_WORKER_DB;Username=$PG_WORKER_ROLE;Passfile=$SECRETS/worker.pgpass$ssl"
-        export OrthancSeg__Orthanc__Url="http://127.0.0.1:$ORTHANC_HTTP_PORT"
-        export OrthancSeg__Orthanc__Username="$ORTHANC_USER"
-        export OrthancSeg__Orthanc__PasswordFile="$SECRETS/orthanc-password"
-        export OrthancSeg__Auth__BridgeTokenFile="$SECRETS/bridge-token"
-        export OrthancSeg__Auth__AdminTokenFile="$SECRETS/admin-token"
-        # nnU-Net datasets (snapshots) go to $nnUNet_raw/DatasetNNN_Name; ORTHANCSEG_NNUNET_RAW points them elsewhere.
-        export OrthancSeg__Datasets__RawRoot="${ORTHANCSEG_NNUNET_RAW:-$STACK/data/nnUNet_raw}"
-        export Kestrel__Endpoints__Grpc__Url="http://127.0.0.1:$WORKER_PORT"
-        export Kestrel__Endpoints__Grpc__Protocols=Http2
-        start_detached "$RUN/worker.pid" "$LOGS/worker.log" dotnet "$APP_DIR/worker/orthancseg-worker.dll"
-    )
-    await_started "the worker" "$LOGS/worker.log" "$RUN/worker.pid" 90 worker_healthy \
+    start_program worker "the worker" "$LOGS/worker.log"
+    await_started "the worker" "$LOGS/worker.log" "program_alive worker" 90 worker_healthy \
         "worker ready (gRPC health SERVING) on http://127.0.0.1:$WORKER_PORT" "its gRPC health check did not pass within 90 s"
 }
-
-worker_down() { stop_pid "$RUN/worker.pid" "worker" 30; }
 
 cli_install() {
     if [[ -x "$STACK/bin/orthancseg" && -f "$APP_DIR/cli/orthancseg.dll" && "${1:-}" != force ]]; then
@@ -253,41 +257,309 @@ ohif_healthy() {
 }
 
 ohif_up() {
-    if pid_alive "$RUN/nginx.pid"; then
-        ohif_healthy || fail_part "OHIF (nginx)" "$LOGS/nginx-error.log" "nginx runs but the viewer or its /dicom-web/ proxy does not answer 200"
-        ok "OHIF already served on http://127.0.0.1:$OHIF_PORT/"
+    if program_alive nginx; then
+        await_started "OHIF (nginx)" "$LOGS/nginx-error.log" "program_alive nginx" 30 ohif_healthy \
+            "OHIF already served on http://127.0.0.1:$OHIF_PORT/" "nginx runs but the viewer or its /dicom-web/ proxy did not answer 200 within 30 s"
         return 0
     fi
     step "OHIF $OHIF_VERSION: nginx on 127.0.0.1:$OHIF_PORT, /dicom-web/ proxied to Orthanc"
     "$ORTHANCSEG_CONFIG_DIR/install-ohif.sh"
     require_free_port "$OHIF_PORT" "OHIF (nginx)" ORTHANCSEG_OHIF_PORT
+    # As root nginx's workers run as nobody, which must write request and response bodies here.
+    place_reachable "$NGINX_DIR/tmp" nobody "nginx's temporary files"
     "$ORTHANCSEG_CONFIG_DIR/render-nginx-config.sh" "$NGINX_DIR/nginx.conf" \
         LISTEN="127.0.0.1:$OHIF_PORT" OHIF_ROOT="$STACK/ohif/dist" ORTHANC_URL="http://127.0.0.1:$ORTHANC_HTTP_PORT" \
         ORTHANC_USER="$ORTHANC_USER" ORTHANC_PASSWORD_FILE="$SECRETS/orthanc-password" \
-        PID_FILE="$RUN/nginx.pid" LOG_DIR="$LOGS" TEMP_DIR="$NGINX_DIR/tmp"
+        PID_FILE="$RUN/nginx.pid" LOG_DIR="$LOGS" TEMP_DIR="$NGINX_DIR/tmp" \
+        || die "could not render $NGINX_DIR/nginx.conf (see the message above)"
     touch "$LOGS/nginx-error.log"
-    nginx -p "$NGINX_DIR" -c "$NGINX_DIR/nginx.conf" -e "$LOGS/nginx-error.log" >>"$LOGS/nginx-error.log" 2>&1 \
-        || fail_part "OHIF (nginx)" "$LOGS/nginx-error.log" "nginx refused to start"
-    local rc=0
-    wait_for 30 "" ohif_healthy || rc=$?
-    ((rc == 0)) || fail_part "OHIF (nginx)" "$LOGS/nginx-error.log" "http://127.0.0.1:$OHIF_PORT/ or its /dicom-web/ proxy did not answer 200 within 30 s"
-    ok "OHIF ready on http://127.0.0.1:$OHIF_PORT/"
+    start_program nginx "OHIF (nginx)" "$LOGS/nginx-error.log"
+    await_started "OHIF (nginx)" "$LOGS/nginx-error.log" "program_alive nginx" 30 ohif_healthy \
+        "OHIF ready on http://127.0.0.1:$OHIF_PORT/" "http://127.0.0.1:$OHIF_PORT/ or its /dicom-web/ proxy did not answer 200 within 30 s"
 }
 
-ohif_down() {
-    if pid_alive "$RUN/nginx.pid"; then
-        local pid
-        pid="$(cat "$RUN/nginx.pid")"
-        kill -QUIT "$pid" 2>/dev/null || true
-        local i
-        for ((i = 0; i < 100; i++)); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
-        ok "nginx (OHIF) stopped"
+# ---------------------------------------------------------------------------------------------
+# Supervision: supervisord here, systemd units for sites that run systemd. Both are written from the
+# same description of each program (program_spec), so they start exactly the same commands.
+
+sctl() { supervisorctl -c "$SUPERVISOR_CONF" "$@"; }
+
+supervisor_running() {
+    [[ -f "$SUPERVISOR_CONF" ]] && pid_alive "$RUN/supervisord.pid" && sctl pid >/dev/null 2>&1
+}
+
+# supervisord's state of a program: RUNNING, STARTING, BACKOFF (restarting after a failed start), STOPPED,
+# EXITED, FATAL (gave up); empty when supervisord does not run.
+program_state() {
+    supervisor_running || return 0
+    { sctl status "$1" 2>/dev/null || true; } | awk 'NR == 1 { print $2 }'
+}
+
+program_alive() { [[ "$(program_state "$1")" =~ ^(RUNNING|STARTING|BACKOFF)$ ]]; }
+
+program_pid() { sctl pid "$1" 2>/dev/null || echo 0; }
+
+restarts_of() { cat "$COUNTS/$1" 2>/dev/null || echo 0; }
+
+# Asks supervisord to start a program; it waits for startsecs, so a part that dies at once is named here.
+start_program() {
+    local name="$1" part="$2" log="$3" out
+    if ! out="$(sctl start "$name" 2>&1)" || [[ "$out" == *ERROR* ]]; then
+        fail_part "$part" "$log" "supervisord could not start it ($out)"
     fi
-    rm -f "$RUN/nginx.pid"
+}
+
+# The description of one program, in the variables P_*: command (array), working directory, user (empty: the
+# one running make up), stop signal, seconds to wait before SIGKILL, seconds it must stay up to count as
+# started, log file, description.
+program_spec() {
+    P_USER="" P_DIR="$STACK" P_STOPSIGNAL=TERM P_STOPWAIT=30 P_STARTSECS=5 P_ENV=""
+    case "$1" in
+        postgres)
+            # In the foreground (not pg_ctl), so supervisord is its parent and sees it die.
+            P_COMMAND=("$(pg_bin)/postgres" -D "$PG_DATA" -p "$PG_PORT" -c listen_addresses=127.0.0.1 -k "$PG_HOME")
+            is_root && P_USER=postgres
+            P_DIR="$PG_HOME"
+            # SIGINT is PostgreSQL's fast shutdown (pg_ctl stop -m fast).
+            P_STOPSIGNAL=INT P_STOPWAIT=60 P_STARTSECS=3
+            P_LOG="$LOGS/postgres.log" P_DESC="PostgreSQL (private cluster)"
+            ;;
+        orthanc)
+            P_COMMAND=(/usr/sbin/Orthanc "$ORTHANC_DIR/orthanc.json")
+            P_DIR="$ORTHANC_DIR" P_STOPWAIT=60
+            P_LOG="$LOGS/orthanc.log" P_DESC="Orthanc (PACS)"
+            ;;
+        worker)
+            P_COMMAND=("$(command -v dotnet)" "$APP_DIR/worker/orthancseg-worker.dll")
+            P_DIR="$APP_DIR/worker" P_ENV="$(worker_environment)"
+            P_LOG="$LOGS/worker.log" P_DESC="worker"
+            ;;
+        nginx)
+            P_COMMAND=(/usr/sbin/nginx -p "$NGINX_DIR" -c "$NGINX_DIR/nginx.conf" -e "$LOGS/nginx-error.log" -g "daemon off;")
+            P_DIR="$NGINX_DIR" P_STOPSIGNAL=QUIT P_STOPWAIT=10 P_STARTSECS=2
+            P_LOG="$LOGS/nginx-error.log" P_DESC="nginx (OHIF viewer)"
+            ;;
+    esac
+}
+
+# Neither supervisord nor systemd can be given a path holding a double quote or a newline. Checked before
+# anything is written, as quote_words runs in subshells where die cannot stop the script.
+require_plain_paths() {
+    local path
+    for path in "$STACK" "$ORTHANCSEG_REPO" "${ORTHANCSEG_NNUNET_RAW:-}"; do
+        [[ "$path" != *[\"$'\n']* ]] || die "cannot supervise programs under '$path': it holds a double quote or a newline. Fix: move the checkout or ORTHANCSEG_STACK_DIR to a plainer path."
+    done
+}
+
+# Words for supervisord's and systemd's command lines: quoted when they hold blanks or ';'; '%' doubled for both.
+quote_words() {
+    local word out=()
+    for word in "$@"; do
+        [[ "$word" != *[\"$'\n']* ]] || die "cannot supervise a command with a double quote or newline in '$word'. Fix: move the checkout or ORTHANCSEG_STACK_DIR to a plainer path."
+        word="${word//%/%%}"
+        [[ "$word" == *[[:space:]\;]* ]] && word="\"$word\""
+        out+=("$word")
+    done
+    printf '%s' "${out[*]}"
+}
+
+write_supervisor_conf() {
+    require_plain_paths
+    ((${#SUPERVISOR_SOCK} < 100)) \
+        || die "supervisord's socket path $SUPERVISOR_SOCK is too long for a unix socket. Fix: a shorter ORTHANCSEG_STACK_DIR."
+    local name key value env priority=10
+    {
+        cat <<EOF
+; Generated by orthanc-config/stack.sh on every start of supervisord; edits are lost.
+; The stack's own supervisord: make up starts it and then each program in order (autostart=false), waiting for
+; its health check; from then on supervisord restarts a program that dies (autorestart), with a growing delay
+; between attempts that die at once (startsecs, startretries). make down stops everything and supervisord itself.
+
+[unix_http_server]
+file=$(quote_words "$SUPERVISOR_SOCK")
+chmod=0700
+
+[supervisord]
+logfile=$(quote_words "$LOGS/supervisord.log")
+logfile_maxbytes=10MB
+logfile_backups=5
+loglevel=info
+pidfile=$(quote_words "$RUN/supervisord.pid")
+childlogdir=$(quote_words "$LOGS")
+directory=$(quote_words "$STACK")
+identifier=orthancseg
+umask=022
+
+[rpcinterface:supervisor]
+supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+
+[supervisorctl]
+serverurl=unix://$(quote_words "$SUPERVISOR_SOCK")
+
+; Counts restarts and logs each with the program's name and exit reason (restarts.log): supervisord keeps no count.
+; postgres:orthanc: Orthanc is restarted when PostgreSQL died, as its PostgreSQL plugin never reconnects.
+[eventlistener:crash-recorder]
+command=/usr/bin/python3 $(quote_words "$ORTHANCSEG_CONFIG_DIR/supervisor-events.py" "$LOGS/supervisord.log" "$RESTARTS_LOG" "$COUNTS" $(external_pg || echo postgres:orthanc))
+events=PROCESS_STATE_EXITED,PROCESS_STATE_BACKOFF,PROCESS_STATE_FATAL
+buffer_size=1024
+autostart=true
+autorestart=true
+stdout_logfile=NONE
+stderr_logfile=$(quote_words "$LOGS/crash-recorder.log")
+stderr_logfile_maxbytes=1MB
+stderr_logfile_backups=2
+EOF
+        for name in $(programs); do
+            program_spec "$name"
+            printf '\n[program:%s]\n' "$name"
+            printf 'command=%s\n' "$(quote_words "${P_COMMAND[@]}")"
+            printf 'directory=%s\n' "$(quote_words "$P_DIR")"
+            [[ -n "$P_USER" ]] && printf 'user=%s\n' "$P_USER"
+            if [[ -n "$P_ENV" ]]; then
+                local pairs=()
+                while IFS= read -r env; do
+                    key="${env%%=*}" value="${env#*=}"
+                    [[ "$value" != *\"* ]] || die "the worker setting $key holds a double quote, which supervisord cannot pass on"
+                    pairs+=("$key=\"${value//%/%%}\"")
+                done <<<"$P_ENV"
+                printf 'environment=%s\n' "$(IFS=,; echo "${pairs[*]}")"
+            fi
+            cat <<EOF
+priority=$priority
+autostart=false
+autorestart=true
+startsecs=$P_STARTSECS
+startretries=5
+stopsignal=$P_STOPSIGNAL
+stopwaitsecs=$P_STOPWAIT
+stopasgroup=$([[ "$name" == postgres ]] && echo false || echo true)
+killasgroup=true
+redirect_stderr=true
+stdout_logfile=$(quote_words "$P_LOG")
+stdout_logfile_maxbytes=20MB
+stdout_logfile_backups=5
+EOF
+            priority=$((priority + 10))
+        done
+    } >"$SUPERVISOR_CONF.tmp"
+    mv "$SUPERVISOR_CONF.tmp" "$SUPERVISOR_CONF"
+}
+
+supervisor_up() {
+    if supervisor_running; then
+        ok "supervisord (pid $(cat "$RUN/supervisord.pid")) supervises the stack"
+        return 0
+    fi
+    step "supervisord: the stack's own supervisor ($SUPERVISOR_CONF)"
+    write_supervisor_conf
+    # Counts are per supervisord: a fresh one starts from zero (restarts.log keeps the history).
+    rm -rf "$COUNTS"
+    mkdir -p "$COUNTS"
+    supervisord -c "$SUPERVISOR_CONF" >>"$LOGS/supervisord.log" 2>&1 \
+        || fail_part "supervisord" "$LOGS/supervisord.log" "it refused to start"
+    wait_for 30 "" sctl pid || fail_part "supervisord" "$LOGS/supervisord.log" "its socket $SUPERVISOR_SOCK did not answer within 30 s"
+    ok "supervisord running (pid $(cat "$RUN/supervisord.pid")); restarts are logged in $RESTARTS_LOG"
+}
+
+supervisor_down() {
+    supervisor_running || return 0
+    local name pid i
+    # Reverse start order: the viewer first, PostgreSQL last.
+    for name in nginx worker orthanc postgres; do
+        if program_alive "$name"; then
+            sctl stop "$name" >/dev/null 2>&1 || warn "supervisord could not stop $name cleanly"
+            ok "$(part_name "$name") stopped"
+        fi
+    done
+    pid="$(cat "$RUN/supervisord.pid")"
+    sctl shutdown >/dev/null 2>&1 || kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 600; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -0 "$pid" 2>/dev/null && die "supervisord (pid $pid) did not stop within 60 s. Fix: look at $LOGS/supervisord.log, then kill it."
+    ok "supervisord stopped"
+}
+
+# A stack started before supervision (pid files, pg_ctl): stopped so that supervisord can take over.
+legacy_down() {
+    local part found=false
+    for part in nginx worker orthanc; do
+        if pid_alive "$RUN/$part.pid" && ! supervisor_running; then
+            found=true
+            stop_pid "$RUN/$part.pid" "$part (started without supervision)" 60
+        fi
+    done
+    if ! external_pg && [[ -f "$PG_DATA/postmaster.pid" ]] && ! program_alive postgres \
+        && as_pg "$(pg_bin)/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; then
+        found=true
+        as_pg "$(pg_bin)/pg_ctl" -D "$PG_DATA" -m fast -w -t 60 stop >/dev/null && ok "PostgreSQL (started without supervision) stopped"
+    fi
+    $found && warn "parts started by an older make up (without supervision) were stopped"
+    return 0
+}
+
+# Units for a site whose init is systemd: the same programs, restarted on failure, in order, under one target.
+write_systemd_units() {
+    require_plain_paths
+    mkdir -p "$SYSTEMD_DIR"
+    rm -f "$SYSTEMD_DIR"/orthancseg-*.service "$SYSTEMD_DIR"/orthancseg.target
+    local name unit wants=() after env
+    for name in $(programs); do
+        program_spec "$name"
+        unit="orthancseg-$name.service"
+        {
+            cat <<EOF
+# Generated by orthanc-config/stack.sh for the stack in $STACK; see docs/operations.md ("Under systemd").
+[Unit]
+Description=OrthancSeg $P_DESC
+PartOf=orthancseg.target
+After=network.target${after:+ $after}
+${after:+Wants=$after}
+StartLimitIntervalSec=300
+StartLimitBurst=10
+
+[Service]
+Type=simple
+ExecStart=$(quote_words "${P_COMMAND[@]}" | sed 's/\$/$$/g')
+WorkingDirectory=$(quote_words "$P_DIR")
+EOF
+            # Orthanc's PostgreSQL plugin never reconnects: each (re)start of PostgreSQL restarts a running Orthanc,
+            # as supervisord's crash-recorder does ('+': with full privileges, not as User=postgres).
+            [[ "$name" == postgres ]] && printf 'ExecStartPost=+%s --no-block try-restart orthancseg-orthanc.service\n' "$(command -v systemctl || echo /usr/bin/systemctl)"
+            [[ -n "$P_USER" ]] && printf 'User=%s\n' "$P_USER"
+            ! is_root && printf 'User=%s\n' "$(id -un)"
+            if [[ -n "$P_ENV" ]]; then
+                while IFS= read -r env; do
+                    printf 'Environment="%s"\n' "$(printf '%s' "${env//%/%%}" | sed 's/\$/$$/g')"
+                done <<<"$P_ENV"
+            fi
+            cat <<EOF
+Restart=on-failure
+RestartSec=2s
+KillSignal=SIG$P_STOPSIGNAL
+KillMode=mixed
+TimeoutStopSec=${P_STOPWAIT}s
+StandardOutput=journal
+StandardError=journal
+SyslogIdentifier=orthancseg-$name
+
+[Install]
+WantedBy=orthancseg.target
+EOF
+        } >"$SYSTEMD_DIR/$unit"
+        wants+=("$unit")
+        after="${after:+$after }$unit"
+    done
+    cat >"$SYSTEMD_DIR/orthancseg.target" <<EOF
+# Generated by orthanc-config/stack.sh for the stack in $STACK; see docs/operations.md ("Under systemd").
+[Unit]
+Description=OrthancSeg stack ($STACK)
+Wants=${wants[*]}
+
+[Install]
+WantedBy=multi-user.target
+EOF
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -304,7 +576,8 @@ ${_bold}OrthancSeg is up.${_reset}
   Worker gRPC     http://127.0.0.1:$WORKER_PORT   admin token in $rel/secrets/admin-token
   PostgreSQL      $host:$port   databases $PG_ORTHANC_DB, $PG_WORKER_DB; passwords in $rel/secrets/
   CLI             $rel/bin/orthancseg --help
-  Logs            $rel/logs/
+  Logs            $rel/logs/   restarts and crashes in $rel/logs/restarts.log
+  Supervisor      every part is restarted when it dies; make status shows each part's restarts
 Upload:  curl -u $ORTHANC_USER:\$(cat $rel/secrets/orthanc-password) -X POST --data-binary @slice.dcm http://127.0.0.1:$ORTHANC_HTTP_PORT/instances
 Stop:    make down
 EOF
@@ -313,61 +586,87 @@ EOF
 cmd_up() {
     "$ORTHANCSEG_CONFIG_DIR/install-deps.sh" stack
     prepare_layout
+    legacy_down
+    supervisor_up
     pg_up
     orthanc_up
     worker_up
     cli_install
     ohif_up
+    write_systemd_units
     print_summary
 }
 
 cmd_down() {
     step "stopping the OrthancSeg stack"
-    ohif_down
-    worker_down
-    orthanc_down
-    if [[ -d "$PG_DIR" ]] || external_pg; then
-        pg_down
-    fi
+    supervisor_down
+    legacy_down
+    external_pg && ok "PostgreSQL is external (ORTHANCSEG_PG_URL): left running"
     ok "stack stopped"
+}
+
+cmd_systemd_units() {
+    prepare_layout
+    write_systemd_units
+    say "systemd units for the stack in $STACK written to $SYSTEMD_DIR:"
+    ls "$SYSTEMD_DIR" | sed 's/^/  /'
+    [[ -f "$ORTHANC_DIR/orthanc.json" && -f "$NGINX_DIR/nginx.conf" && -f "$APP_DIR/worker/orthancseg-worker.dll" ]] \
+        || warn "they start what make up prepares (configuration, database roles, the built worker): run make up once first"
+    cat <<EOF
+To run the stack under systemd instead of make up (docs/operations.md, "Under systemd"):
+  make down
+  cp $SYSTEMD_DIR/* /etc/systemd/system/ && systemctl daemon-reload
+  systemctl enable --now orthancseg.target
+EOF
 }
 
 status_line() {
     local name="$1" state="$2" detail="$3" colour="$_red"
     [[ "$state" == running* ]] && colour="$_green"
-    printf '  %-12s %s%-22s%s %s\n' "$name" "$colour" "$state" "$_reset" "$detail"
+    printf '  %-12s %s%-24s%s %s\n' "$name" "$colour" "$state" "$_reset" "$detail"
 }
 
 cmd_status() {
-    local down=0 state
+    local down=0 name state health detail info last
     say "OrthancSeg stack in $STACK"
     if external_pg; then
         if pg_ready; then state="running (external)"; else state="unreachable"; down=1; fi
         status_line PostgreSQL "$state" "ORTHANCSEG_PG_URL"
-    elif [[ -f "$PG_DATA/PG_VERSION" ]] && pg_running; then
-        if pg_ready; then state="running"; else state="running, not ready"; down=1; fi
-        status_line PostgreSQL "$state" "127.0.0.1:$PG_PORT  log $LOGS/postgres.log"
-    else
-        status_line PostgreSQL stopped ""; down=1
     fi
-    if pid_alive "$RUN/orthanc.pid"; then
-        if orthanc_healthy; then state="running"; else state="running, not answering"; down=1; fi
-        status_line Orthanc "$state" "pid $(cat "$RUN/orthanc.pid")  http://127.0.0.1:$ORTHANC_HTTP_PORT/  DICOM $ORTHANC_DICOM_PORT"
-    else
-        status_line Orthanc stopped ""; down=1
+    if ! supervisor_running; then
+        for name in $(programs); do
+            status_line "$(part_name "$name")" stopped ""
+        done
+        say "supervisord is not running: make up starts it and every part."
+        return 1
     fi
-    if pid_alive "$RUN/worker.pid"; then
-        if worker_healthy 2>/dev/null; then state="running"; else state="running, not healthy"; down=1; fi
-        status_line Worker "$state" "pid $(cat "$RUN/worker.pid")  http://127.0.0.1:$WORKER_PORT (gRPC)"
-    else
-        status_line Worker stopped ""; down=1
-    fi
-    if pid_alive "$RUN/nginx.pid"; then
-        if ohif_healthy; then state="running"; else state="running, not answering"; down=1; fi
-        status_line OHIF "$state" "pid $(cat "$RUN/nginx.pid")  http://127.0.0.1:$OHIF_PORT/"
-    else
-        status_line OHIF stopped ""; down=1
-    fi
+    for name in $(programs); do
+        state="$(program_state "$name")"
+        case "$name" in
+            postgres) health=pg_ready detail="127.0.0.1:$PG_PORT" ;;
+            orthanc) health=orthanc_healthy detail="http://127.0.0.1:$ORTHANC_HTTP_PORT/  DICOM $ORTHANC_DICOM_PORT" ;;
+            worker) health=worker_healthy detail="http://127.0.0.1:$WORKER_PORT (gRPC)" ;;
+            nginx) health=ohif_healthy detail="http://127.0.0.1:$OHIF_PORT/" ;;
+        esac
+        case "$state" in
+            RUNNING)
+                if $health >/dev/null 2>&1; then state="running"; else state="running, not answering"; down=1; fi
+                info="pid $(program_pid "$name"), $({ sctl status "$name" 2>/dev/null || true; } | grep -o 'uptime [0-9:, a-z]*' | head -n 1 || true)" ;;
+            # Within startsecs of a (re)start: already answering is running.
+            STARTING)
+                if $health >/dev/null 2>&1; then state="running"; else state="starting"; down=1; fi
+                info="pid $(program_pid "$name"), just started" ;;
+            BACKOFF) state="restarting (backoff)"; down=1; info="" ;;
+            FATAL) state="failed: gave up"; down=1; info="make up tries again" ;;
+            *) state="stopped"; down=1; info="" ;;
+        esac
+        status_line "$(part_name "$name")" "$state" "restarts $(restarts_of "$name")${info:+, $info}  $detail"
+        if [[ -s "$COUNTS/$name.last" ]]; then
+            last="$(cat "$COUNTS/$name.last")"
+            printf '  %-12s last: %s\n' "" "$last"
+        fi
+    done
+    say "supervisord pid $(cat "$RUN/supervisord.pid"); every restart with its reason (e.g. terminated by SIGSEGV): $RESTARTS_LOG"
     return $down
 }
 
@@ -375,5 +674,6 @@ case "${1:-}" in
     up) cmd_up ;;
     down) cmd_down ;;
     status) cmd_status ;;
-    *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+    systemd-units) cmd_systemd_units ;;
+    *) echo "usage: $0 up|down|status|systemd-units" >&2; exit 2 ;;
 esac

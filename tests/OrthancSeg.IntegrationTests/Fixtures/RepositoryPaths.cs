@@ -14,8 +14,20 @@ internal static class RepositoryPaths
 
     public static string BridgeScript => Path.Combine(Root, "plugin-bridge", "orthancseg_bridge.py");
 
-    /// <summary>The prebuilt OHIF viewer that orthanc-config/install-ohif.sh unpacks (run by `make test`).</summary>
-    public static string OhifDist => Path.Combine(Environment.GetEnvironmentVariable("ORTHANCSEG_STACK_DIR") ?? Path.Combine(Root, ".stack"), "ohif", "dist");
+    /// <summary>
+    /// The prebuilt OHIF viewer that orthanc-config/install-ohif.sh unpacks (run by `make test`). When the checkout is private
+    /// (under /root), .stack/ohif links to a folder under /var/lib/orthancseg that nginx's workers (user nobody) can reach:
+    /// the link's target is given, so nginx never walks through the private folder.
+    /// </summary>
+    public static string OhifDist
+    {
+        get
+        {
+            var ohif = new DirectoryInfo(Path.Combine(Environment.GetEnvironmentVariable("ORTHANCSEG_STACK_DIR") ?? Path.Combine(Root, ".stack"), "ohif"));
+            var target = ohif.LinkTarget is null ? ohif.FullName : ohif.ResolveLinkTarget(returnFinalTarget: true)!.FullName;
+            return Path.Combine(target, "dist");
+        }
+    }
 
     public static string EndToEnd => Path.Combine(Root, "tests", "e2e");
 
