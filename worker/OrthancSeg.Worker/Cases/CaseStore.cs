@@ -42,7 +42,7 @@ internal sealed record CaseRecord(
     DateTimeOffset CreatedAt,
     DateTimeOffset UpdatedAt)
 {
-    public CaseGrid Grid => new(SopInstanceUids, FrameOfReferenceUid, Geometry, StatusReason);
+    public CaseGrid Grid => new(SopInstanceUids, FrameOfReferenceUid, Geometry, StatusReason, StudyInstanceUid, SeriesInstanceUid);
 }
 
 /// <summary>Cases in PostgreSQL. Upserts are keyed on (workflow, SeriesInstanceUID), so a series recorded twice is one case.</summary>

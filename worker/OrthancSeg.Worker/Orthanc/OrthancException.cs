@@ -12,4 +12,7 @@ internal sealed class OrthancException(string message, HttpStatusCode? statusCod
 
     /// <summary>True when Orthanc did not answer or answered that it cannot serve now: worth retrying later.</summary>
     public bool IsUnavailable => StatusCode is null or HttpStatusCode.ServiceUnavailable or HttpStatusCode.BadGateway or HttpStatusCode.GatewayTimeout;
+
+    /// <summary>True when Orthanc answered that the resource does not exist (never stored, or deleted since).</summary>
+    public bool IsNotFound => StatusCode == HttpStatusCode.NotFound;
 }
