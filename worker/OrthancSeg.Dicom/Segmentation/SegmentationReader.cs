@@ -20,9 +20,10 @@ namespace OrthancSeg.Dicom.Segmentation;
 /// <b>highest label value wins</b>. This is independent of frame and segment order, so the same SEG always gives
 /// the same label map; the number of such voxels is reported in <see cref="LabelMapResult.OverlapVoxels"/>.</para>
 /// <para>Refused with a <see cref="DicomException"/>: not a SEG; another FrameOfReferenceUID or other
-/// Rows/Columns than the series; references to instances not in the series; frames that match no slice; an
-/// orientation that is not the series' (up to flips); no segments; a segment with voxels that the mapping does
-/// not know (the message lists the known names); no painted voxel at all. A segment the mapping does not know
+/// Rows/Columns than the series; more frames than <see cref="MaxFrames"/> or than the pixel data holds; a bit depth
+/// the type does not allow; references to instances not in the series; frames that match no slice (a position that is
+/// not finite matches none); an orientation that is not the series' (up to flips) or is no direction at all; no
+/// segments; a segment with voxels that the mapping does not know (the message lists the known names); no painted voxel at all. A segment the mapping does not know
 /// but that marks nothing is skipped with a warning (OHIF keeps empty default segments).</para>
 /// </remarks>
 public static class SegmentationReader
