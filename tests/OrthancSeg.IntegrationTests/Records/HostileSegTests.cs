@@ -5,6 +5,7 @@ using System.Net.Http.Headers;
 using System.Text.Json;
 using Npgsql;
 using OrthancSeg.Contracts.V1;
+using OrthancSeg.Dicom;
 using OrthancSeg.IntegrationTests.Fixtures;
 using OrthancSeg.Tests.Support;
 using Xunit.Abstractions;
@@ -50,6 +51,11 @@ public sealed class HostileSegTests(ITestOutputHelper output)
         await harness.WaitForCountAsync("SELECT count(*) FROM cases", series.Count, Patience, "the cases of the image series");
 
         var corpus = HostileSegs.Generate(series, CorpusSize, seed: 14).ToList();
+        // Compressed SEGs whose codestream is damaged: the worker must have Orthanc transcode them, and Orthanc cannot.
+        foreach (var s in series)
+        {
+            corpus.Add(new HostileSeg("LABELMAP jpeg-ls: codestream without its start marker", "jpeg-ls", await DamagedJpegLsAsync(s)));
+        }
         var stored = new ConcurrentDictionary<string, HostileSeg>();
         var refused = new ConcurrentBag<string>();
         await Parallel.ForEachAsync(corpus, new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (seg, ct) =>
@@ -88,7 +94,7 @@ public sealed class HostileSegTests(ITestOutputHelper output)
                 segs[entry.Key] = entry.Value;
             }
         });
-        Assert.True(segs.Count >= 1000, $"only {segs.Count} of {CorpusSize} hostile SEGs were stored by Orthanc as segmentations");
+        Assert.True(segs.Count >= 1000, $"only {segs.Count} of {corpus.Count} hostile SEGs were stored by Orthanc as segmentations");
 
         const string Recorded = """
             SELECT count(DISTINCT orthanc_instance_id) FROM (
@@ -120,7 +126,7 @@ public sealed class HostileSegTests(ITestOutputHelper output)
         var memory = PeakResidentBytes(harness.Worker.ProcessId);
 
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{CorpusSize} hostile SEGs: {stored.Count} stored by Orthanc ({segs.Count} as segmentations), {refused.Count} refused; uploaded in {uploaded.TotalSeconds:0} s, all recorded after {stopwatch.Elapsed.TotalSeconds:0} s"));
+            $"{corpus.Count} hostile SEGs: {stored.Count} stored by Orthanc ({segs.Count} as segmentations), {refused.Count} refused; uploaded in {uploaded.TotalSeconds:0} s, all recorded after {stopwatch.Elapsed.TotalSeconds:0} s"));
         output.WriteLine("Verdicts: " + string.Join(", ", verdicts.OrderBy(v => v.Key).Select(v => $"{v.Key} {v.Value}")));
         output.WriteLine("By mutation: " + string.Join("; ", segs.GroupBy(s => s.Value.Kind).OrderBy(g => g.Key).Select(g =>
             $"{g.Key} " + string.Join("/", g.Select(s => records.FirstOrDefault(r => r.OrthancId == s.Key)?.Verdict ?? "none").GroupBy(v => v).OrderBy(v => v.Key).Select(v => $"{v.Count()} {v.Key}")))));
@@ -139,9 +145,32 @@ public sealed class HostileSegTests(ITestOutputHelper output)
         // Every verdict is represented: the corpus holds usable SEGs, broken ones and ones whose series is unknown.
         Assert.True(verdicts.GetValueOrDefault("accepted") > 0 && verdicts.GetValueOrDefault("rejected") > 0 && verdicts.GetValueOrDefault("pending") > 0,
             string.Join(", ", verdicts));
+        Assert.All(segs.Where(s => s.Value.Kind == "jpeg-ls").Select(s => records.Single(r => r.OrthancId == s.Key)),
+            r => Assert.Contains("Orthanc cannot transcode the file from JPEG-LS", r.Reason, StringComparison.Ordinal));
         // The file's control characters were kept visible, escaped, rather than dropped with the row.
         Assert.True(records.Any(r => r.Reason?.Contains("\\u0000", StringComparison.Ordinal) == true), "no stored reason shows an escaped NUL");
         Assert.DoesNotContain(records, r => (r.Reason ?? "").Any(c => char.IsControl(c)) || r.Segments.Any(char.IsControl));
+    }
+
+    private static async Task<byte[]> DamagedJpegLsAsync(TestSeries series)
+    {
+        var directory = Directory.CreateTempSubdirectory("orthancseg-jls-").FullName;
+        try
+        {
+            var native = Path.Combine(directory, "seg.dcm");
+            var compressed = Path.Combine(directory, "seg-jls.dcm");
+            await File.WriteAllBytesAsync(native, DicomWriter.ToBytes(series.Seg([new(1, "liver")], [new(1, 1)], labelMap: true)));
+            await ProcessRunner.RunAsync("dcmcjpls", [native, compressed], TimeSpan.FromSeconds(30));
+            var bytes = await File.ReadAllBytesAsync(compressed);
+            var start = bytes.AsSpan().IndexOf(new byte[] { 0xFF, 0xD8, 0xFF });
+            bytes[start] = 0;
+            bytes[start + 1] = 0;
+            return bytes;
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
     }
 
     private sealed record Record(string OrthancId, string Verdict, string? Reason, string Segments);

@@ -150,6 +150,38 @@ public sealed class OrthancClientTests(OrthancServer orthanc)
     }
 
     [Fact]
+    public async Task A_stored_file_that_orthanc_cannot_transcode_is_a_problem_of_the_file_not_an_outage()
+    {
+        // A JPEG-LS SEG whose codestream has lost its start marker: Orthanc stores it without decoding, then cannot transcode it.
+        var series = new TestSeries(slices: 2);
+        var directory = Directory.CreateTempSubdirectory("orthancseg-jls-").FullName;
+        byte[] damaged;
+        try
+        {
+            var native = Path.Combine(directory, "seg.dcm");
+            var compressed = Path.Combine(directory, "seg-jls.dcm");
+            await File.WriteAllBytesAsync(native, DicomWriter.ToBytes(series.Seg([new(1, "liver")], [new(1, 1)], labelMap: true)));
+            await ProcessRunner.RunAsync("dcmcjpls", [native, compressed], TimeSpan.FromSeconds(30));
+            damaged = await File.ReadAllBytesAsync(compressed);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+        var start = damaged.AsSpan().IndexOf(new byte[] { 0xFF, 0xD8, 0xFF });
+        Assert.True(start > 0, "no JPEG-LS codestream in the compressed file");
+        damaged[start] = 0;
+        damaged[start + 1] = 0;
+        await using var app = Build(OrthancUrl, OrthancServer.Username, orthanc.PasswordFile);
+        var upload = await app.Services.GetRequiredService<OrthancClient>().UploadAsync(damaged, CancellationToken.None);
+        using var scope = app.Services.CreateScope();
+
+        var error = await Assert.ThrowsAsync<DicomException>(() => scope.ServiceProvider.GetRequiredService<OrthancInstances>().FetchAsync(upload.Id, CancellationToken.None));
+
+        Assert.Contains("Orthanc cannot transcode the file from JPEG-LS", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task An_id_that_is_not_an_orthanc_id_is_refused_before_any_request()
     {
         // Nothing listens here: a request would fail as unavailable, not as an argument error.

@@ -279,29 +279,42 @@ internal sealed class OrthancClient(HttpClient http)
         }
         using (response)
         {
-            var body = await ExcerptAsync(response, cancellationToken);
+            var (body, details) = await ExcerptAsync(response, cancellationToken);
             var hint = response.StatusCode == HttpStatusCode.Unauthorized
                 ? $"; check {OrthancOptions.Section}:Username and {OrthancOptions.Section}:PasswordFile"
                 : "";
             throw new OrthancException(
-                $"Orthanc {request.Method} {request.RequestUri} answered {(int)response.StatusCode} {response.ReasonPhrase}{hint}{body}", response.StatusCode);
+                $"Orthanc {request.Method} {request.RequestUri} answered {(int)response.StatusCode} {response.ReasonPhrase}{hint}{body}", response.StatusCode,
+                details: details);
         }
     }
 
     /// <summary>Absolute, so that messages name the whole address; relative paths resolve below any prefix of the base address.</summary>
     private Uri Resolve(string relativePath) => new(BaseAddress, relativePath);
 
-    private static async Task<string> ExcerptAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    /// <summary>The start of an error answer for the message, and Orthanc's "Details" when the answer is its JSON error.</summary>
+    private static async Task<(string Excerpt, string? Details)> ExcerptAsync(HttpResponseMessage response, CancellationToken cancellationToken)
     {
         const int limit = 300;
+        string text;
         try
         {
-            var text = (await response.Content.ReadAsStringAsync(cancellationToken)).Trim();
-            return text.Length == 0 ? "" : ": " + (text.Length <= limit ? text : text[..limit] + "…");
+            text = (await response.Content.ReadAsStringAsync(cancellationToken)).Trim();
         }
         catch (HttpRequestException)
         {
-            return "";
+            return ("", null);
         }
+        string? details = null;
+        try
+        {
+            using var json = JsonDocument.Parse(text);
+            details = json.RootElement.ValueKind == JsonValueKind.Object ? String(json.RootElement, "Details") : null;
+        }
+        catch (JsonException)
+        {
+            // Not Orthanc's JSON error (a proxy's page, plain text): the excerpt says it all.
+        }
+        return (text.Length == 0 ? "" : ": " + (text.Length <= limit ? text : text[..limit] + "…"), details);
     }
 }

@@ -48,10 +48,10 @@ internal sealed class OrthancInstances(OrthancClient orthanc, TranscodeGate gate
         {
             transcoded = await orthanc.GetTranscodedInstanceFileAsync(orthancInstanceId, TransferSyntaxes.ExplicitVRLittleEndian, cancellationToken);
         }
-        catch (OrthancException e) when (e.StatusCode is HttpStatusCode.BadRequest or HttpStatusCode.UnsupportedMediaType
-            or HttpStatusCode.UnprocessableEntity or HttpStatusCode.NotImplemented)
+        catch (OrthancException e) when (CannotTranscode(e))
         {
-            throw new DicomException($"Orthanc cannot transcode the file from {TransferSyntaxes.NameOf(declared)} to Explicit VR Little Endian ({e.Message})", e);
+            throw new DicomException($"Orthanc cannot transcode the file from {TransferSyntaxes.NameOf(declared)} to Explicit VR Little Endian "
+                + $"({e.Details ?? e.StatusCode.ToString()}): its pixel data is damaged or in a form Orthanc's codecs do not read", e);
         }
         finally
         {
@@ -59,6 +59,14 @@ internal sealed class OrthancInstances(OrthancClient orthanc, TranscodeGate gate
         }
         return (DicomReader.Read(transcoded), bytes.Length + transcoded.Length);
     }
+
+    /// <summary>
+    /// Orthanc 1.10.1 answers a file its codecs cannot decode with 500 and the Details "Cannot transcode to transfer syntax: …"
+    /// (OrthancStatus -1, as for any internal error): only those words tell the file's fault from Orthanc's own.
+    /// </summary>
+    private static bool CannotTranscode(OrthancException e) =>
+        e.StatusCode is HttpStatusCode.BadRequest or HttpStatusCode.UnsupportedMediaType or HttpStatusCode.NotImplemented
+        || (e.StatusCode == HttpStatusCode.InternalServerError && e.Details?.StartsWith("Cannot transcode", StringComparison.Ordinal) == true);
 
     private static bool Decodable(string transferSyntax) =>
         transferSyntax is TransferSyntaxes.ImplicitVRLittleEndian or TransferSyntaxes.ExplicitVRLittleEndian
