@@ -57,6 +57,11 @@ public sealed class WorkerProcess : IAsyncLifetime
     /// <summary>Everything the worker printed so far, for failure messages.</summary>
     public string Output => _process?.ReadLog() ?? "";
 
+    /// <summary>The worker's process, for what only the operating system knows of it (its memory in /proc).</summary>
+    public int ProcessId => _process?.Id ?? throw new InvalidOperationException("The worker is not running");
+
+    public bool HasExited => _process?.HasExited ?? true;
+
     /// <summary>Starts a worker with extra configuration (keys as in appsettings.json, e.g. "OrthancSeg:Orthanc:Url").</summary>
     public static async Task<WorkerProcess> StartAsync(PostgresServer postgres, IReadOnlyDictionary<string, string> settings)
     {

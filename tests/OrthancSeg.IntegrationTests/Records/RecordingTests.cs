@@ -272,7 +272,7 @@ public sealed class RecordingTests
         early.Dataset.SetString(OrthancSeg.Dicom.DicomTags.ContentDate, OrthancSeg.Dicom.DicomVR.DA, "20261126");
         early.Dataset.SetString(OrthancSeg.Dicom.DicomTags.ContentTime, OrthancSeg.Dicom.DicomVR.TM, "101500");
         await harness.UploadAsync(early);
-        await harness.WaitForCountAsync("SELECT count(*) FROM labels WHERE verdict = 'rejected' AND rejection_reason LIKE 'references slices not in the series%'", 1,
+        await harness.WaitForCountAsync("SELECT count(*) FROM labels WHERE verdict = 'rejected' AND rejection_reason LIKE '%which is not an image of series%'", 1,
             Patience, "the early SEG rejected");
         foreach (var file in files.Skip(3))
         {

@@ -49,6 +49,9 @@ internal sealed class RecordsHarness : IAsyncDisposable
 
     public HttpClient Orthanc { get; private set; } = null!;
 
+    /// <summary>The running worker's process.</summary>
+    public WorkerProcess Worker => _worker ?? throw new InvalidOperationException("The worker is not running");
+
     /// <summary>The running worker's gRPC address, for the CLI.</summary>
     public string WorkerAddress => _worker?.Address ?? throw new InvalidOperationException("The worker is not running");
 

@@ -6,6 +6,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using OrthancSeg.Dicom;
 using OrthancSeg.IntegrationTests.Fixtures;
+using OrthancSeg.Tests.Support;
 using WorkerHost::OrthancSeg.Worker.Orthanc;
 
 namespace OrthancSeg.IntegrationTests.Worker;
@@ -81,6 +82,129 @@ public sealed class OrthancClientTests(OrthancServer orthanc)
         Assert.Null(error.StatusCode);
         Assert.True(error.IsUnavailable);
         Assert.Contains($"GET {url}/system failed", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_uploaded_instance_is_read_back_through_every_typed_method_and_deleted()
+    {
+        await using var app = Build(OrthancUrl, OrthancServer.Username, orthanc.PasswordFile);
+        var client = app.Services.GetRequiredService<OrthancClient>();
+        var series = new TestSeries(slices: 2);
+        var files = series.Files().Select(DicomWriter.ToBytes).ToList();
+        var before = await LastChangeAsync(client);
+
+        var first = await client.UploadAsync(files[0], CancellationToken.None);
+        var second = await client.UploadAsync(files[1], CancellationToken.None);
+        var again = await client.UploadAsync(files[0], CancellationToken.None);
+
+        Assert.Equal("Success", first.Status);
+        Assert.Equal("AlreadyStored", again.Status);
+        Assert.Equal(first.Id, again.Id);
+        var stored = await client.GetSeriesAsync(first.ParentSeries!, CancellationToken.None);
+        Assert.Equal(series.SeriesInstanceUid, stored.MainDicomTags.Text("SeriesInstanceUID"));
+        Assert.Equal("Abdomen liver", stored.MainDicomTags.Text("SeriesDescription"));
+        Assert.Equal(new[] { first.Id, second.Id }.Order(StringComparer.Ordinal), stored.Instances.Order(StringComparer.Ordinal));
+        Assert.Contains(await client.ListSeriesAsync(0, 10_000, CancellationToken.None), s => s.Id == stored.Id);
+
+        var tags = await client.GetSeriesInstanceTagsAsync(stored.Id, CancellationToken.None);
+        Assert.Equal(series.SopInstanceUids.Order(StringComparer.Ordinal), tags.Values.Select(t => t.Text("SOPInstanceUID")!).Order(StringComparer.Ordinal));
+        Assert.Equal(series.PositionOf(0), tags[first.Id].Numbers("ImagePositionPatient"));
+        Assert.Equal(8, tags[first.Id].Integer("Rows"));
+        Assert.Equal(series.SopInstanceUids[0], (await client.GetInstanceTagsAsync(first.Id, CancellationToken.None)).Text("SOPInstanceUID"));
+        Assert.Equal(SopClasses.CTImage, await client.GetInstanceSopClassUidAsync(first.Id, CancellationToken.None));
+        Assert.Equal(files[0], await client.GetInstanceFileAsync(first.Id, CancellationToken.None));
+
+        var changes = await client.GetChangesAsync(before, 100, CancellationToken.None);
+        Assert.Contains(changes.Changes, c => c.ChangeType == "NewInstance" && c.ResourceId == first.Id);
+        Assert.Contains(changes.Changes, c => c.ChangeType == "NewSeries" && c.ResourceId == stored.Id);
+        Assert.True(changes.Last > before);
+
+        await client.DeleteInstanceAsync(first.Id, CancellationToken.None);
+
+        var gone = await Assert.ThrowsAsync<OrthancException>(() => client.GetInstanceFileAsync(first.Id, CancellationToken.None));
+        Assert.True(gone.IsNotFound, gone.Message);
+        Assert.False(gone.IsUnavailable);
+        Assert.Equal([second.Id], (await client.GetSeriesAsync(stored.Id, CancellationToken.None)).Instances);
+        var deleteAgain = await Assert.ThrowsAsync<OrthancException>(() => client.DeleteInstanceAsync(first.Id, CancellationToken.None));
+        Assert.True(deleteAgain.IsNotFound);
+    }
+
+    [Fact]
+    public async Task A_transcoded_file_is_answered_without_being_stored()
+    {
+        await using var app = Build(OrthancUrl, OrthancServer.Username, orthanc.PasswordFile);
+        var client = app.Services.GetRequiredService<OrthancClient>();
+        var original = await File.ReadAllBytesAsync("/usr/lib/python3/dist-packages/pydicom/data/test_files/MR_small_RLE.dcm");
+        var upload = await client.UploadAsync(original, CancellationToken.None);
+
+        var transcoded = DicomReader.Read(await client.GetTranscodedInstanceFileAsync(upload.Id, TransferSyntaxes.ExplicitVRLittleEndian, CancellationToken.None));
+
+        Assert.Equal(TransferSyntaxes.ExplicitVRLittleEndian, transcoded.TransferSyntaxUid);
+        var source = DicomReader.Read(original);
+        Assert.Equal(source.Dataset.GetString(DicomTags.SOPInstanceUID), transcoded.Dataset.GetString(DicomTags.SOPInstanceUID));
+        Assert.Equal(DicomPixelData.Create(source.Dataset, source.TransferSyntaxUid).GetFrame(0).ToArray(),
+            DicomPixelData.Create(transcoded.Dataset, transcoded.TransferSyntaxUid).GetFrame(0).ToArray());
+        // Still the one stored instance, still RLE: the modification was answered, not stored.
+        Assert.Single((await client.GetSeriesAsync(upload.ParentSeries!, CancellationToken.None)).Instances);
+        Assert.Equal(TransferSyntaxes.RleLossless, DicomReader.Read(await client.GetInstanceFileAsync(upload.Id, CancellationToken.None)).TransferSyntaxUid);
+    }
+
+    [Fact]
+    public async Task A_stored_file_that_orthanc_cannot_transcode_is_a_problem_of_the_file_not_an_outage()
+    {
+        // A JPEG-LS SEG whose codestream has lost its start marker: Orthanc stores it without decoding, then cannot transcode it.
+        var series = new TestSeries(slices: 2);
+        var directory = Directory.CreateTempSubdirectory("orthancseg-jls-").FullName;
+        byte[] damaged;
+        try
+        {
+            var native = Path.Combine(directory, "seg.dcm");
+            var compressed = Path.Combine(directory, "seg-jls.dcm");
+            await File.WriteAllBytesAsync(native, DicomWriter.ToBytes(series.Seg([new(1, "liver")], [new(1, 1)], labelMap: true)));
+            await ProcessRunner.RunAsync("dcmcjpls", [native, compressed], TimeSpan.FromSeconds(30));
+            damaged = await File.ReadAllBytesAsync(compressed);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+        var start = damaged.AsSpan().IndexOf(new byte[] { 0xFF, 0xD8, 0xFF });
+        Assert.True(start > 0, "no JPEG-LS codestream in the compressed file");
+        damaged[start] = 0;
+        damaged[start + 1] = 0;
+        await using var app = Build(OrthancUrl, OrthancServer.Username, orthanc.PasswordFile);
+        var upload = await app.Services.GetRequiredService<OrthancClient>().UploadAsync(damaged, CancellationToken.None);
+        using var scope = app.Services.CreateScope();
+
+        var error = await Assert.ThrowsAsync<DicomException>(() => scope.ServiceProvider.GetRequiredService<OrthancInstances>().FetchAsync(upload.Id, CancellationToken.None));
+
+        Assert.Contains("Orthanc cannot transcode the file from JPEG-LS", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_id_that_is_not_an_orthanc_id_is_refused_before_any_request()
+    {
+        // Nothing listens here: a request would fail as unavailable, not as an argument error.
+        await using var app = Build($"http://127.0.0.1:{ProcessRunner.FreePort()}", null, null);
+        var client = app.Services.GetRequiredService<OrthancClient>();
+
+        await Assert.ThrowsAsync<ArgumentException>(() => client.GetSeriesAsync("../system", CancellationToken.None));
+        await Assert.ThrowsAsync<ArgumentException>(() => client.DeleteInstanceAsync("abc?expand", CancellationToken.None));
+    }
+
+    /// <summary>The newest change's sequence number: pages through the log, as catch-up does.</summary>
+    private static async Task<long> LastChangeAsync(OrthancClient client)
+    {
+        long since = 0;
+        while (true)
+        {
+            var page = await client.GetChangesAsync(since, 1000, CancellationToken.None);
+            since = Math.Max(since, page.Last);
+            if (page.Done || page.Changes.Count == 0)
+            {
+                return since;
+            }
+        }
     }
 
     private string OrthancUrl => orthanc.BaseUrl.ToString().TrimEnd('/');

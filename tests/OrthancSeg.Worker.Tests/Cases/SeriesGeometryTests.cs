@@ -18,9 +18,6 @@ public sealed class SeriesGeometryTests
         Assert.Equal((256, 512, 3), (g.Columns, g.Rows, g.Slices));
         Assert.Equal([0.8, 0.7, 5.0], g.Spacing);
         Assert.Equal([0.0, 0.0, 0.0], g.Origin);
-        Assert.Equal(1, g.SliceIndexAt(new Vector3D(3, 4, 5.2)));
-        Assert.Null(g.SliceIndexAt(new Vector3D(0, 0, 7.5)));
-        Assert.Null(g.SliceIndexAt(new Vector3D(0, 0, 15)));
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using OrthancSeg.Dicom;
+using OrthancSeg.Dicom.Segmentation;
 using OrthancSeg.Tests.Support;
 using OrthancSeg.Worker.Cases;
 using OrthancSeg.Worker.Labels;
@@ -18,11 +19,15 @@ public sealed class LabelValidatorTests
             f.Dataset.GetDoubles(DicomTags.ImageOrientationPatient), rows, columns,
             f.Dataset.GetDoubles(DicomTags.PixelSpacing), series.FrameOfReferenceUid)).Reverse().ToList();
         var ordered = SeriesGeometry.Order(headers);
-        return (series, new CaseGrid(ordered.SopInstanceUids, ordered.FrameOfReferenceUid, ordered.Geometry, ordered.Problem));
+        return (series, new CaseGrid(ordered.SopInstanceUids, ordered.FrameOfReferenceUid, ordered.Geometry, ordered.Problem,
+            series.StudyInstanceUid, series.SeriesInstanceUid));
     }
 
-    private static LabelAssessment Assess(DicomFile seg, CaseGrid grid) =>
-        LabelValidator.Assess(SegmentationContent.Parse(DicomReader.Read(DicomWriter.ToBytes(seg))), grid, Mapper, "liver-ct");
+    private static LabelAssessment Assess(DicomFile seg, CaseGrid grid)
+    {
+        var file = DicomReader.Read(DicomWriter.ToBytes(seg));
+        return LabelValidator.Assess(SegmentationReader.Describe(file), file, grid, Mapper, "liver-ct");
+    }
 
     [Fact]
     public void Binary_seg_with_known_names_is_accepted_with_its_painted_slices()
@@ -71,7 +76,7 @@ public sealed class LabelValidatorTests
         var (series, grid) = Case();
         var result = Assess(series.Seg([new(1, "liver")], [new(1, 1)], rows: 4, columns: 4), grid);
         Assert.False(result.Accepted);
-        Assert.StartsWith("wrong geometry", result.RejectionReason, StringComparison.Ordinal);
+        Assert.Contains("frames are 4×4 (Rows×Columns) but the series images are 7×9", result.RejectionReason, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -80,18 +85,46 @@ public sealed class LabelValidatorTests
         var (series, grid) = Case();
         var result = Assess(series.Seg([new(1, "liver")], [new(9, 1)], referencedSop: _ => "1.2.3.999"), grid);
         Assert.False(result.Accepted);
-        Assert.Contains("references slices not in the series", result.RejectionReason, StringComparison.Ordinal);
-        Assert.Contains("1.2.3.999", result.RejectionReason, StringComparison.Ordinal);
+        Assert.Contains("1.2.3.999, which is not an image of series", result.RejectionReason, StringComparison.Ordinal);
     }
 
     [Fact]
-    public void Frames_without_known_references_are_placed_by_position()
+    public void A_frame_that_references_an_unknown_instance_is_refused_even_where_its_position_fits()
     {
+        // The reference says which image was segmented; a position that happens to fit does not override it (the export refuses it too).
         var (series, grid) = Case();
         var result = Assess(series.Seg([new(1, "liver")], [new(2, 1)], referencedSop: _ => "1.2.3.998"), grid);
-        // Position (slice 2) is on the grid, so the frame still lands on the right slice.
+        Assert.False(result.Accepted);
+        Assert.Contains("1.2.3.998", result.RejectionReason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Frames_without_references_are_placed_by_position()
+    {
+        var (series, grid) = Case();
+        var seg = series.Seg([new(1, "liver")], [new(2, 1)]);
+        foreach (var frame in seg.Dataset.GetSequence(DicomTags.PerFrameFunctionalGroupsSequence))
+        {
+            frame.Remove(DicomTags.DerivationImageSequence);
+        }
+        var result = Assess(seg, grid);
         Assert.True(result.Accepted, result.RejectionReason);
         Assert.Equal([2], result.PaintedSlices);
+    }
+
+    [Fact]
+    public void A_frame_at_a_position_that_is_not_finite_is_refused_not_placed_on_the_first_slice()
+    {
+        var (series, grid) = Case();
+        var seg = series.Seg([new(1, "liver")], [new(2, 1)]);
+        foreach (var frame in seg.Dataset.GetSequence(DicomTags.PerFrameFunctionalGroupsSequence))
+        {
+            frame.Remove(DicomTags.DerivationImageSequence);
+            frame.GetFirstItem(DicomTags.PlanePositionSequence)!.SetString(DicomTags.ImagePositionPatient, DicomVR.DS, "NaN\\0\\100");
+        }
+        var result = Assess(seg, grid);
+        Assert.False(result.Accepted);
+        Assert.Contains("not a finite position", result.RejectionReason, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -100,7 +133,7 @@ public sealed class LabelValidatorTests
         var (series, grid) = Case();
         var result = Assess(series.Seg([new(1, "liver")], [new(1, 1)], blank: true), grid);
         Assert.False(result.Accepted);
-        Assert.StartsWith("empty", result.RejectionReason, StringComparison.Ordinal);
+        Assert.Contains("marks no voxel", result.RejectionReason, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -109,7 +142,7 @@ public sealed class LabelValidatorTests
         var (series, grid) = Case();
         var result = Assess(series.Seg([new(1, "liver")], [new(1, 9)], labelMap: true), grid);
         Assert.False(result.Accepted);
-        Assert.Contains("not a declared segment", result.RejectionReason, StringComparison.Ordinal);
+        Assert.Contains("pixel value 9 on slice 1 is no SegmentNumber", result.RejectionReason, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -131,8 +164,8 @@ public sealed class LabelValidatorTests
             seg.Dataset.SetString(DicomTags.ContentTime, DicomVR.TM, time);
             return seg;
         }
-        var first = SegmentationContent.Parse(At("101500.25"));
-        var second = SegmentationContent.Parse(At("101500.750000"));
+        var first = SegmentationReader.Describe(At("101500.25"));
+        var second = SegmentationReader.Describe(At("101500.750000"));
         Assert.Equal(new DateTimeOffset(2026, 11, 26, 10, 15, 0, 250, TimeSpan.Zero), first.ContentTime);
         Assert.Equal(new DateTimeOffset(2026, 11, 26, 10, 15, 0, 750, TimeSpan.Zero), second.ContentTime);
     }
@@ -141,7 +174,7 @@ public sealed class LabelValidatorTests
     public void A_file_that_is_not_a_seg_is_refused_with_its_sop_class()
     {
         var (series, _) = Case();
-        var error = Assert.Throws<DicomException>(() => SegmentationContent.Parse(series.Files().First()));
+        var error = Assert.Throws<DicomException>(() => SegmentationReader.Describe(series.Files().First()));
         Assert.Contains(SopClasses.CTImage, error.Message, StringComparison.Ordinal);
     }
 }

@@ -6,7 +6,8 @@ namespace OrthancSeg.Dicom.Segmentation;
 /// <param name="Value">The label value the mapping gave it.</param>
 /// <param name="VoxelCount">Voxels the segment marks (before overlaps with other segments are resolved).</param>
 /// <param name="Slices">Indices of the sorted slices it paints, ascending.</param>
-public sealed record SegmentSummary(SegmentInfo Segment, byte Value, long VoxelCount, IReadOnlyList<int> Slices);
+/// <param name="Frames">Frames of the SEG that mark at least one of its voxels.</param>
+public sealed record SegmentSummary(SegmentInfo Segment, byte Value, long VoxelCount, IReadOnlyList<int> Slices, int Frames);
 
 /// <summary>A SEG rasterised onto its series' grid.</summary>
 /// <param name="LabelMap">UInt8 voxels on exactly the series grid; 0 = background.</param>

@@ -20,13 +20,56 @@ namespace OrthancSeg.Dicom.Segmentation;
 /// <b>highest label value wins</b>. This is independent of frame and segment order, so the same SEG always gives
 /// the same label map; the number of such voxels is reported in <see cref="LabelMapResult.OverlapVoxels"/>.</para>
 /// <para>Refused with a <see cref="DicomException"/>: not a SEG; another FrameOfReferenceUID or other
-/// Rows/Columns than the series; references to instances not in the series; frames that match no slice; an
-/// orientation that is not the series' (up to flips); no segments; a segment with voxels that the mapping does
-/// not know (the message lists the known names); no painted voxel at all. A segment the mapping does not know
+/// Rows/Columns than the series; more frames than <see cref="MaxFrames"/> or than the pixel data holds; a bit depth
+/// the type does not allow; references to instances not in the series; frames that match no slice (a position that is
+/// not finite matches none); an orientation that is not the series' (up to flips) or is no direction at all; no
+/// segments; a segment with voxels that the mapping does not know (the message lists the known names); no painted voxel at all. A segment the mapping does not know
 /// but that marks nothing is skipped with a warning (OHIF keeps empty default segments).</para>
 /// </remarks>
 public static class SegmentationReader
 {
+    /// <summary>
+    /// Frames a SEG may declare: far above any real one (a whole-body model's 117 segments on 1,000 slices), and low enough
+    /// that what is kept per frame stays small whatever NumberOfFrames says.
+    /// </summary>
+    public const int MaxFrames = 262_144;
+
+    /// <summary>
+    /// Reads what a SEG says about itself (<see cref="SegmentationDescription"/>) and checks that its frames are there: the
+    /// declared frame count, size and bit depth against the limits and against the pixel bytes present, before anything is
+    /// allocated for them. Placing the frames on a series is <see cref="Read"/>'s job.
+    /// </summary>
+    /// <exception cref="DicomException">The file is no usable SEG; the message says why in words a person can act on.</exception>
+    public static SegmentationDescription Describe(DicomFile segmentation)
+    {
+        ArgumentNullException.ThrowIfNull(segmentation);
+        var ds = segmentation.Dataset;
+        var (sopClass, type) = Identify(ds);
+        var sopInstanceUid = ds.GetString(DicomTags.SOPInstanceUID) ?? throw new DicomException("The SEG has no SOPInstanceUID");
+        var pixels = OpenPixels(segmentation, type);
+
+        var referencedSeries = new List<string>();
+        var referencedInstances = new List<string>();
+        foreach (var series in ds.GetSequence(DicomTags.ReferencedSeriesSequence))
+        {
+            if (series.GetString(DicomTags.SeriesInstanceUID) is { } uid)
+            {
+                referencedSeries.Add(uid);
+            }
+            referencedInstances.AddRange(series.GetSequence(DicomTags.ReferencedInstanceSequence)
+                .Select(i => i.GetString(DicomTags.ReferencedSOPInstanceUID)).OfType<string>());
+        }
+        referencedInstances.AddRange(References(ds.GetFirstItem(DicomTags.SharedFunctionalGroupsSequence)));
+        foreach (var frame in ds.GetSequence(DicomTags.PerFrameFunctionalGroupsSequence))
+        {
+            referencedInstances.AddRange(References(frame));
+        }
+        var segments = ds.GetSequence(DicomTags.SegmentSequence).Select(SegmentInfo.From).ToList();
+        return new SegmentationDescription(sopInstanceUid, sopClass, type, referencedSeries.Distinct().ToList(), referencedInstances.Distinct().ToList(),
+            ds.GetString(DicomTags.FrameOfReferenceUID), ds.GetText(DicomTags.ContentCreatorName), SegmentationDescription.ContentTimeOf(ds),
+            pixels.Rows, pixels.Columns, pixels.FrameCount, segments);
+    }
+
     public static LabelMapResult Read(DicomFile segmentation, SeriesGrid grid, SegmentMapping mapping)
     {
         ArgumentNullException.ThrowIfNull(segmentation);
@@ -34,16 +77,7 @@ public static class SegmentationReader
         ArgumentNullException.ThrowIfNull(mapping);
         var ds = segmentation.Dataset;
         var warnings = new List<string>();
-        var sopClass = ds.GetString(DicomTags.SOPClassUID);
-        if (!SopClasses.IsSegmentation(sopClass))
-        {
-            throw new DicomException($"The file is not a DICOM SEG (SOPClassUID {sopClass ?? "missing"}, Modality {ds.GetString(DicomTags.Modality) ?? "missing"})");
-        }
-        var type = ds.GetString(DicomTags.SegmentationType)?.ToUpperInvariant() ?? (sopClass == SopClasses.LabelMapSegmentation ? "LABELMAP" : null);
-        if (type is not ("BINARY" or "FRACTIONAL" or "LABELMAP"))
-        {
-            throw new DicomException($"SegmentationType {type ?? "missing"} is not BINARY, FRACTIONAL or LABELMAP");
-        }
+        var (_, type) = Identify(ds);
 
         var frameOfReference = ds.GetString(DicomTags.FrameOfReferenceUID);
         if (frameOfReference is null)
@@ -72,14 +106,15 @@ public static class SegmentationReader
         }
 
         var segments = ReadSegments(ds);
-        var frames = PlaceFrames(ds, grid, type, segments, warnings);
+        // The pixel data is checked against what the SEG declares before anything is allocated per frame.
+        var pixels = PixelSource.Open(segmentation, type, warnings);
+        var frames = PlaceFrames(ds, grid, type, pixels.FrameCount, segments, warnings);
         var values = new Dictionary<int, byte?>();
         foreach (var segment in segments.Values)
         {
             values[segment.Number] = mapping.Resolve(segment);
         }
 
-        var pixels = PixelSource.Open(segmentation, type, frames.Length, warnings);
         var label = Volume.Allocate(geometry, VoxelType.UInt8);
         var painter = new Painter(label, frames, segments, values, pixels);
         painter.PaintAll();
@@ -95,7 +130,7 @@ public static class SegmentationReader
         }
         var summaries = segments.Values.Where(s => values[s.Number] is not null)
             .Select(s => new SegmentSummary(s, values[s.Number]!.Value, painter.Counts.GetValueOrDefault(s.Number),
-                painter.SlicesOf.TryGetValue(s.Number, out var slices) ? slices.Order().ToArray() : []))
+                painter.SlicesOf.TryGetValue(s.Number, out var slices) ? slices.Order().ToArray() : [], painter.FramesOf.GetValueOrDefault(s.Number)))
             .ToList();
         if (summaries.Sum(s => s.VoxelCount) == 0)
         {
@@ -106,6 +141,66 @@ public static class SegmentationReader
             warnings.Add(string.Create(CultureInfo.InvariantCulture, $"{painter.Overlap} voxel(s) belong to segments with different label values; the highest label value was kept"));
         }
         return new LabelMapResult(label, summaries, painter.Overlap, type, warnings);
+    }
+
+    /// <summary>The SOP class and SegmentationType, or why the file is not a SEG this reader reads.</summary>
+    private static (string SopClass, string Type) Identify(DicomDataset ds)
+    {
+        var sopClass = ds.GetString(DicomTags.SOPClassUID);
+        if (sopClass is null || !SopClasses.IsSegmentation(sopClass))
+        {
+            throw new DicomException($"The file is not a DICOM SEG (SOPClassUID {sopClass ?? "missing"}, Modality {ds.GetString(DicomTags.Modality) ?? "missing"}; "
+                + $"expected SOP Class {SopClasses.Segmentation} or {SopClasses.LabelMapSegmentation})");
+        }
+        var type = ds.GetString(DicomTags.SegmentationType)?.ToUpperInvariant() ?? (sopClass == SopClasses.LabelMapSegmentation ? "LABELMAP" : null);
+        if (type is not ("BINARY" or "FRACTIONAL" or "LABELMAP"))
+        {
+            throw new DicomException($"SegmentationType {type ?? "missing"} is not BINARY, FRACTIONAL or LABELMAP");
+        }
+        return (sopClass, type);
+    }
+
+    /// <summary>
+    /// The SEG's pixel data, checked before any frame is decoded: a bit depth the type allows, at most <see cref="MaxFrames"/>
+    /// frames, and the bytes for every declared frame present (native data by length, 1-bit data by a packing that fits,
+    /// RLE by one fragment at least per frame).
+    /// </summary>
+    private static DicomPixelData OpenPixels(DicomFile file, string type)
+    {
+        var pixels = FramePixels.Open(file.Dataset, file.TransferSyntaxUid, "The SEG");
+        if (pixels.FrameCount > MaxFrames)
+        {
+            throw new DicomException($"The SEG declares {pixels.FrameCount} frames (NumberOfFrames); more than {MaxFrames} is not a SEG the worker reads");
+        }
+        var bits = pixels.BitsAllocated;
+        switch (type)
+        {
+            case "LABELMAP" when bits is 8 or 16:
+            case "FRACTIONAL" when bits == 8:
+            case "BINARY" when bits is 1 or 8:
+                break;
+            default:
+                throw new DicomException($"A {type} SEG with BitsAllocated {bits} is not supported (BINARY: 1, FRACTIONAL: 8, LABELMAP: 8 or 16)");
+        }
+        if (pixels.SamplesPerPixel != 1)
+        {
+            throw new DicomException($"The SEG has SamplesPerPixel {pixels.SamplesPerPixel}; a segmentation has one sample per pixel");
+        }
+        var element = file.Dataset[DicomTags.PixelData]!;
+        if (element.IsEncapsulated)
+        {
+            var fragments = element.Fragments!.Count - 1;
+            if (fragments < pixels.FrameCount)
+            {
+                throw new DicomException($"The SEG declares {pixels.FrameCount} frames but its encapsulated pixel data holds {fragments} fragments");
+            }
+        }
+        else if (bits == 1)
+        {
+            // Throws when the length fits no packing of the declared frames.
+            pixels.GuessBitPacking();
+        }
+        return pixels;
     }
 
     private static SortedDictionary<int, SegmentInfo> ReadSegments(DicomDataset ds)
@@ -129,13 +224,9 @@ public static class SegmentationReader
     /// <summary>Where one frame goes: slice, segment (0 for LABELMAP) and whether it is mirrored.</summary>
     internal readonly record struct FramePlacement(int Slice, int Segment, bool FlipRows, bool FlipColumns);
 
-    private static FramePlacement[] PlaceFrames(DicomDataset ds, SeriesGrid grid, string type, SortedDictionary<int, SegmentInfo> segments, List<string> warnings)
+    private static FramePlacement[] PlaceFrames(DicomDataset ds, SeriesGrid grid, string type, int frameCount, SortedDictionary<int, SegmentInfo> segments,
+        List<string> warnings)
     {
-        var frameCount = ds.GetInt(DicomTags.NumberOfFrames) ?? 1;
-        if (frameCount <= 0)
-        {
-            throw new DicomException("The SEG has no frames");
-        }
         var perFrame = ds.GetSequence(DicomTags.PerFrameFunctionalGroupsSequence);
         var shared = ds.GetFirstItem(DicomTags.SharedFunctionalGroupsSequence);
         if (perFrame.Count != 0 && perFrame.Count != frameCount)
@@ -177,7 +268,11 @@ public static class SegmentationReader
             int? byPosition = null;
             string? positionProblem = null;
             var ipp = Group(item, shared, DicomTags.PlanePositionSequence)?.GetDoubles(DicomTags.ImagePositionPatient);
-            if (ipp is { Length: 3 })
+            if (ipp is { Length: 3 } && !ipp.All(double.IsFinite))
+            {
+                positionProblem = $"its ImagePositionPatient {string.Join('\\', ipp.Select(v => v.ToString(CultureInfo.InvariantCulture)))} is not a finite position";
+            }
+            else if (ipp is { Length: 3 })
             {
                 var position = new Vector3D(ipp[0], ipp[1], ipp[2]);
                 var d = position.Dot(g.SliceDirection);
@@ -205,7 +300,7 @@ public static class SegmentationReader
             if (byReference is { } r)
             {
                 slice = r;
-                if (ipp is { Length: 3 } && byPosition != r)
+                if (ipp is { Length: 3 } && positionProblem is null && byPosition != r)
                 {
                     disagreements++;
                 }
@@ -274,8 +369,15 @@ public static class SegmentationReader
         {
             return (false, false);
         }
-        var row = new Vector3D(orientation[0], orientation[1], orientation[2]).Normalized();
-        var column = new Vector3D(orientation[3], orientation[4], orientation[5]).Normalized();
+        var row = new Vector3D(orientation[0], orientation[1], orientation[2]);
+        var column = new Vector3D(orientation[3], orientation[4], orientation[5]);
+        if (!orientation.All(double.IsFinite) || row.Length < 1e-6 || column.Length < 1e-6)
+        {
+            throw new DicomException(string.Create(CultureInfo.InvariantCulture,
+                $"SEG frame {frame + 1} has ImageOrientationPatient {string.Join('\\', orientation)}, which is not two directions (zero or not finite)"));
+        }
+        row = row.Normalized();
+        column = column.Normalized();
         const double tolerance = 1e-3;
         bool Same(Vector3D a, Vector3D b) => (a - b).Length <= tolerance;
         var rowSame = Same(row, g.RowDirection);
@@ -330,24 +432,14 @@ public static class SegmentationReader
 
         public int Pixels => _pixels.Rows * _pixels.Columns;
 
-        public static PixelSource Open(DicomFile file, string type, int frames, List<string> warnings)
+        public int FrameCount => _pixels.FrameCount;
+
+        public static PixelSource Open(DicomFile file, string type, List<string> warnings)
         {
             var ds = file.Dataset;
-            var pixels = FramePixels.Open(ds, file.TransferSyntaxUid, "The SEG");
-            if (pixels.FrameCount != frames)
-            {
-                throw new DicomException($"The SEG declares {pixels.FrameCount} frames but has functional groups for {frames}");
-            }
+            var pixels = OpenPixels(file, type);
+            var frames = pixels.FrameCount;
             var bits = pixels.BitsAllocated;
-            switch (type)
-            {
-                case "LABELMAP" when bits is 8 or 16:
-                case "FRACTIONAL" when bits == 8:
-                case "BINARY" when bits is 1 or 8:
-                    break;
-                default:
-                    throw new DicomException($"A {type} SEG with BitsAllocated {bits} is not supported (BINARY: 1, FRACTIONAL: 8, LABELMAP: 8 or 16)");
-            }
             var threshold = 1;
             if (type == "FRACTIONAL")
             {
@@ -478,6 +570,9 @@ public static class SegmentationReader
 
         public Dictionary<int, List<int>> SlicesOf { get; } = [];
 
+        /// <summary>Per segment, the frames that mark at least one of its voxels.</summary>
+        public Dictionary<int, int> FramesOf { get; } = [];
+
         public long Overlap { get; private set; }
 
         public void PaintAll()
@@ -487,10 +582,15 @@ public static class SegmentationReader
             {
                 var (slice, sliceFrames) = bySlice[i];
                 var counts = new Dictionary<int, long>();
-                var overlap = pixels.Type == "LABELMAP" ? PaintLabels(slice, sliceFrames, counts) : PaintMasks(slice, sliceFrames, counts);
+                var framesOf = new Dictionary<int, int>();
+                var overlap = pixels.Type == "LABELMAP" ? PaintLabels(slice, sliceFrames, counts, framesOf) : PaintMasks(slice, sliceFrames, counts, framesOf);
                 lock (_gate)
                 {
                     Overlap += overlap;
+                    foreach (var (segment, count) in framesOf)
+                    {
+                        FramesOf[segment] = FramesOf.GetValueOrDefault(segment) + count;
+                    }
                     foreach (var (segment, count) in counts)
                     {
                         Counts[segment] = Counts.GetValueOrDefault(segment) + count;
@@ -503,7 +603,7 @@ public static class SegmentationReader
             });
         }
 
-        private long PaintMasks(int slice, int[] sliceFrames, Dictionary<int, long> counts)
+        private long PaintMasks(int slice, int[] sliceFrames, Dictionary<int, long> counts, Dictionary<int, int> framesOf)
         {
             var n = pixels.Pixels;
             var painter = new PaintVisitor(label.Data, slice * n, n);
@@ -518,6 +618,7 @@ public static class SegmentationReader
                     {
                         // The usual case: one frame per segment and slice, painted straight from the packed bits.
                         pixels.VisitSet(group[0], frames[group[0]], ref painter);
+                        framesOf[segmentFrames.Key] = painter.Count > 0 ? 1 : 0;
                     }
                     else
                     {
@@ -525,10 +626,14 @@ public static class SegmentationReader
                         mask ??= ArrayPool<byte>.Shared.Rent(n);
                         Array.Clear(mask, 0, n);
                         var marker = new MaskVisitor(mask);
+                        var painted = 0;
                         foreach (var f in group)
                         {
+                            var before = marker.Count;
                             pixels.VisitSet(f, frames[f], ref marker);
+                            painted += marker.Count > before ? 1 : 0;
                         }
+                        framesOf[segmentFrames.Key] = painted;
                         for (var p = 0; p < n; p++)
                         {
                             if (mask[p] != 0)
@@ -551,7 +656,7 @@ public static class SegmentationReader
             }
         }
 
-        private long PaintLabels(int slice, int[] sliceFrames, Dictionary<int, long> counts)
+        private long PaintLabels(int slice, int[] sliceFrames, Dictionary<int, long> counts, Dictionary<int, int> framesOf)
         {
             var n = pixels.Pixels;
             var plane = ArrayPool<int>.Shared.Rent(n);
@@ -560,10 +665,19 @@ public static class SegmentationReader
                 Array.Clear(plane, 0, n);
                 long overlap = 0;
                 var unknown = 0;
+                var inFrame = new HashSet<int>();
                 foreach (var f in sliceFrames)
                 {
+                    inFrame.Clear();
+                    var last = 0;
                     pixels.ForEachLabel(f, frames[f], (p, segment) =>
                     {
+                        if (segment != last)
+                        {
+                            // Runs of one value are the rule in a label map: one set lookup per run, not per pixel.
+                            inFrame.Add(segment);
+                            last = segment;
+                        }
                         if (!segments.ContainsKey(segment))
                         {
                             unknown = segment;
@@ -586,6 +700,10 @@ public static class SegmentationReader
                             plane[p] = segment;
                         }
                     });
+                    foreach (var segment in inFrame)
+                    {
+                        framesOf[segment] = framesOf.GetValueOrDefault(segment) + 1;
+                    }
                 }
                 if (unknown != 0)
                 {
@@ -619,9 +737,16 @@ public static class SegmentationReader
         void Visit(int pixel);
     }
 
-    private readonly struct MaskVisitor(byte[] mask) : IPixelVisitor
+    private struct MaskVisitor(byte[] mask) : IPixelVisitor
     {
-        public void Visit(int pixel) => mask[pixel] = 1;
+        /// <summary>Pixels visited, so the caller can tell which frames marked anything.</summary>
+        public long Count { get; private set; }
+
+        public void Visit(int pixel)
+        {
+            mask[pixel] = 1;
+            Count++;
+        }
     }
 
     /// <summary>

@@ -3,6 +3,7 @@ using Npgsql;
 using NpgsqlTypes;
 using OrthancSeg.Worker.Errors;
 using OrthancSeg.Worker.Labels;
+using OrthancSeg.Worker.Persistence;
 
 namespace OrthancSeg.Worker.Cases;
 
@@ -42,7 +43,7 @@ internal sealed record CaseRecord(
     DateTimeOffset CreatedAt,
     DateTimeOffset UpdatedAt)
 {
-    public CaseGrid Grid => new(SopInstanceUids, FrameOfReferenceUid, Geometry, StatusReason);
+    public CaseGrid Grid => new(SopInstanceUids, FrameOfReferenceUid, Geometry, StatusReason, StudyInstanceUid, SeriesInstanceUid);
 }
 
 /// <summary>Cases in PostgreSQL. Upserts are keyed on (workflow, SeriesInstanceUID), so a series recorded twice is one case.</summary>
@@ -92,16 +93,17 @@ internal sealed class CaseStore(NpgsqlDataSource dataSource)
             """);
         command.Parameters.Add(new NpgsqlParameter<long>("workflow_id", workflowId));
         command.Parameters.Add(Text("case_key", caseKey));
-        command.Parameters.Add(Text("reason", ordered.Problem));
+        // Tags come from the image files: stored through StoredText, so a NUL in a description cannot make PostgreSQL refuse the case.
+        command.Parameters.Add(Text("reason", StoredText.CleanOrNull(ordered.Problem, StoredText.ReasonLength)));
         command.Parameters.Add(Text("series_id", series.OrthancSeriesId));
         command.Parameters.Add(Text("study_id", series.OrthancStudyId));
-        command.Parameters.Add(Text("study_uid", series.StudyInstanceUid));
-        command.Parameters.Add(Text("series_uid", series.SeriesInstanceUid));
-        command.Parameters.Add(Text("frame_uid", ordered.FrameOfReferenceUid));
-        command.Parameters.Add(new NpgsqlParameter<string[]>("sop_uids", [.. ordered.SopInstanceUids]));
-        command.Parameters.Add(Text("modality", series.Modality));
-        command.Parameters.Add(Text("description", series.SeriesDescription));
-        command.Parameters.Add(Text("body_part", series.BodyPart));
+        command.Parameters.Add(Text("study_uid", StoredText.Identifier(series.StudyInstanceUid)));
+        command.Parameters.Add(Text("series_uid", StoredText.Identifier(series.SeriesInstanceUid)));
+        command.Parameters.Add(Text("frame_uid", ordered.FrameOfReferenceUid is { } frame ? StoredText.Identifier(frame) : null));
+        command.Parameters.Add(new NpgsqlParameter<string[]>("sop_uids", [.. ordered.SopInstanceUids.Select(StoredText.Identifier)]));
+        command.Parameters.Add(Text("modality", StoredText.CleanOrNull(series.Modality, StoredText.NameLength)));
+        command.Parameters.Add(Text("description", StoredText.CleanOrNull(series.SeriesDescription, StoredText.NameLength)));
+        command.Parameters.Add(Text("body_part", StoredText.CleanOrNull(series.BodyPart, StoredText.NameLength)));
         command.Parameters.Add(new NpgsqlParameter<int>("instance_count", series.InstanceCount));
         command.Parameters.Add(new NpgsqlParameter("geometry", NpgsqlDbType.Jsonb)
         {

@@ -20,20 +20,6 @@ internal sealed record GeometrySummary(int Columns, int Rows, int Slices, double
     public Vector3D ColumnDirection => new(Orientation[3], Orientation[4], Orientation[5]);
 
     public Vector3D Normal => RowDirection.Cross(ColumnDirection).Normalized();
-
-    /// <summary>The 0-based slice index whose plane lies within a tenth of the slice spacing of <paramref name="position"/>, or null.</summary>
-    public int? SliceIndexAt(Vector3D position)
-    {
-        var origin = new Vector3D(Origin[0], Origin[1], Origin[2]);
-        var along = (position - origin).Dot(Normal);
-        if (Spacing[2] <= 0)
-        {
-            return Slices == 1 && Math.Abs(along) < 1e-2 ? 0 : null;
-        }
-        var k = along / Spacing[2];
-        var nearest = Math.Round(k);
-        return Math.Abs(k - nearest) <= 0.1 && nearest >= 0 && nearest < Slices ? (int)nearest : null;
-    }
 }
 
 /// <summary>The slices of a series in volume order, and its grid or why it has none.</summary>

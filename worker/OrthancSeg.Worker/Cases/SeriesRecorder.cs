@@ -1,5 +1,3 @@
-using System.Net;
-using System.Text.Json;
 using OrthancSeg.Dicom.Volumes;
 using OrthancSeg.Worker.Events;
 using OrthancSeg.Worker.Labels;
@@ -20,21 +18,19 @@ internal sealed partial class SeriesRecorder(
 
     public async Task RecordAsync(SeriesJob job, TimeSpan recheckDelay, CancellationToken cancellationToken)
     {
-        JsonDocument seriesDocument;
+        OrthancSeries series;
         try
         {
-            seriesDocument = await orthanc.GetJsonAsync($"series/{job.OrthancSeriesId}", cancellationToken);
+            series = await orthanc.GetSeriesAsync(job.OrthancSeriesId, cancellationToken);
         }
-        catch (OrthancException e) when (e.StatusCode == HttpStatusCode.NotFound)
+        catch (OrthancException e) when (e.IsNotFound)
         {
             LogSeriesGone(logger, job.OrthancSeriesId);
             return;
         }
-        using var _ = seriesDocument;
-        var series = seriesDocument.RootElement;
-        var main = series.GetProperty("MainDicomTags");
+        var main = series.MainDicomTags;
         var modality = main.Text("Modality");
-        var instanceIds = series.GetProperty("Instances").EnumerateArray().Select(i => i.GetString()!).ToList();
+        var instanceIds = series.Instances;
 
         if (string.Equals(modality, "SEG", StringComparison.OrdinalIgnoreCase))
         {
@@ -45,7 +41,7 @@ internal sealed partial class SeriesRecorder(
             }
             return;
         }
-        if (job.RequireStable && series.TryGetProperty("IsStable", out var stable) && stable.ValueKind == JsonValueKind.False)
+        if (job.RequireStable && series.IsStable == false)
         {
             if (job.Round < MaxStabilityRounds)
             {
@@ -62,13 +58,12 @@ internal sealed partial class SeriesRecorder(
             return;
         }
 
-        using var tagsDocument = await orthanc.GetJsonAsync($"series/{job.OrthancSeriesId}/instances-tags?simplify", cancellationToken);
+        var instanceTags = await orthanc.GetSeriesInstanceTagsAsync(job.OrthancSeriesId, cancellationToken);
         var headers = new List<SliceHeader>();
         string? studyUid = null;
         string? seriesUid = main.Text("SeriesInstanceUID");
-        foreach (var instance in tagsDocument.RootElement.EnumerateObject())
+        foreach (var tags in instanceTags.Values)
         {
-            var tags = instance.Value;
             studyUid ??= tags.Text("StudyInstanceUID");
             seriesUid ??= tags.Text("SeriesInstanceUID");
             if (tags.Text("SOPInstanceUID") is not { } sopUid)
@@ -85,7 +80,7 @@ internal sealed partial class SeriesRecorder(
         {
             throw new InvalidOperationException($"Orthanc series {job.OrthancSeriesId} has no SeriesInstanceUID or StudyInstanceUID");
         }
-        var snapshot = new SeriesSnapshot(job.OrthancSeriesId, series.GetProperty("ParentStudy").GetString()!, studyUid, seriesUid,
+        var snapshot = new SeriesSnapshot(job.OrthancSeriesId, series.ParentStudy, studyUid, seriesUid,
             modality, facts.SeriesDescription, facts.BodyPart, headers.Count, SeriesGeometry.Order(headers));
 
         foreach (var workflow in matching)

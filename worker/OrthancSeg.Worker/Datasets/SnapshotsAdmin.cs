@@ -4,7 +4,7 @@ using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using Microsoft.Extensions.Options;
 using OrthancSeg.Contracts.V1;
-using OrthancSeg.Worker.Events;
+using OrthancSeg.Worker.Errors;
 using OrthancSeg.Worker.Jobs;
 using OrthancSeg.Worker.Workflows;
 
@@ -19,7 +19,7 @@ internal sealed class SnapshotsAdmin(SnapshotStore snapshots, WorkflowStore work
     {
         if (string.IsNullOrWhiteSpace(request.Workflow))
         {
-            throw FieldErrors.InvalidArgument([new("workflow", "is required")]);
+            throw new InvalidArgumentException("workflow", "is required");
         }
         var workflow = await workflows.GetAsync(request.Workflow, cancellationToken);
         var folder = new DatasetFolder(options.Value.ResolvedRawRoot(), workflow.DatasetId, workflow.DatasetName);
@@ -49,13 +49,13 @@ internal sealed class SnapshotsAdmin(SnapshotStore snapshots, WorkflowStore work
     {
         var size = request.PageSize switch
         {
-            < 0 => throw FieldErrors.InvalidArgument([new("page_size", $"{request.PageSize} is negative")]),
+            < 0 => throw new InvalidArgumentException("page_size", $"{request.PageSize} is negative"),
             0 => 50,
             _ => Math.Min(request.PageSize, 500),
         };
         long? before = request.PageToken.Length == 0 ? null
             : long.TryParse(request.PageToken, NumberStyles.None, CultureInfo.InvariantCulture, out var token) ? token
-            : throw FieldErrors.InvalidArgument([new("page_token", "is not a token this API returned")]);
+            : throw new InvalidArgumentException("page_token", "is not a token this API returned");
         var page = await snapshots.ListAsync(request.Workflow.Length == 0 ? null : request.Workflow, before, size + 1, cancellationToken);
         var response = new ListSnapshotsResponse();
         response.Snapshots.AddRange(page.Take(size).Select(s => ToContract(s, null)));
@@ -88,7 +88,7 @@ internal sealed class SnapshotsAdmin(SnapshotStore snapshots, WorkflowStore work
         }
     }
 
-    private static long PositiveId(long id) => id > 0 ? id : throw FieldErrors.InvalidArgument([new("id", $"{id} is not a snapshot number")]);
+    private static long PositiveId(long id) => id > 0 ? id : throw new InvalidArgumentException("id", $"{id} is not a snapshot number");
 
     private static Snapshot ToContract(SnapshotRecord s, IReadOnlyList<SnapshotCaseRecord>? cases)
     {

@@ -1,4 +1,3 @@
-using System.Net;
 using Microsoft.Extensions.Options;
 using OrthancSeg.Dicom;
 using OrthancSeg.Worker.Jobs;
@@ -55,13 +54,8 @@ internal sealed partial class ChangeCatchUp(
         long read = 0;
         while (true)
         {
-            using var page = await orthanc.GetJsonAsync($"changes?since={since}&limit={_options.ChangesPageSize}", cancellationToken);
-            var root = page.RootElement;
-            var changes = root.GetProperty("Changes").EnumerateArray()
-                .Select(c => new Change(c.GetProperty("Seq").GetInt64(), c.GetProperty("ChangeType").GetString() ?? "", c.GetProperty("ID").GetString() ?? ""))
-                .ToList();
-            var last = root.GetProperty("Last").GetInt64();
-            var done = root.GetProperty("Done").GetBoolean();
+            var page = await orthanc.GetChangesAsync(since, _options.ChangesPageSize, cancellationToken);
+            var (changes, last, done) = (page.Changes, page.Last, page.Done);
             await EnqueueAsync(changes, cancellationToken);
             read += changes.Count;
             if (last > since)
@@ -80,22 +74,22 @@ internal sealed partial class ChangeCatchUp(
         return read;
     }
 
-    private async Task EnqueueAsync(IReadOnlyList<Change> changes, CancellationToken cancellationToken)
+    private async Task EnqueueAsync(IReadOnlyList<OrthancChange> changes, CancellationToken cancellationToken)
     {
         var checkAt = DateTimeOffset.UtcNow + _options.NewSeriesCheckDelay;
         await Parallel.ForEachAsync(changes, new ParallelOptions { MaxDegreeOfParallelism = LookupConcurrency, CancellationToken = cancellationToken },
             async (change, ct) =>
             {
-                switch (change.Type)
+                switch (change.ChangeType)
                 {
                     case "StableSeries":
-                        await jobs.SeriesAsync(change.Id, change.Seq, ct);
+                        await jobs.SeriesAsync(change.ResourceId, change.Seq, ct);
                         break;
                     case "NewSeries":
-                        await jobs.NewSeriesAsync(change.Id, change.Seq, 0, checkAt, ct);
+                        await jobs.NewSeriesAsync(change.ResourceId, change.Seq, 0, checkAt, ct);
                         break;
-                    case "NewInstance" when await IsSegmentationAsync(change.Id, ct):
-                        await jobs.SegmentationAsync(change.Id, null, ct);
+                    case "NewInstance" when await IsSegmentationAsync(change.ResourceId, ct):
+                        await jobs.SegmentationAsync(change.ResourceId, null, ct);
                         break;
                     default:
                         break;
@@ -107,11 +101,9 @@ internal sealed partial class ChangeCatchUp(
     {
         try
         {
-            using var request = new HttpRequestMessage(HttpMethod.Get, $"instances/{orthancInstanceId}/metadata/SopClassUid");
-            using var response = await orthanc.SendAsync(request, HttpCompletionOption.ResponseContentRead, cancellationToken);
-            return SopClasses.IsSegmentation((await response.Content.ReadAsStringAsync(cancellationToken)).Trim());
+            return SopClasses.IsSegmentation(await orthanc.GetInstanceSopClassUidAsync(orthancInstanceId, cancellationToken));
         }
-        catch (OrthancException e) when (e.StatusCode == HttpStatusCode.NotFound)
+        catch (OrthancException e) when (e.IsNotFound)
         {
             // Deleted since: nothing to record.
             return false;
@@ -129,8 +121,6 @@ internal sealed partial class ChangeCatchUp(
             return false;
         }
     }
-
-    private sealed record Change(long Seq, string Type, string Id);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Caught up on {ChangeCount} Orthanc changes; cursor at {Seq}")]
     private static partial void LogCaughtUp(ILogger logger, long changeCount, long seq);

@@ -2,7 +2,7 @@ using System.Text.RegularExpressions;
 using Grpc.Core;
 using OrthancSeg.Contracts.V1;
 using OrthancSeg.Dicom;
-using OrthancSeg.Worker.Workflows;
+using OrthancSeg.Worker.Errors;
 
 namespace OrthancSeg.Worker.Events;
 
@@ -20,7 +20,7 @@ internal sealed partial class EventsService(RecordingJobs jobs) : OrthancSeg.Con
         CheckSeq(problems, request.ChangeSeq);
         if (problems.Count > 0)
         {
-            throw FieldErrors.InvalidArgument(problems);
+            throw new InvalidArgumentException(problems);
         }
         var job = await jobs.SeriesAsync(request.OrthancSeriesId, request.ChangeSeq, context.CancellationToken);
         return new NotifyStableSeriesResponse { Accepted = job.Created };
@@ -41,7 +41,7 @@ internal sealed partial class EventsService(RecordingJobs jobs) : OrthancSeg.Con
         }
         if (problems.Count > 0)
         {
-            throw FieldErrors.InvalidArgument(problems);
+            throw new InvalidArgumentException(problems);
         }
         var job = await jobs.SegmentationAsync(request.OrthancInstanceId, null, context.CancellationToken);
         return new NotifySegmentationStoredResponse { Accepted = job.Created };

@@ -1,16 +1,12 @@
 using System.Diagnostics;
 using Grpc.Core;
 using Grpc.Core.Interceptors;
-using Npgsql;
-using OrthancSeg.Worker.Errors;
-using OrthancSeg.Worker.Orthanc;
 
 namespace OrthancSeg.Worker.Grpc;
 
 /// <summary>
-/// The outermost interceptor: logs every call with its gRPC status and duration (Debug), and turns the
-/// exceptions features throw into the status codes of STYLE.md, so a handler never has to catch to report.
-/// Anything unexpected becomes Internal with a trace id to find it in the log, never its internals.
+/// The outermost interceptor: logs every call with its gRPC status and duration (Debug). Exceptions have become
+/// statuses inside it, in <see cref="ErrorMappingInterceptor"/>.
 /// </summary>
 internal sealed partial class CallLoggingInterceptor(ILogger<CallLoggingInterceptor> logger) : Interceptor
 {
@@ -52,25 +48,6 @@ internal sealed partial class CallLoggingInterceptor(ILogger<CallLoggingIntercep
             Finished(context, e.StatusCode, started);
             throw;
         }
-        catch (OperationCanceledException) when (context.CancellationToken.IsCancellationRequested)
-        {
-            Finished(context, StatusCode.Cancelled, started);
-            throw;
-        }
-        catch (Exception e)
-        {
-            var traceId = context.GetHttpContext().TraceIdentifier;
-            var status = StatusFor(e, traceId);
-            if (status.StatusCode == StatusCode.Internal)
-            {
-                LogFailed(logger, e, context.Method, traceId);
-            }
-            else
-            {
-                Finished(context, status.StatusCode, started);
-            }
-            throw new RpcException(status);
-        }
     }
 
     private void Finished(ServerCallContext context, StatusCode statusCode, long started)
@@ -79,22 +56,6 @@ internal sealed partial class CallLoggingInterceptor(ILogger<CallLoggingIntercep
         LogCall(logger, context.Method, statusCode, elapsed.TotalMilliseconds);
     }
 
-    /// <summary>
-    /// The status a failure is answered with. Only exceptions whose message is written for the caller pass their
-    /// message on; an ArgumentException from deep inside is a bug, not the caller's invalid argument, so it is Internal.
-    /// </summary>
-    internal static global::Grpc.Core.Status StatusFor(Exception e, string traceId) => e switch
-    {
-        NotFoundException => new(StatusCode.NotFound, e.Message),
-        FailedPreconditionException => new(StatusCode.FailedPrecondition, e.Message),
-        OrthancException { IsUnavailable: true } => new(StatusCode.Unavailable, e.Message),
-        NpgsqlException { IsTransient: true } => new(StatusCode.Unavailable, $"PostgreSQL is unavailable: {e.Message}"),
-        _ => new(StatusCode.Internal, $"Internal error; the worker log has the details under trace id {traceId}"),
-    };
-
     [LoggerMessage(Level = LogLevel.Debug, Message = "gRPC {Method} answered {StatusCode} in {ElapsedMs:0.0} ms")]
     private static partial void LogCall(ILogger logger, string method, StatusCode statusCode, double elapsedMs);
-
-    [LoggerMessage(Level = LogLevel.Error, Message = "gRPC {Method} failed (trace id {TraceId})")]
-    private static partial void LogFailed(ILogger logger, Exception exception, string method, string traceId);
 }

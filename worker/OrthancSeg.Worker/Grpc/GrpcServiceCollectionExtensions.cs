@@ -10,8 +10,10 @@ internal static class GrpcServiceCollectionExtensions
     {
         builder.Services.AddGrpc(options =>
         {
-            // Order matters: the first is outermost, so rejected calls are logged with their status too.
+            // Order matters: the first is outermost, so rejected calls are logged with their status too, and every
+            // exception a handler throws is a status before it is logged.
             options.Interceptors.Add<CallLoggingInterceptor>();
+            options.Interceptors.Add<ErrorMappingInterceptor>();
             options.Interceptors.Add<BearerTokenInterceptor>();
         });
         builder.Services.AddGrpcReflection();

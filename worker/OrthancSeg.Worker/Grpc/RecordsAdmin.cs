@@ -5,6 +5,7 @@ using Npgsql;
 using NpgsqlTypes;
 using OrthancSeg.Contracts.V1;
 using OrthancSeg.Worker.Cases;
+using OrthancSeg.Worker.Errors;
 using OrthancSeg.Worker.Events;
 using OrthancSeg.Worker.Jobs;
 using OrthancSeg.Worker.Labels;
@@ -31,22 +32,10 @@ internal sealed class RecordsAdmin(WorkflowStore workflows, CaseStore cases, Lab
     {
         if (request.Workflow is null)
         {
-            throw FieldErrors.InvalidArgument([new("workflow", "is required")]);
+            throw new InvalidArgumentException("workflow", "is required");
         }
         var spec = Spec(request.Workflow, request.SetAllowOhifDefaultNames ? request.Workflow.AllowOhifDefaultNames : true);
-        Workflow created;
-        try
-        {
-            created = await workflows.CreateAsync(spec, cancellationToken);
-        }
-        catch (InvalidFieldsException e)
-        {
-            throw FieldErrors.InvalidArgument(e.Problems);
-        }
-        catch (AlreadyExistsException e)
-        {
-            throw FieldErrors.AlreadyExists(e.Message);
-        }
+        var created = await workflows.CreateAsync(spec, cancellationToken);
         await jobs.BackfillAsync(created.Name, created.CreatedAt, cancellationToken);
         return new CreateWorkflowResponse { Workflow = await ToContractAsync(created, cancellationToken) };
     }
@@ -75,25 +64,17 @@ internal sealed class RecordsAdmin(WorkflowStore workflows, CaseStore cases, Lab
     {
         if (request.Workflow is null || request.Workflow.Name.Length == 0)
         {
-            throw FieldErrors.InvalidArgument([new("workflow.name", "is required")]);
+            throw new InvalidArgumentException("workflow.name", "is required");
         }
         var fields = request.UpdateMask?.Paths.ToHashSet(StringComparer.Ordinal) ?? [];
         var unknown = fields.Where(f => !UpdatableFields.Contains(f)).ToList();
         if (fields.Count == 0 || unknown.Count > 0)
         {
-            throw FieldErrors.InvalidArgument([new("update_mask", fields.Count == 0
+            throw new InvalidArgumentException("update_mask", fields.Count == 0
                 ? $"name the fields to change: {string.Join(", ", UpdatableFields)}"
-                : $"{string.Join(", ", unknown)} cannot be changed; changeable: {string.Join(", ", UpdatableFields)}")]);
+                : $"{string.Join(", ", unknown)} cannot be changed; changeable: {string.Join(", ", UpdatableFields)}");
         }
-        Workflow updated;
-        try
-        {
-            updated = await workflows.UpdateAsync(Spec(request.Workflow, request.Workflow.AllowOhifDefaultNames), fields, cancellationToken);
-        }
-        catch (InvalidFieldsException e)
-        {
-            throw FieldErrors.InvalidArgument(e.Problems);
-        }
+        var updated = await workflows.UpdateAsync(Spec(request.Workflow, request.Workflow.AllowOhifDefaultNames), fields, cancellationToken);
         if (fields.Contains("selection") && updated.IsActive)
         {
             await jobs.BackfillAsync(updated.Name, updated.UpdatedAt, cancellationToken);
@@ -125,7 +106,7 @@ internal sealed class RecordsAdmin(WorkflowStore workflows, CaseStore cases, Lab
             CaseStatus.Unlabeled => "unlabeled",
             CaseStatus.Labeled => "labeled",
             CaseStatus.Unusable => "unusable",
-            _ => throw FieldErrors.InvalidArgument([new("status", $"{request.Status} is not a case status")]),
+            _ => throw new InvalidArgumentException("status", $"{request.Status} is not a case status"),
         };
         var page = await cases.ListAsync(request.Workflow.Length == 0 ? null : request.Workflow, status, before, size + 1, cancellationToken);
         var response = new ListCasesResponse();
@@ -217,7 +198,7 @@ internal sealed class RecordsAdmin(WorkflowStore workflows, CaseStore cases, Lab
     {
         if (request.Id <= 0)
         {
-            throw FieldErrors.InvalidArgument([new("id", $"{request.Id} is not a job id")]);
+            throw new InvalidArgumentException("id", $"{request.Id} is not a job id");
         }
         await queue.RetryDeadAsync(new JobId(request.Id), cancellationToken);
         return new RetryDeadLetterResponse { Id = request.Id };
@@ -339,15 +320,15 @@ internal sealed class RecordsAdmin(WorkflowStore workflows, CaseStore cases, Lab
         WorkflowState.Unspecified => null,
         WorkflowState.Active => Workflow.Active,
         WorkflowState.Paused => Workflow.Paused,
-        _ => throw FieldErrors.InvalidArgument([new("state", $"{state} is not a workflow state")]),
+        _ => throw new InvalidArgumentException("state", $"{state} is not a workflow state"),
     };
 
     private static string Required(string value, string field) =>
-        string.IsNullOrWhiteSpace(value) ? throw FieldErrors.InvalidArgument([new(field, "is required")]) : value;
+        string.IsNullOrWhiteSpace(value) ? throw new InvalidArgumentException(field, "is required") : value;
 
     private static int PageSize(int requested, int fallback, int max) => requested switch
     {
-        < 0 => throw FieldErrors.InvalidArgument([new("page_size", $"{requested} is negative")]),
+        < 0 => throw new InvalidArgumentException("page_size", $"{requested} is negative"),
         0 => fallback,
         _ => Math.Min(requested, max),
     };
@@ -362,12 +343,12 @@ internal sealed class RecordsAdmin(WorkflowStore workflows, CaseStore cases, Lab
         }
         catch (FormatException)
         {
-            throw FieldErrors.InvalidArgument([new("page_token", "is not a token this API returned")]);
+            throw new InvalidArgumentException("page_token", "is not a token this API returned");
         }
     }
 
     private static long LongToken(string token) =>
         long.TryParse(DecodeToken(token), NumberStyles.None, CultureInfo.InvariantCulture, out var value)
             ? value
-            : throw FieldErrors.InvalidArgument([new("page_token", "is not a token this API returned")]);
+            : throw new InvalidArgumentException("page_token", "is not a token this API returned");
 }

@@ -30,7 +30,10 @@ internal sealed record PendingSegmentation(string SopInstanceUid, string Orthanc
 /// </summary>
 internal sealed class LabelStore(NpgsqlDataSource dataSource)
 {
-    /// <summary>Records (or re-records) the verdict on a SEG for a case and recomputes the case's current label and status.</summary>
+    /// <summary>
+    /// Records (or re-records) the verdict on a SEG for a case and recomputes the case's current label and status. Every text
+    /// that may come from the file (UID, author, segment labels, the reason quoting them) is stored through <see cref="StoredText"/>.
+    /// </summary>
     public async Task<bool> UpsertAsync(long caseId, string sopInstanceUid, string orthancInstanceId, string? author, DateTimeOffset? contentTime,
         LabelAssessment assessment, CancellationToken cancellationToken)
     {
@@ -54,13 +57,14 @@ internal sealed class LabelStore(NpgsqlDataSource dataSource)
             """, connection, transaction))
         {
             upsert.Parameters.Add(new NpgsqlParameter<long>("case_id", caseId));
-            upsert.Parameters.Add(Text("sop_uid", sopInstanceUid));
+            upsert.Parameters.Add(Text("sop_uid", StoredText.Identifier(sopInstanceUid)));
             upsert.Parameters.Add(Text("orthanc_id", orthancInstanceId));
             upsert.Parameters.Add(Text("source", assessment.Source));
-            upsert.Parameters.Add(Text("author", author));
-            upsert.Parameters.Add(new NpgsqlParameter("segments", NpgsqlDbType.Jsonb) { Value = JsonSerializer.Serialize(assessment.Segments, SegmentsJson) });
+            upsert.Parameters.Add(Text("author", StoredText.CleanOrNull(author, StoredText.NameLength)));
+            var segments = assessment.Segments.Select(s => s with { SegmentLabel = StoredText.Clean(s.SegmentLabel, StoredText.NameLength) }).ToList();
+            upsert.Parameters.Add(new NpgsqlParameter("segments", NpgsqlDbType.Jsonb) { Value = JsonSerializer.Serialize(segments, SegmentsJson) });
             upsert.Parameters.Add(Text("verdict", assessment.Accepted ? "accepted" : "rejected"));
-            upsert.Parameters.Add(Text("reason", assessment.RejectionReason));
+            upsert.Parameters.Add(Text("reason", StoredText.CleanOrNull(assessment.RejectionReason, StoredText.ReasonLength)));
             upsert.Parameters.Add(new NpgsqlParameter<int[]>("painted", [.. assessment.PaintedSlices]));
             upsert.Parameters.Add(new NpgsqlParameter("content_time", NpgsqlDbType.TimestampTz) { Value = (object?)contentTime ?? DBNull.Value });
             created = (bool)(await upsert.ExecuteScalarAsync(cancellationToken))!;
@@ -92,7 +96,7 @@ internal sealed class LabelStore(NpgsqlDataSource dataSource)
         }
         await using (var resolved = new NpgsqlCommand("DELETE FROM pending_segmentations WHERE sop_instance_uid = @sop_uid", connection, transaction))
         {
-            resolved.Parameters.Add(Text("sop_uid", sopInstanceUid));
+            resolved.Parameters.Add(Text("sop_uid", StoredText.Identifier(sopInstanceUid)));
             await resolved.ExecuteNonQueryAsync(cancellationToken);
         }
         await transaction.CommitAsync(cancellationToken);
@@ -109,10 +113,10 @@ internal sealed class LabelStore(NpgsqlDataSource dataSource)
             SET orthanc_instance_id = excluded.orthanc_instance_id, referenced_series_instance_uids = excluded.referenced_series_instance_uids,
                 reason = excluded.reason, updated_at = now()
             """);
-        command.Parameters.Add(Text("sop_uid", sopInstanceUid));
+        command.Parameters.Add(Text("sop_uid", StoredText.Identifier(sopInstanceUid)));
         command.Parameters.Add(Text("orthanc_id", orthancInstanceId));
-        command.Parameters.Add(new NpgsqlParameter<string[]>("series", [.. referencedSeries]));
-        command.Parameters.Add(Text("reason", reason));
+        command.Parameters.Add(new NpgsqlParameter<string[]>("series", [.. referencedSeries.Select(StoredText.Identifier)]));
+        command.Parameters.Add(Text("reason", StoredText.Clean(reason, StoredText.ReasonLength)));
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 

@@ -1,9 +1,34 @@
+using OrthancSeg.Dicom;
+using OrthancSeg.Dicom.Segmentation;
+using OrthancSeg.Dicom.Volumes;
 using OrthancSeg.Worker.Cases;
 
 namespace OrthancSeg.Worker.Labels;
 
-/// <summary>What a case offers to check a label against: its slices in order and its grid.</summary>
-internal sealed record CaseGrid(IReadOnlyList<string> SopInstanceUids, string? FrameOfReferenceUid, GeometrySummary? Geometry, string? UnusableReason);
+/// <summary>What a case offers to check a label against: its slices in order, its grid, and which series it is.</summary>
+internal sealed record CaseGrid(
+    IReadOnlyList<string> SopInstanceUids,
+    string? FrameOfReferenceUid,
+    GeometrySummary? Geometry,
+    string? UnusableReason,
+    string StudyInstanceUid,
+    string SeriesInstanceUid)
+{
+    /// <summary>The grid the SEG reader places frames on: slices evenly along the normal from the first, as the case recorded them.</summary>
+    public SeriesGrid? ToSeriesGrid()
+    {
+        if (Geometry is not { } g)
+        {
+            return null;
+        }
+        var origin = new Vector3D(g.Origin[0], g.Origin[1], g.Origin[2]);
+        var positions = Enumerable.Range(0, g.Slices).Select(k => origin + (g.Normal * (k * g.Spacing[2]))).ToList();
+        return new SeriesGrid(
+            new VolumeGeometry(g.Columns, g.Rows, g.Slices, new Vector3D(g.Spacing[0], g.Spacing[1], g.Spacing[2] > 0 ? g.Spacing[2] : 1),
+                origin, g.RowDirection, g.ColumnDirection, g.Normal),
+            SopInstanceUids, positions, FrameOfReferenceUid ?? "", StudyInstanceUid, SeriesInstanceUid);
+    }
+}
 
 /// <summary>How one SEG segment maps into the workflow's label map, as stored in labels.segments.</summary>
 internal sealed record SegmentMapping(int SegmentNumber, string SegmentLabel, int LabelValue, string? LabelName, SegmentMatch Match, int PaintedFrames);
@@ -12,107 +37,64 @@ internal sealed record SegmentMapping(int SegmentNumber, string SegmentLabel, in
 internal sealed record LabelAssessment(bool Accepted, string? RejectionReason, string Source, IReadOnlyList<SegmentMapping> Segments, IReadOnlyList<int> PaintedSlices);
 
 /// <summary>
-/// Decides whether a SEG is a usable label of a case. Only geometry and SOP Instance UIDs of the image
-/// series are needed, never its pixels. Every rejection says what is wrong and what to do about it.
+/// Decides whether a SEG is a usable label of a case: its segment names must be the workflow's, and the library's
+/// <see cref="SegmentationReader"/> (the one the dataset export uses) must place it on the case's grid, so a label
+/// accepted here is one the export reads. Only the case's geometry and SOP Instance UIDs are needed, never its pixels.
+/// Every rejection says what is wrong and what to do about it.
 /// </summary>
 internal static class LabelValidator
 {
-    private const double OrientationTolerance = 1e-3;
-
-    public static LabelAssessment Assess(SegmentationContent seg, CaseGrid grid, SegmentNameMapper mapper, string workflowName)
+    public static LabelAssessment Assess(SegmentationDescription seg, DicomFile file, CaseGrid grid, SegmentNameMapper mapper, string workflowName)
     {
         ArgumentNullException.ThrowIfNull(seg);
+        ArgumentNullException.ThrowIfNull(file);
         ArgumentNullException.ThrowIfNull(grid);
         ArgumentNullException.ThrowIfNull(mapper);
         var source = seg.Segments.Count > 0 && seg.Segments.All(s => string.Equals(s.AlgorithmType, "AUTOMATIC", StringComparison.OrdinalIgnoreCase))
             ? "model"
             : "manual";
-
-        var uidIndex = new Dictionary<string, int>(StringComparer.Ordinal);
-        for (var i = 0; i < grid.SopInstanceUids.Count; i++)
-        {
-            uidIndex[grid.SopInstanceUids[i]] = i;
-        }
-
-        var paintedFramesPerSegment = new Dictionary<int, int>();
-        var paintedSlices = new SortedSet<int>();
-        var strayFrames = new List<string>();
-        foreach (var frame in seg.Frames)
-        {
-            foreach (var number in frame.PaintedSegments)
-            {
-                paintedFramesPerSegment[number] = paintedFramesPerSegment.GetValueOrDefault(number) + 1;
-            }
-            int? slice = frame.ReferencedSopInstanceUid is { } uid && uidIndex.TryGetValue(uid, out var byUid) ? byUid
-                : frame.Position is { } position && grid.Geometry is { } geometry ? geometry.SliceIndexAt(position)
-                : null;
-            if (slice is null)
-            {
-                strayFrames.Add(frame.ReferencedSopInstanceUid is { } stray
-                    ? $"frame {frame.Index + 1} references instance {stray}"
-                    : $"frame {frame.Index + 1} has no source reference and no position on the series' grid");
-            }
-            else if (frame.PaintedSegments.Count > 0)
-            {
-                paintedSlices.Add(slice.Value);
-            }
-        }
-
         var mappings = seg.Segments
             .Select(s =>
             {
                 var match = mapper.Map(s.Label);
-                return new SegmentMapping(s.Number, s.Label, match.LabelValue, match.LabelName, match.Match, paintedFramesPerSegment.GetValueOrDefault(s.Number));
+                return new SegmentMapping(s.Number, s.Label, match.LabelValue, match.LabelName, match.Match, 0);
             })
             .ToList();
 
-        string? Reject()
+        LabelAssessment Rejected(string reason) => new(false, reason, source, mappings, []);
+
+        if (seg.Segments.Count == 0)
         {
-            if (seg.Segments.Count == 0)
-            {
-                return "the SEG declares no segments: add at least one segment, paint it and save again";
-            }
-            var unknown = mappings.Where(m => m.Match == SegmentMatch.None).Select(m => $"'{m.SegmentLabel}'").ToList();
-            if (unknown.Count > 0)
-            {
-                return $"segment name{(unknown.Count == 1 ? "" : "s")} {string.Join(", ", unknown)} match{(unknown.Count == 1 ? "es" : "")} no label of workflow {workflowName}: "
-                    + $"rename {(unknown.Count == 1 ? "it" : "them")} to one of {mapper.DescribeLabels()} and save again";
-            }
-            var undeclared = paintedFramesPerSegment.Keys.Where(n => seg.Segments.All(s => s.Number != n)).Order().ToList();
-            if (undeclared.Count > 0)
-            {
-                return $"pixel value{(undeclared.Count == 1 ? "" : "s")} {string.Join(", ", undeclared)} of the label map {(undeclared.Count == 1 ? "is" : "are")} not a declared segment: the SEG is inconsistent";
-            }
-            if (grid.Geometry is null)
-            {
-                return $"the case's series cannot be used as a volume ({grid.UnusableReason ?? "no geometry"}), so no label can be checked against it";
-            }
-            var geometry = grid.Geometry;
-            if (seg.Rows != geometry.Rows || seg.Columns != geometry.Columns)
-            {
-                return $"wrong geometry: the SEG's frames are {seg.Columns} × {seg.Rows} pixels but the series' slices are {geometry.Columns} × {geometry.Rows}; segment on this series itself, not a resampled copy";
-            }
-            if (seg.Orientation is { Count: 6 } orientation && orientation.Zip(geometry.Orientation).Any(p => Math.Abs(p.First - p.Second) > OrientationTolerance))
-            {
-                return "wrong geometry: the SEG's plane orientation differs from the series' ImageOrientationPatient; segment on this series itself, not a reformatted view";
-            }
-            if (seg.FrameOfReferenceUid is { } segFrame && grid.FrameOfReferenceUid is { } caseFrame && segFrame != caseFrame)
-            {
-                return $"wrong geometry: the SEG's FrameOfReferenceUID {segFrame} is not the series' {caseFrame}";
-            }
-            if (strayFrames.Count > 0)
-            {
-                var shown = string.Join("; ", strayFrames.Take(3)) + (strayFrames.Count > 3 ? $"; and {strayFrames.Count - 3} more" : "");
-                return $"references slices not in the series ({grid.SopInstanceUids.Count} slices): {shown}";
-            }
-            if (paintedSlices.Count == 0)
-            {
-                return "empty: no voxel is painted in any segment; paint at least one slice and save again";
-            }
-            return null;
+            return Rejected("the SEG declares no segments: add at least one segment, paint it and save again");
+        }
+        var unknown = mappings.Where(m => m.Match == SegmentMatch.None).Select(m => $"'{m.SegmentLabel}'").ToList();
+        if (unknown.Count > 0)
+        {
+            return Rejected($"segment name{(unknown.Count == 1 ? "" : "s")} {string.Join(", ", unknown)} match{(unknown.Count == 1 ? "es" : "")} no label of workflow {workflowName}: "
+                + $"rename {(unknown.Count == 1 ? "it" : "them")} to one of {mapper.DescribeLabels()} and save again");
+        }
+        if (grid.ToSeriesGrid() is not { } seriesGrid)
+        {
+            return Rejected($"the case's series cannot be used as a volume ({grid.UnusableReason ?? "no geometry"}), so no label can be checked against it");
         }
 
-        var reason = Reject();
-        return new LabelAssessment(reason is null, reason, source, mappings, [.. paintedSlices]);
+        // The reader maps segments by name: every segment here matched a label of the workflow, under its own name.
+        var byName = mappings
+            .Where(m => m.SegmentLabel.Trim().Length > 0)
+            .GroupBy(m => m.SegmentLabel.Trim(), StringComparer.OrdinalIgnoreCase)
+            .Select(group => new KeyValuePair<string, byte>(group.Key, (byte)group.First().LabelValue));
+        LabelMapResult result;
+        try
+        {
+            result = SegmentationReader.Read(file, seriesGrid, new OrthancSeg.Dicom.Segmentation.SegmentMapping(byName));
+        }
+        catch (DicomException e)
+        {
+            return Rejected(e.Message);
+        }
+        var frames = result.Segments.ToDictionary(s => s.Segment.Number, s => s.Frames);
+        return new LabelAssessment(true, null, source,
+            mappings.Select(m => m with { PaintedFrames = frames.GetValueOrDefault(m.SegmentNumber) }).ToList(),
+            [.. result.Segments.SelectMany(s => s.Slices).Distinct().Order()]);
     }
 }

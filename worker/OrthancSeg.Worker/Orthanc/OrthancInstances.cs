@@ -1,4 +1,4 @@
-using System.Text.Json;
+using System.Net;
 using OrthancSeg.Dicom;
 
 namespace OrthancSeg.Worker.Orthanc;
@@ -14,25 +14,12 @@ internal sealed record FetchedSeries(IReadOnlyList<DicomFile> Files, long Bytes)
 /// </summary>
 internal sealed class OrthancInstances(OrthancClient orthanc, TranscodeGate gate)
 {
-    private static readonly string TranscodeRequest = JsonSerializer.Serialize(new Dictionary<string, object>
-    {
-        ["Transcode"] = TransferSyntaxes.ExplicitVRLittleEndian,
-        ["Keep"] = new[] { "SOPInstanceUID" },
-        ["Force"] = true,
-    });
-
     public async Task<FetchedSeries> FetchSeriesAsync(string orthancSeriesId, int requestsInFlight, CancellationToken cancellationToken)
     {
-        string[] instanceIds;
-        using (var series = await orthanc.GetJsonAsync($"series/{orthancSeriesId}", cancellationToken))
-        {
-            instanceIds = series.RootElement.TryGetProperty("Instances", out var instances) && instances.ValueKind == JsonValueKind.Array
-                ? instances.EnumerateArray().Select(i => i.GetString()!).ToArray()
-                : throw new OrthancException($"Orthanc GET series/{orthancSeriesId} answered without an Instances list", null);
-        }
-        var files = new DicomFile[instanceIds.Length];
+        var instanceIds = (await orthanc.GetSeriesAsync(orthancSeriesId, cancellationToken)).Instances;
+        var files = new DicomFile[instanceIds.Count];
         long bytes = 0;
-        await Parallel.ForEachAsync(Enumerable.Range(0, instanceIds.Length),
+        await Parallel.ForEachAsync(Enumerable.Range(0, instanceIds.Count),
             new ParallelOptions { MaxDegreeOfParallelism = requestsInFlight, CancellationToken = cancellationToken },
             async (i, ct) =>
             {
@@ -43,10 +30,13 @@ internal sealed class OrthancInstances(OrthancClient orthanc, TranscodeGate gate
         return new FetchedSeries(files, bytes);
     }
 
-    /// <summary>One instance, transcoded by Orthanc when its transfer syntax is not one the codec decodes.</summary>
+    /// <summary>
+    /// One instance, transcoded by Orthanc when its transfer syntax is not one the codec decodes. A file Orthanc stored
+    /// but cannot transcode is a problem of the file, not of Orthanc: that ends in a <see cref="DicomException"/> too.
+    /// </summary>
     public async Task<(DicomFile File, long Bytes)> FetchAsync(string orthancInstanceId, CancellationToken cancellationToken)
     {
-        var bytes = await GetBytesAsync(new HttpRequestMessage(HttpMethod.Get, $"instances/{orthancInstanceId}/file"), cancellationToken);
+        var bytes = await orthanc.GetInstanceFileAsync(orthancInstanceId, cancellationToken);
         // The meta decides, before the data set is parsed: the reader refuses big endian files outright.
         if (DicomReader.ReadDeclaredTransferSyntax(bytes) is not { } declared || Decodable(declared))
         {
@@ -56,11 +46,12 @@ internal sealed class OrthancInstances(OrthancClient orthanc, TranscodeGate gate
         await gate.WaitAsync(cancellationToken);
         try
         {
-            transcoded = await GetBytesAsync(new HttpRequestMessage(HttpMethod.Post, $"instances/{orthancInstanceId}/modify")
-            {
-                // Orthanc's keys are PascalCase and unknown keys are ignored: JsonContent's web defaults (camelCase) would silently skip the transcoding.
-                Content = new StringContent(TranscodeRequest, System.Text.Encoding.UTF8, "application/json"),
-            }, cancellationToken);
+            transcoded = await orthanc.GetTranscodedInstanceFileAsync(orthancInstanceId, TransferSyntaxes.ExplicitVRLittleEndian, cancellationToken);
+        }
+        catch (OrthancException e) when (CannotTranscode(e))
+        {
+            throw new DicomException($"Orthanc cannot transcode the file from {TransferSyntaxes.NameOf(declared)} to Explicit VR Little Endian "
+                + $"({e.Details ?? e.StatusCode.ToString()}): its pixel data is damaged or in a form Orthanc's codecs do not read", e);
         }
         finally
         {
@@ -69,33 +60,17 @@ internal sealed class OrthancInstances(OrthancClient orthanc, TranscodeGate gate
         return (DicomReader.Read(transcoded), bytes.Length + transcoded.Length);
     }
 
+    /// <summary>
+    /// Orthanc 1.10.1 answers a file its codecs cannot decode with 500 and the Details "Cannot transcode to transfer syntax: …"
+    /// (OrthancStatus -1, as for any internal error): only those words tell the file's fault from Orthanc's own.
+    /// </summary>
+    private static bool CannotTranscode(OrthancException e) =>
+        e.StatusCode is HttpStatusCode.BadRequest or HttpStatusCode.UnsupportedMediaType or HttpStatusCode.NotImplemented
+        || (e.StatusCode == HttpStatusCode.InternalServerError && e.Details?.StartsWith("Cannot transcode", StringComparison.Ordinal) == true);
+
     private static bool Decodable(string transferSyntax) =>
         transferSyntax is TransferSyntaxes.ImplicitVRLittleEndian or TransferSyntaxes.ExplicitVRLittleEndian
             or TransferSyntaxes.DeflatedExplicitVRLittleEndian or TransferSyntaxes.RleLossless;
-
-    private async Task<byte[]> GetBytesAsync(HttpRequestMessage request, CancellationToken cancellationToken)
-    {
-        using (request)
-        {
-            using var response = await orthanc.SendAsync(request, cancellationToken);
-            try
-            {
-                // Into one array of the announced size: ReadAsByteArrayAsync buffers and copies, doubling the large-object garbage per file.
-                if (response.Content.Headers.ContentLength is { } length and <= int.MaxValue)
-                {
-                    var bytes = new byte[length];
-                    await using var body = await response.Content.ReadAsStreamAsync(cancellationToken);
-                    await body.ReadExactlyAsync(bytes, cancellationToken);
-                    return bytes;
-                }
-                return await response.Content.ReadAsByteArrayAsync(cancellationToken);
-            }
-            catch (Exception e) when (e is HttpRequestException or EndOfStreamException or IOException)
-            {
-                throw new OrthancException($"Orthanc {request.Method} {request.RequestUri} broke off while sending the file: {e.Message}", null, e);
-            }
-        }
-    }
 }
 
 /// <summary>

@@ -22,19 +22,18 @@ internal sealed partial class WorkflowBackfill(OrthancClient orthanc, WorkflowSt
         var enqueued = 0;
         while (true)
         {
-            using var page = await orthanc.GetJsonAsync($"series?expand&since={since}&limit={PageSize}", cancellationToken);
-            var count = 0;
-            foreach (var series in page.RootElement.EnumerateArray())
+            var page = await orthanc.ListSeriesAsync(since, PageSize, cancellationToken);
+            foreach (var series in page)
             {
-                count++;
-                var main = series.GetProperty("MainDicomTags");
+                var main = series.MainDicomTags;
                 var facts = new SeriesFacts(main.Text("Modality"), main.Text("SeriesDescription"), main.Text("BodyPartExamined"));
                 if (!string.Equals(facts.Modality, "SEG", StringComparison.OrdinalIgnoreCase) && workflow.Selection.Matches(facts))
                 {
-                    await jobs.BackfillSeriesAsync(series.GetProperty("ID").GetString()!, $"backfill-{job.Workflow}-{job.At}", cancellationToken);
+                    await jobs.BackfillSeriesAsync(series.Id, $"backfill-{job.Workflow}-{job.At}", cancellationToken);
                     enqueued++;
                 }
             }
+            var count = page.Count;
             if (count < PageSize)
             {
                 break;

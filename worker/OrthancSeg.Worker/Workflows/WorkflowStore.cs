@@ -13,19 +13,6 @@ internal sealed record WorkflowSpec(
     string Name, int DatasetId, string? DatasetName, IReadOnlyList<LabelDefinition> Labels,
     string? Modality, string? SeriesDescriptionPattern, string? BodyPart, bool AllowOhifDefaultNames);
 
-/// <summary>A field of a request that is wrong, and why; becomes a BadRequest field violation.</summary>
-internal sealed record FieldProblem(string Field, string Description);
-
-/// <summary>A request with one or more wrong fields.</summary>
-internal sealed class InvalidFieldsException(IReadOnlyList<FieldProblem> problems)
-    : ArgumentException(string.Join("; ", problems.Select(p => $"{p.Field}: {p.Description}")))
-{
-    public IReadOnlyList<FieldProblem> Problems { get; } = problems;
-}
-
-/// <summary>The resource a caller tries to create exists already; gRPC answers AlreadyExists.</summary>
-internal sealed class AlreadyExistsException(string message) : Exception(message);
-
 /// <summary>Workflows and their label schemas in PostgreSQL.</summary>
 internal sealed partial class WorkflowStore(NpgsqlDataSource dataSource)
 {
@@ -98,7 +85,7 @@ internal sealed partial class WorkflowStore(NpgsqlDataSource dataSource)
         }
         if (problems.Count > 0)
         {
-            throw new InvalidFieldsException(problems);
+            throw new InvalidArgumentException(problems);
         }
     }
 
