@@ -53,7 +53,7 @@ public sealed class ErrorMappingInterceptorTests
         var postgres = new NpgsqlException("Failed to connect to 127.0.0.1:5432", new System.Net.Sockets.SocketException(111));
 
         Assert.Equal(StatusCode.Unavailable, ErrorMappingInterceptor.ToRpcException(postgres, "t").StatusCode);
-        Assert.Equal(StatusCode.Unavailable, ErrorMappingInterceptor.ToRpcException(new UnavailableException("sbatch is not answering"), "t").StatusCode);
+        Assert.Equal(StatusCode.Unavailable, ErrorMappingInterceptor.ToRpcException(new UnavailableException("Slurm", "sbatch is not answering"), "t").StatusCode);
     }
 
     [Fact]

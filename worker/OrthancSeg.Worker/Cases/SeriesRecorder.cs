@@ -1,5 +1,5 @@
+using OrthancSeg.Worker.Jobs;
 using OrthancSeg.Dicom.Volumes;
-using OrthancSeg.Worker.Events;
 using OrthancSeg.Worker.Labels;
 using OrthancSeg.Worker.Orthanc;
 using OrthancSeg.Worker.Workflows;
@@ -11,7 +11,7 @@ namespace OrthancSeg.Worker.Cases;
 /// it as a case of each that admits it (again when it grew). SEGs that were waiting for it are re-checked.
 /// </summary>
 internal sealed partial class SeriesRecorder(
-    OrthancClient orthanc, WorkflowStore workflows, CaseStore cases, LabelStore labels, RecordingJobs jobs, ILogger<SeriesRecorder> logger)
+    OrthancClient orthanc, WorkflowStore workflows, CaseStore cases, LabelStore labels, JobQueue queue, ILogger<SeriesRecorder> logger)
 {
     /// <summary>How often a series seen as new is re-checked for stability before the worker stops waiting.</summary>
     private const int MaxStabilityRounds = 30;
@@ -37,7 +37,7 @@ internal sealed partial class SeriesRecorder(
             // A SEG series is no case; its instances are labels. Enqueueing them here also covers a missed NewInstance.
             foreach (var instance in instanceIds)
             {
-                await jobs.SegmentationAsync(instance, null, cancellationToken);
+                await RecordSegmentationHandler.EnqueueAsync(queue, instance, null, cancellationToken);
             }
             return;
         }
@@ -45,7 +45,7 @@ internal sealed partial class SeriesRecorder(
         {
             if (job.Round < MaxStabilityRounds)
             {
-                await jobs.NewSeriesAsync(job.OrthancSeriesId, job.NewSeq, job.Round + 1, DateTimeOffset.UtcNow + recheckDelay, cancellationToken);
+                await RecordSeriesHandler.EnqueueNewAsync(queue, job.OrthancSeriesId, job.NewSeq, job.Round + 1, DateTimeOffset.UtcNow + recheckDelay, cancellationToken);
             }
             return;
         }
@@ -97,13 +97,13 @@ internal sealed partial class SeriesRecorder(
                 LogCaseUpdated(logger, caseKey, seriesUid, headers.Count);
                 foreach (var label in await labels.LabelInstancesOfCaseAsync(caseKey, cancellationToken))
                 {
-                    await jobs.SegmentationAsync(label, $"case-{caseKey}-{headers.Count}", cancellationToken);
+                    await RecordSegmentationHandler.EnqueueAsync(queue, label, $"case-{caseKey}-{headers.Count}", cancellationToken);
                 }
             }
         }
         foreach (var pending in await labels.PendingForSeriesAsync(seriesUid, cancellationToken))
         {
-            await jobs.SegmentationAsync(pending, $"series-{job.OrthancSeriesId}-{headers.Count}", cancellationToken);
+            await RecordSegmentationHandler.EnqueueAsync(queue, pending, $"series-{job.OrthancSeriesId}-{headers.Count}", cancellationToken);
         }
     }
 

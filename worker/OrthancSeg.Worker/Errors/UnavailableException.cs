@@ -1,8 +1,13 @@
 namespace OrthancSeg.Worker.Errors;
 
 /// <summary>
-/// A dependency the request needs is down or unreachable (a scheduler, a file system); gRPC answers Unavailable with this
-/// message, which tells the caller that trying again later may work. Orthanc and PostgreSQL outages are recognised by their
-/// own exceptions and need not be wrapped.
+/// A dependency (a scheduler such as Slurm, a file system, …) is down or unreachable. gRPC answers Unavailable with this message,
+/// which tells the caller that trying again later may work; the job runner treats it as an outage of <see cref="Dependency"/>, not a
+/// failure of the job: the job waits and is retried without spending an attempt. Orthanc and PostgreSQL outages are recognised by
+/// their own exceptions and need not be wrapped.
 /// </summary>
-internal sealed class UnavailableException(string message, Exception? inner = null) : Exception(message, inner);
+internal sealed class UnavailableException(string dependency, string message, Exception? inner = null) : Exception(message, inner)
+{
+    /// <summary>What is down, as operators name it ("Slurm").</summary>
+    public string Dependency { get; } = dependency;
+}

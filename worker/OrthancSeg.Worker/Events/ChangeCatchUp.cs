@@ -1,5 +1,8 @@
 using Microsoft.Extensions.Options;
+using OrthancSeg.Worker.Labels;
+using OrthancSeg.Worker.Cases;
 using OrthancSeg.Dicom;
+using OrthancSeg.Worker.Errors;
 using OrthancSeg.Worker.Jobs;
 using OrthancSeg.Worker.Orthanc;
 using OrthancSeg.Worker.Persistence;
@@ -12,7 +15,7 @@ namespace OrthancSeg.Worker.Events;
 /// past a page only after every job of that page is durably enqueued: a crash replays the page, never skips it.
 /// </summary>
 internal sealed partial class ChangeCatchUp(
-    OrthancClient orthanc, ChangeCursor cursor, RecordingJobs jobs, DependencyOutages outages, IOptions<RecordingOptions> options, ILogger<ChangeCatchUp> logger)
+    OrthancClient orthanc, ChangeCursor cursor, JobQueue queue, DependencyOutages outages, IOptions<RecordingOptions> options, ILogger<ChangeCatchUp> logger)
     : BackgroundService
 {
     private const int LookupConcurrency = 8;
@@ -31,7 +34,7 @@ internal sealed partial class ChangeCatchUp(
             {
                 return;
             }
-            catch (Exception e) when (DependencyOutages.DependencyOf(e) is { } dependency)
+            catch (Exception e) when (Outage.DependencyOf(e) is { } dependency)
             {
                 // Orthanc or PostgreSQL away: said once (not every tick); the next tick starts again from the stored cursor.
                 outages.Down(dependency, e);
@@ -83,13 +86,13 @@ internal sealed partial class ChangeCatchUp(
                 switch (change.ChangeType)
                 {
                     case "StableSeries":
-                        await jobs.SeriesAsync(change.ResourceId, change.Seq, ct);
+                        await RecordSeriesHandler.EnqueueAsync(queue, change.ResourceId, change.Seq, ct);
                         break;
                     case "NewSeries":
-                        await jobs.NewSeriesAsync(change.ResourceId, change.Seq, 0, checkAt, ct);
+                        await RecordSeriesHandler.EnqueueNewAsync(queue, change.ResourceId, change.Seq, 0, checkAt, ct);
                         break;
                     case "NewInstance" when await IsSegmentationAsync(change.ResourceId, ct):
-                        await jobs.SegmentationAsync(change.ResourceId, null, ct);
+                        await RecordSegmentationHandler.EnqueueAsync(queue, change.ResourceId, null, ct);
                         break;
                     default:
                         break;

@@ -1,5 +1,8 @@
 using System.Text.RegularExpressions;
 using Grpc.Core;
+using OrthancSeg.Worker.Labels;
+using OrthancSeg.Worker.Cases;
+using OrthancSeg.Worker.Jobs;
 using OrthancSeg.Contracts.V1;
 using OrthancSeg.Dicom;
 using OrthancSeg.Worker.Errors;
@@ -11,7 +14,7 @@ namespace OrthancSeg.Worker.Events;
 /// job a previous push or the catch-up already made), so the call is one short INSERT and Orthanc's bridge is
 /// never held up by the work itself.
 /// </summary>
-internal sealed partial class EventsService(RecordingJobs jobs) : OrthancSeg.Contracts.V1.Events.EventsBase
+internal sealed partial class EventsService(JobQueue queue) : OrthancSeg.Contracts.V1.Events.EventsBase
 {
     public override async Task<NotifyStableSeriesResponse> NotifyStableSeries(NotifyStableSeriesRequest request, ServerCallContext context)
     {
@@ -22,7 +25,7 @@ internal sealed partial class EventsService(RecordingJobs jobs) : OrthancSeg.Con
         {
             throw new InvalidArgumentException(problems);
         }
-        var job = await jobs.SeriesAsync(request.OrthancSeriesId, request.ChangeSeq, context.CancellationToken);
+        var job = await RecordSeriesHandler.EnqueueAsync(queue, request.OrthancSeriesId, request.ChangeSeq, context.CancellationToken);
         return new NotifyStableSeriesResponse { Accepted = job.Created };
     }
 
@@ -43,7 +46,7 @@ internal sealed partial class EventsService(RecordingJobs jobs) : OrthancSeg.Con
         {
             throw new InvalidArgumentException(problems);
         }
-        var job = await jobs.SegmentationAsync(request.OrthancInstanceId, null, context.CancellationToken);
+        var job = await RecordSegmentationHandler.EnqueueAsync(queue, request.OrthancInstanceId, null, context.CancellationToken);
         return new NotifySegmentationStoredResponse { Accepted = job.Created };
     }
 

@@ -14,7 +14,6 @@ internal static class RecordsExtensions
     {
         builder.Services.AddOptions<RecordingOptions>().BindConfiguration(RecordingOptions.Section).ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<RecordingOptions>, RecordingOptionsValidator>();
-        builder.Services.AddSingleton<RecordingJobs>();
         builder.Services.AddSingleton<WorkflowStore>();
         builder.Services.AddSingleton<CaseStore>();
         builder.Services.AddSingleton<LabelStore>();
@@ -25,7 +24,7 @@ internal static class RecordsExtensions
         builder.Services.AddJobHandler<RecordSeriesHandler>();
         builder.Services.AddJobHandler<RecordSegmentationHandler>();
         builder.Services.AddJobHandler<BackfillWorkflowHandler>();
-        builder.Services.AddJobPool(RecordingJobs.Pool, services => services.GetRequiredService<IOptions<RecordingOptions>>().Value.Concurrency);
+        builder.Services.AddJobPool(RecordingOptions.Pool, services => services.GetRequiredService<IOptions<RecordingOptions>>().Value.Concurrency);
         builder.Services.AddHostedService<ChangeCatchUp>();
         return builder;
     }

@@ -2,9 +2,7 @@ using Google.Protobuf.WellKnownTypes;
 using Google.Rpc;
 using Grpc.Core;
 using Grpc.Core.Interceptors;
-using Npgsql;
 using OrthancSeg.Worker.Errors;
-using OrthancSeg.Worker.Orthanc;
 
 namespace OrthancSeg.Worker.Grpc;
 
@@ -77,8 +75,7 @@ internal sealed partial class ErrorMappingInterceptor(ILogger<ErrorMappingInterc
         AlreadyExistsException => Plain(StatusCode.AlreadyExists, e.Message),
         FailedPreconditionException => Plain(StatusCode.FailedPrecondition, e.Message),
         UnavailableException => Plain(StatusCode.Unavailable, e.Message),
-        OrthancException { IsUnavailable: true } => Plain(StatusCode.Unavailable, e.Message),
-        NpgsqlException { IsTransient: true } => Plain(StatusCode.Unavailable, $"PostgreSQL is unavailable: {e.Message}"),
+        _ when Outage.DependencyOf(e) is { } dependency => Plain(StatusCode.Unavailable, $"{dependency} is unavailable: {e.Message}"),
         _ => Plain(StatusCode.Internal, $"Internal error; the worker log has the details under trace id {traceId}"),
     };
 

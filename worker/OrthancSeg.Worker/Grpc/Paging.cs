@@ -1,6 +1,6 @@
 using System.Globalization;
 using System.Text;
-using OrthancSeg.Worker.Events;
+using OrthancSeg.Worker.Errors;
 
 namespace OrthancSeg.Worker.Grpc;
 
@@ -9,7 +9,7 @@ internal static class Paging
 {
     public static int PageSize(int requested, int fallback, int max) => requested switch
     {
-        < 0 => throw FieldErrors.InvalidArgument([new("page_size", $"{requested} is negative")]),
+        < 0 => throw new InvalidArgumentException("page_size", $"{requested} is negative"),
         0 => fallback,
         _ => Math.Min(requested, max),
     };
@@ -34,6 +34,6 @@ internal static class Paging
         {
             // Reported below, like any other token this API did not hand out.
         }
-        throw FieldErrors.InvalidArgument([new("page_token", "is not a token this API returned")]);
+        throw new InvalidArgumentException("page_token", "is not a token this API returned");
     }
 }

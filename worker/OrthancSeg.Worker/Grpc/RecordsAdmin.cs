@@ -6,7 +6,6 @@ using NpgsqlTypes;
 using OrthancSeg.Contracts.V1;
 using OrthancSeg.Worker.Cases;
 using OrthancSeg.Worker.Errors;
-using OrthancSeg.Worker.Events;
 using OrthancSeg.Worker.Jobs;
 using OrthancSeg.Worker.Labels;
 using OrthancSeg.Worker.Workflows;
@@ -23,7 +22,7 @@ using Workflow = OrthancSeg.Worker.Workflows.Workflow;
 namespace OrthancSeg.Worker.Grpc;
 
 /// <summary>The admin RPCs for workflows, cases, labels and dead letters: validation, paging and contract mapping.</summary>
-internal sealed class RecordsAdmin(WorkflowStore workflows, CaseStore cases, LabelStore labels, RecordingJobs jobs, JobQueue queue,
+internal sealed class RecordsAdmin(WorkflowStore workflows, CaseStore cases, LabelStore labels, JobQueue queue,
     NpgsqlDataSource dataSource)
 {
     private static readonly HashSet<string> UpdatableFields = ["selection", "labels", "allow_ohif_default_names", "dataset_name"];
@@ -36,7 +35,7 @@ internal sealed class RecordsAdmin(WorkflowStore workflows, CaseStore cases, Lab
         }
         var spec = Spec(request.Workflow, request.SetAllowOhifDefaultNames ? request.Workflow.AllowOhifDefaultNames : true);
         var created = await workflows.CreateAsync(spec, cancellationToken);
-        await jobs.BackfillAsync(created.Name, created.CreatedAt, cancellationToken);
+        await BackfillWorkflowHandler.EnqueueAsync(queue, created.Name, created.CreatedAt, cancellationToken);
         return new CreateWorkflowResponse { Workflow = await ToContractAsync(created, cancellationToken) };
     }
 
@@ -77,7 +76,7 @@ internal sealed class RecordsAdmin(WorkflowStore workflows, CaseStore cases, Lab
         var updated = await workflows.UpdateAsync(Spec(request.Workflow, request.Workflow.AllowOhifDefaultNames), fields, cancellationToken);
         if (fields.Contains("selection") && updated.IsActive)
         {
-            await jobs.BackfillAsync(updated.Name, updated.UpdatedAt, cancellationToken);
+            await BackfillWorkflowHandler.EnqueueAsync(queue, updated.Name, updated.UpdatedAt, cancellationToken);
         }
         return new UpdateWorkflowResponse { Workflow = await ToContractAsync(updated, cancellationToken) };
     }
@@ -88,7 +87,7 @@ internal sealed class RecordsAdmin(WorkflowStore workflows, CaseStore cases, Lab
     public async Task<ResumeWorkflowResponse> ResumeWorkflowAsync(ResumeWorkflowRequest request, CancellationToken cancellationToken)
     {
         var workflow = await workflows.SetStateAsync(Required(request.Name, "name"), Workflow.Active, cancellationToken);
-        await jobs.BackfillAsync(workflow.Name, workflow.UpdatedAt, cancellationToken);
+        await BackfillWorkflowHandler.EnqueueAsync(queue, workflow.Name, workflow.UpdatedAt, cancellationToken);
         return new ResumeWorkflowResponse { Workflow = await ToContractAsync(workflow, cancellationToken) };
     }
 

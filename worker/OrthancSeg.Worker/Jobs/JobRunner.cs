@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Options;
+using OrthancSeg.Worker.Errors;
 
 namespace OrthancSeg.Worker.Jobs;
 
@@ -73,7 +74,7 @@ internal sealed partial class JobRunner(
                 {
                     break;
                 }
-                catch (Exception e) when (DependencyOutages.DependencyOf(e) is { } dependency)
+                catch (Exception e) when (Outage.DependencyOf(e) is { } dependency)
                 {
                     await DelayAsync(outages.Down(dependency, e), stoppingToken);
                     continue;
@@ -167,7 +168,7 @@ internal sealed partial class JobRunner(
             LogHandedBack(logger, job.Id.Value, job.Kind);
             return;
         }
-        if (DependencyOutages.DependencyOf(error) is { } dependency)
+        if (Outage.DependencyOf(error) is { } dependency)
         {
             var delay = outages.Down(dependency, error);
             await RecordAsync(job, () => queue.HandBackAsync(job, $"waiting for {dependency}: {error.Message}", delay, CancellationToken.None));
@@ -229,7 +230,7 @@ internal sealed partial class JobRunner(
                 LogLeaseLost(logger, job.Id.Value, job.Kind, job.Attempt);
                 return;
             }
-            catch (Exception e) when (DependencyOutages.DependencyOf(e) == DependencyOutages.PostgreSql && DateTimeOffset.UtcNow < deadline)
+            catch (Exception e) when (Outage.DependencyOf(e) == DependencyOutages.PostgreSql && DateTimeOffset.UtcNow < deadline)
             {
                 await Task.Delay(outages.Down(DependencyOutages.PostgreSql, e), CancellationToken.None);
             }
@@ -283,7 +284,7 @@ internal sealed partial class JobRunner(
                 await attempt.CancelAsync();
                 return;
             }
-            catch (Exception e) when (DependencyOutages.DependencyOf(e) is { } dependency)
+            catch (Exception e) when (Outage.DependencyOf(e) is { } dependency)
             {
                 outages.Down(dependency, e);
             }

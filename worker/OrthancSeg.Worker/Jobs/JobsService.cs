@@ -1,7 +1,7 @@
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using OrthancSeg.Contracts.V1;
-using OrthancSeg.Worker.Events;
+using OrthancSeg.Worker.Errors;
 using OrthancSeg.Worker.Grpc;
 
 namespace OrthancSeg.Worker.Jobs;
@@ -45,7 +45,7 @@ internal sealed class JobsService(JobQueue queue, JobRunner runner) : JobService
         return new CancelJobResponse { Job = ToContract(job) };
     }
 
-    private static JobId Id(long id) => id > 0 ? new JobId(id) : throw FieldErrors.InvalidArgument([new("id", $"{id} is not a job id")]);
+    private static JobId Id(long id) => id > 0 ? new JobId(id) : throw new InvalidArgumentException("id", $"{id} is not a job id");
 
     private static string? StateName(JobState state) => state switch
     {
@@ -56,7 +56,7 @@ internal sealed class JobsService(JobQueue queue, JobRunner runner) : JobService
         JobState.Failed => "failed",
         JobState.Dead => "dead",
         JobState.Cancelled => "cancelled",
-        _ => throw FieldErrors.InvalidArgument([new("state", $"{state} is not a job state")]),
+        _ => throw new InvalidArgumentException("state", $"{state} is not a job state"),
     };
 
     private static JobState State(string state) => state switch

@@ -1,7 +1,6 @@
 using OrthancSeg.Dicom;
 using OrthancSeg.Dicom.Segmentation;
 using OrthancSeg.Worker.Cases;
-using OrthancSeg.Worker.Events;
 using OrthancSeg.Worker.Orthanc;
 using OrthancSeg.Worker.Persistence;
 using OrthancSeg.Worker.Workflows;

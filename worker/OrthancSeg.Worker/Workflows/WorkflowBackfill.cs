@@ -1,4 +1,5 @@
-using OrthancSeg.Worker.Events;
+using OrthancSeg.Worker.Cases;
+using OrthancSeg.Worker.Jobs;
 using OrthancSeg.Worker.Orthanc;
 
 namespace OrthancSeg.Worker.Workflows;
@@ -7,7 +8,7 @@ namespace OrthancSeg.Worker.Workflows;
 /// The backfill job: a workflow created (or resumed) after series arrived still gets them. Pages through every
 /// series in Orthanc with their main tags and enqueues a series job for each one the workflow's rule admits.
 /// </summary>
-internal sealed partial class WorkflowBackfill(OrthancClient orthanc, WorkflowStore workflows, RecordingJobs jobs, ILogger<WorkflowBackfill> logger)
+internal sealed partial class WorkflowBackfill(OrthancClient orthanc, WorkflowStore workflows, JobQueue queue, ILogger<WorkflowBackfill> logger)
 {
     private const int PageSize = 500;
 
@@ -29,7 +30,7 @@ internal sealed partial class WorkflowBackfill(OrthancClient orthanc, WorkflowSt
                 var facts = new SeriesFacts(main.Text("Modality"), main.Text("SeriesDescription"), main.Text("BodyPartExamined"));
                 if (!string.Equals(facts.Modality, "SEG", StringComparison.OrdinalIgnoreCase) && workflow.Selection.Matches(facts))
                 {
-                    await jobs.BackfillSeriesAsync(series.Id, $"backfill-{job.Workflow}-{job.At}", cancellationToken);
+                    await RecordSeriesHandler.EnqueueBackfilledAsync(queue, series.Id, $"backfill-{job.Workflow}-{job.At}", cancellationToken);
                     enqueued++;
                 }
             }

@@ -1,11 +1,14 @@
 using Microsoft.Extensions.Options;
 
-namespace OrthancSeg.Worker.Events;
+namespace OrthancSeg.Worker.Cases;
 
 /// <summary>How the worker records series and segmentations (section OrthancSeg:Records).</summary>
 internal sealed class RecordingOptions
 {
     public const string Section = "OrthancSeg:Records";
+
+    /// <summary>The pool of job slots the recording kinds (series, segmentation, backfill) share; its size is <see cref="Concurrency"/>.</summary>
+    public const string Pool = "recording";
 
     /// <summary>How often Orthanc's /changes log is read for events the bridge did not deliver.</summary>
     public TimeSpan CatchUpInterval { get; set; } = TimeSpan.FromSeconds(30);
