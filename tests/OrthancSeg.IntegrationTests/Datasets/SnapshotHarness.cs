@@ -106,7 +106,7 @@ internal static class SnapshotHarness
                 last = update.Snapshot;
             }
         }
-        catch (OperationCanceledException e)
+        catch (Exception e) when (cts.IsCancellationRequested && e is OperationCanceledException or Grpc.Core.RpcException)
         {
             throw new TimeoutException($"snapshot {id} did not finish within {Patience} (last: {last})\n{harness.WorkerLog()}", e);
         }

@@ -336,6 +336,19 @@ public sealed class JobQueueTests(PostgresServer server) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_job_cancelled_before_its_heartbeat_noticed_does_not_pass_the_fence()
+    {
+        var queue = Queue();
+        var enqueued = await queue.EnqueueAsync("work", "k", "{}");
+        var job = (await queue.ClaimAsync("worker-a"))!;
+        await queue.RequestCancelAsync(enqueued.Id);
+
+        await using var connection = await _dataSource.OpenConnectionAsync();
+        await using var transaction = await connection.BeginTransactionAsync();
+        await Assert.ThrowsAsync<JobCancelRequestedException>(() => JobQueue.FenceAsync(job, connection, transaction, CancellationToken.None));
+    }
+
+    [Fact]
     public async Task Retrying_a_job_that_is_not_dead_or_does_not_exist_says_so()
     {
         var queue = Queue();

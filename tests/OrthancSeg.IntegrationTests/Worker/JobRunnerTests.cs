@@ -74,6 +74,20 @@ public sealed class JobRunnerTests(PostgresServer server) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Work_cancelled_just_before_it_is_published_is_not_published_and_the_job_ends_cancelled()
+    {
+        await using var engine = await Engine.StartAsync(_dataSource);
+
+        // The handler asks for its own cancel and publishes at once, before any heartbeat could notice: only the fence stops it.
+        var job = await engine.Queue.EnqueueAsync(TestJobKinds.Work, "publish", new Work("publish", TimeSpan.Zero, CancelThenPublish: true));
+
+        var cancelled = await engine.WaitForStateAsync(job.Id, "cancelled", Patience);
+        Assert.Equal(0, engine.Probe.Published);
+        Assert.Equal(1, cancelled.Attempts);
+        Assert.Equal(["publish: cancelled"], engine.Probe.Endings);
+    }
+
+    [Fact]
     public async Task An_outage_of_orthanc_spends_no_attempts_and_the_job_succeeds_when_it_is_back()
     {
         await using var engine = await Engine.StartAsync(_dataSource);
@@ -216,7 +230,7 @@ internal static class TestJobKinds
 }
 
 /// <summary>What the test handler does: run for a while (until cancelled when infinite), fail, or need an Orthanc that may be down.</summary>
-internal sealed record Work(string Name, TimeSpan RunFor, bool Fail = false, bool NeedsOrthanc = false);
+internal sealed record Work(string Name, TimeSpan RunFor, bool Fail = false, bool NeedsOrthanc = false, bool CancelThenPublish = false);
 
 /// <summary>What the test handler saw: runs per job name, hooks called, and the switches the tests flip.</summary>
 internal sealed class Probe
@@ -226,6 +240,12 @@ internal sealed class Probe
     private readonly ConcurrentQueue<string> _endings = new();
 
     public volatile bool OrthancDown;
+
+    private int _published;
+
+    public int Published => _published;
+
+    public void Publish() => Interlocked.Increment(ref _published);
 
     public int Runs(string name) => _runs.GetValueOrDefault(name);
 
@@ -240,7 +260,7 @@ internal sealed class Probe
     public void Ended(string what) => _endings.Enqueue(what);
 }
 
-internal sealed class WorkHandler(Probe probe) : JobHandler<Work>, IJobKind
+internal sealed class WorkHandler(Probe probe, JobQueue queue, NpgsqlDataSource dataSource) : JobHandler<Work>, IJobKind
 {
     public static string Kind => TestJobKinds.Work;
 
@@ -258,6 +278,16 @@ internal sealed class WorkHandler(Probe probe) : JobHandler<Work>, IJobKind
             throw new InvalidOperationException("the work itself is broken");
         }
         await Task.Delay(payload.RunFor, cancellationToken);
+        if (payload.CancelThenPublish)
+        {
+            await queue.RequestCancelAsync(attempt.JobId, cancellationToken);
+            await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+            await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+            await attempt.FenceAsync(connection, transaction, cancellationToken);
+            probe.Publish();
+            await attempt.CompleteAsync(connection, transaction, cancellationToken);
+            await transaction.CommitAsync(cancellationToken);
+        }
     }
 
     protected override Task OnAttemptFailedAsync(Work payload, JobAttempt attempt, string error, DateTimeOffset retryAt, CancellationToken cancellationToken)

@@ -30,3 +30,6 @@ internal sealed record JobLease(DateTimeOffset ExpiresAt, bool CancelRequested);
 
 /// <summary>The lease was lost (it expired and the job was claimed again, or it finished elsewhere); this outcome is not recorded.</summary>
 internal sealed class JobLeaseLostException(string message) : Exception(message);
+
+/// <summary>The fence found that an admin asked to cancel the job: its work is not published, and the job ends cancelled.</summary>
+internal sealed class JobCancelRequestedException(string message) : OperationCanceledException(message);

@@ -76,7 +76,10 @@ internal sealed class JobAttempt(ClaimedJob job)
 
     public TPayload Payload<TPayload>() where TPayload : class => JobPayload.Deserialize<TPayload>(job);
 
-    /// <summary>Locks the job's row in <paramref name="transaction"/> and checks the lease; throws <see cref="JobLeaseLostException"/> otherwise.</summary>
+    /// <summary>
+    /// Locks the job's row in <paramref name="transaction"/> and checks the lease: throws <see cref="JobLeaseLostException"/> when another attempt
+    /// owns the job, and <see cref="JobCancelRequestedException"/> when an admin asked to cancel it.
+    /// </summary>
     public Task FenceAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, CancellationToken cancellationToken) =>
         JobQueue.FenceAsync(job, connection, transaction, cancellationToken);
 

@@ -173,14 +173,18 @@ internal sealed class JobQueue(NpgsqlDataSource dataSource, IOptions<JobQueueOpt
     public static async Task FenceAsync(ClaimedJob job, NpgsqlConnection connection, NpgsqlTransaction transaction, CancellationToken cancellationToken)
     {
         await using var command = new NpgsqlCommand("""
-            SELECT 1 FROM jobs
-            WHERE id = @id AND state = 'running' AND lease_owner = @owner AND attempts = @attempt AND cancel_requested_at IS NULL
+            SELECT cancel_requested_at IS NOT NULL FROM jobs
+            WHERE id = @id AND state = 'running' AND lease_owner = @owner AND attempts = @attempt
             FOR UPDATE
             """, connection, transaction);
         AddLease(command, job);
-        if (await command.ExecuteScalarAsync(cancellationToken) is null)
+        switch (await command.ExecuteScalarAsync(cancellationToken))
         {
-            throw LeaseLost(job);
+            case null:
+                throw LeaseLost(job);
+            case true:
+                // Still ours, but an admin asked to cancel it before the heartbeat noticed: publish nothing.
+                throw new JobCancelRequestedException($"Job {job.Id} ({job.Kind}) was cancelled before its work was published");
         }
     }
 

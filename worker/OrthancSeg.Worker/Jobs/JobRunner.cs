@@ -154,7 +154,7 @@ internal sealed partial class JobRunner(
             LogLeaseLost(logger, job.Id.Value, job.Kind, job.Attempt);
             return;
         }
-        if (heartbeat.CancelRequested)
+        if (heartbeat.CancelRequested || error is JobCancelRequestedException)
         {
             // Whatever the attempt threw while stopping (a cancelled wait, a killed child process), it was asked to stop.
             await EndAsync(attempt, new JobEnding(Cancelled: true, "cancelled by an admin while running"), CancellationToken.None);

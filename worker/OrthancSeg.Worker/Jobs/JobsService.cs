@@ -10,7 +10,7 @@ namespace OrthancSeg.Worker.Jobs;
 internal sealed class JobsService(JobQueue queue, JobRunner runner) : JobService.JobServiceBase
 {
     /// <summary>How long CancelJob waits for a running job to stop before answering with the cancel still pending.</summary>
-    private static readonly TimeSpan CancelWait = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan CancelWait = TimeSpan.FromSeconds(10);
 
     public override async Task<ListJobsResponse> ListJobs(ListJobsRequest request, ServerCallContext context)
     {
