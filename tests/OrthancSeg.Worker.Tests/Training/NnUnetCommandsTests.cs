@@ -105,6 +105,24 @@ public sealed class NnUnetCommandsTests
     }
 
     [Fact]
+    public async Task The_batch_script_leaves_the_exit_code_in_its_exit_file_and_exits_with_it()
+    {
+        using var directory = new TempDirectory();
+        Scripts.Write(Path.Combine(directory.Path, "nnUNetv2_train"), "echo training; exit 3");
+        var exitFile = Path.Combine(directory.Path, "it's done", "exit");
+        Directory.CreateDirectory(Path.GetDirectoryName(exitFile)!);
+        var script = Path.Combine(directory.Path, "job.sh");
+        await File.WriteAllTextAsync(script, Commands(new NnUnetOptions { BinDirectory = directory.Path }).Train(Liver, Paths, "0", 1, 2).ToBatchScript(exitFile));
+
+        var result = await OrthancSeg.Worker.Training.ToolRunner.RunAsync("/bin/bash", [script], TimeSpan.FromSeconds(20));
+
+        Assert.Equal((3, "training"), (result.ExitCode, result.StandardOutput.Trim()));
+        Assert.Equal(3, NnUnetCommand.ReadExitFile(exitFile)?.ExitCode);
+        Assert.Null(NnUnetCommand.ReadExitFile(exitFile + ".absent"));
+        Assert.False(File.Exists(exitFile + ".tmp"));
+    }
+
+    [Fact]
     public void Folders_default_beside_nnunet_raw_and_name_the_model_folder_as_nnunet_does()
     {
         var paths = new NnUnetOptions().Paths("/srv/stack/data/nnUNet_raw");

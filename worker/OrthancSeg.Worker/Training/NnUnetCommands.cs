@@ -15,16 +15,49 @@ internal sealed record NnUnetCommand(IReadOnlyList<string> Argv, IReadOnlyDictio
 
     public IReadOnlyList<string> Arguments => [.. Argv.Skip(1)];
 
-    /// <summary>A bash batch script that sets the environment and runs the command (the job's exit code is the command's).</summary>
-    public string ToBatchScript()
+    /// <summary>
+    /// A bash batch script that sets the environment and runs the command; the job's exit code is the command's.
+    /// With <paramref name="exitFile"/>, the script also writes "CODE END_EPOCH_SECONDS" there (aside, then renamed):
+    /// without Slurm accounting, the controller forgets a job MinJobAge after it ended, and the file still says how
+    /// it ended. A job killed by scancel or its time limit writes none, which reads as "ended without a result".
+    /// </summary>
+    public string ToBatchScript(string? exitFile = null)
     {
-        var script = new StringBuilder("#!/bin/bash\nset -eo pipefail\n");
+        var script = new StringBuilder("#!/bin/bash\n");
         foreach (var (key, value) in Environment.OrderBy(e => e.Key, StringComparer.Ordinal))
         {
             script.Append("export ").Append(key).Append('=').Append(ShellQuote(value)).Append('\n');
         }
-        script.Append("exec ").AppendJoin(' ', Argv.Select(ShellQuote)).Append('\n');
+        var command = string.Join(' ', Argv.Select(ShellQuote));
+        if (exitFile is null)
+        {
+            script.Append("exec ").Append(command).Append('\n');
+        }
+        else
+        {
+            var file = ShellQuote(exitFile);
+            var temporary = ShellQuote(exitFile + ".tmp");
+            script.Append(command).Append('\n')
+                .Append("code=$?\n")
+                .Append($"echo \"$code $(date +%s)\" >{temporary} && mv {temporary} {file}\n")
+                .Append("exit $code\n");
+        }
         return script.ToString();
+    }
+
+    /// <summary>What <see cref="ToBatchScript"/> wrote to its exit file: exit code and end time; null while there is none.</summary>
+    public static (int ExitCode, DateTimeOffset EndedAt)? ReadExitFile(string path)
+    {
+        if (!File.Exists(path))
+        {
+            return null;
+        }
+        var text = File.ReadAllText(path).Trim();
+        var f = text.Split(' ');
+        return f.Length == 2 && int.TryParse(f[0], NumberStyles.None, CultureInfo.InvariantCulture, out var code)
+            && long.TryParse(f[1], NumberStyles.None, CultureInfo.InvariantCulture, out var ended)
+            ? (code, DateTimeOffset.FromUnixTimeSeconds(ended))
+            : throw new FormatException($"{path} holds '{text}', not 'CODE END'");
     }
 
     /// <summary>Single-quotes a word for sh/bash: every character literal, a quote as '"'"'.</summary>
