@@ -4,6 +4,7 @@ using System.Diagnostics;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using OrthancSeg.IntegrationTests.Fixtures;
+using WorkerHost::OrthancSeg.Worker.Errors;
 using WorkerHost::OrthancSeg.Worker.Training.Slurm;
 
 namespace OrthancSeg.IntegrationTests.Training;
@@ -192,13 +193,14 @@ public sealed class SlurmClientTests(SlurmCluster cluster)
         var client = Client(cluster.WriteUnreachableConfig());
         var stopwatch = Stopwatch.StartNew();
 
-        var submit = await Assert.ThrowsAsync<SlurmUnavailableException>(() => client.SubmitAsync(Job("true"), CancellationToken.None));
-        var status = await Assert.ThrowsAsync<SlurmUnavailableException>(() => client.GetJobAsync(1, CancellationToken.None));
-        var cancel = await Assert.ThrowsAsync<SlurmUnavailableException>(() => client.CancelAsync(1, CancellationToken.None));
+        var submit = await Assert.ThrowsAsync<DependencyUnavailableException>(() => client.SubmitAsync(Job("true"), CancellationToken.None));
+        var status = await Assert.ThrowsAsync<DependencyUnavailableException>(() => client.GetJobAsync(1, CancellationToken.None));
+        var cancel = await Assert.ThrowsAsync<DependencyUnavailableException>(() => client.CancelAsync(1, CancellationToken.None));
 
         Assert.Contains("Unable to contact slurm controller", submit.Message, StringComparison.Ordinal);
         Assert.Contains("Unable to contact slurm controller", status.Message, StringComparison.Ordinal);
         Assert.Contains("Unable to contact slurm controller", cancel.Message, StringComparison.Ordinal);
+        Assert.All(new[] { submit, status, cancel }, e => Assert.Equal(SlurmClient.Dependency, e.Dependency));
         Assert.False(await client.PingAsync(CancellationToken.None));
         // MessageTimeout=3 makes each command give up after 2 s (scontrol show job twice that): far from a hang.
         Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(20), $"took {stopwatch.Elapsed}");
@@ -210,7 +212,7 @@ public sealed class SlurmClientTests(SlurmCluster cluster)
         var client = new SlurmClient(Options.Create(new SlurmOptions { BinDirectory = "/nonexistent/slurm/bin", ConfigFile = cluster.ConfigFile }),
             NullLogger<SlurmClient>.Instance);
 
-        var e = await Assert.ThrowsAsync<SlurmUnavailableException>(() => client.GetJobAsync(1, CancellationToken.None));
+        var e = await Assert.ThrowsAsync<DependencyUnavailableException>(() => client.GetJobAsync(1, CancellationToken.None));
 
         Assert.Contains("/nonexistent/slurm/bin/scontrol", e.Message, StringComparison.Ordinal);
     }

@@ -53,7 +53,7 @@ public sealed class CallLoggingInterceptorTests
     [Fact]
     public void Slurm_down_is_unavailable_and_requests_no_backend_can_run_are_refused_with_the_reason()
     {
-        var down = CallLoggingInterceptor.StatusFor(new OrthancSeg.Worker.Training.Slurm.SlurmUnavailableException("Slurm is unavailable: sbatch answered: …"), "t");
+        var down = CallLoggingInterceptor.StatusFor(new OrthancSeg.Worker.Errors.DependencyUnavailableException("Slurm", "Slurm is unavailable: sbatch answered: …"), "t");
         var slurm = CallLoggingInterceptor.StatusFor(new OrthancSeg.Worker.Training.Slurm.SlurmRequestRefusedException("Slurm has no partition 'nope' (it has: gpu)"), "t");
         var local = CallLoggingInterceptor.StatusFor(new OrthancSeg.Worker.Training.Local.LocalRequestRefusedException("3 GPU(s) asked but this machine has 2 (0, 1)"), "t");
 

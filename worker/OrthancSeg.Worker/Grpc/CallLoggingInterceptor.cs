@@ -91,7 +91,7 @@ internal sealed partial class CallLoggingInterceptor(ILogger<CallLoggingIntercep
         FailedPreconditionException => new(StatusCode.FailedPrecondition, e.Message),
         OrthancException { IsUnavailable: true } => new(StatusCode.Unavailable, e.Message),
         NpgsqlException { IsTransient: true } => new(StatusCode.Unavailable, $"PostgreSQL is unavailable: {e.Message}"),
-        SlurmUnavailableException => new(StatusCode.Unavailable, e.Message),
+        DependencyUnavailableException => new(StatusCode.Unavailable, e.Message),
         // A request the backend can never run: valid in itself, refused by what this cluster or machine has.
         SlurmRequestRefusedException or LocalRequestRefusedException => new(StatusCode.FailedPrecondition, e.Message),
         _ => new(StatusCode.Internal, $"Internal error; the worker log has the details under trace id {traceId}"),

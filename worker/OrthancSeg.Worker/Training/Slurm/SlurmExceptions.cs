@@ -1,12 +1,6 @@
 namespace OrthancSeg.Worker.Training.Slurm;
 
 /// <summary>
-/// Slurm did not answer: the controller is down or unreachable, munge is not running, the commands are missing or
-/// timed out. An outage, not a failure: the job that asked should wait and retry without spending an attempt.
-/// </summary>
-internal sealed class SlurmUnavailableException(string message, Exception? inner = null) : Exception(message, inner);
-
-/// <summary>
 /// A request Slurm can never run as asked (unknown partition, more GPUs, CPUs or memory than any node of the
 /// partition has, a time limit above the partition's). Retrying cannot help; <see cref="Exception.Message"/> is the
 /// reason, written for the person who made the request.
