@@ -127,4 +127,19 @@ public sealed class ResourceLedgerTests
         Assert.Same(first, again);
         Assert.Single(ledger.Admitted);
     }
+
+    [Fact]
+    public async Task Waiting_twice_for_the_same_job_queues_it_once()
+    {
+        var ledger = TwoGpuMachine();
+        ledger.TryAdmit("a", new LocalRequest(2, 1, 1));
+
+        var first = ledger.AdmitAsync("b", new LocalRequest(1, 1, 1), CancellationToken.None);
+        var second = ledger.AdmitAsync("b", new LocalRequest(1, 1, 1), CancellationToken.None);
+        Assert.Equal(1, ledger.WaitingCount);
+        ledger.Release("a");
+
+        Assert.Same(await first, await second);
+        Assert.Single(ledger.Admitted);
+    }
 }

@@ -72,8 +72,9 @@ internal sealed class ResourceLedger(LocalCapacity capacity)
             {
                 return existing;
             }
-            // Whatever waits does not fit now (it would have been admitted), so a job that fits may go first.
-            return Fits(request) ? AdmitLocked(jobKey, request) : null;
+            // Whatever waits does not fit now (it would have been admitted), so a job that fits may go first; a job
+            // that is itself waiting is admitted through its wait, never twice.
+            return Fits(request) && !_waiting.Exists(w => w.JobKey == jobKey) ? AdmitLocked(jobKey, request) : null;
         }
     }
 
@@ -82,15 +83,25 @@ internal sealed class ResourceLedger(LocalCapacity capacity)
     {
         Refuse(request);
         Waiter waiter;
+        Waiter? joined;
         lock (_lock)
         {
             if (_admitted.TryGetValue(jobKey, out var existing))
             {
                 return existing;
             }
-            waiter = new Waiter(jobKey, request);
-            _waiting.Add(waiter);
-            AdmitWaitersLocked();
+            // A second wait for the same job joins the first instead of queueing it twice (and admitting it twice).
+            joined = _waiting.Find(w => w.JobKey == jobKey);
+            waiter = joined ?? new Waiter(jobKey, request);
+            if (joined is null)
+            {
+                _waiting.Add(waiter);
+                AdmitWaitersLocked();
+            }
+        }
+        if (joined is not null)
+        {
+            return await waiter.Admitted.Task.WaitAsync(cancellationToken);
         }
         using (cancellationToken.Register(() => Abandon(waiter)))
         {
