@@ -203,6 +203,22 @@ public sealed class LocalProcessLauncherTests : IDisposable
         var e = await Assert.ThrowsAsync<InvalidOperationException>(() => Launcher().StartAsync(request, CancellationToken.None));
 
         Assert.Contains("attach to it instead", e.Message, StringComparison.Ordinal);
+        Assert.True(LocalProcessLauncher.WasLaunched(request.RunDirectory));
+        Assert.False(LocalProcessLauncher.WasLaunched(Path.Combine(_directory.Path, "never-started")));
+    }
+
+    [Fact]
+    public async Task A_start_interrupted_before_its_pid_file_is_never_repeated_in_the_same_directory()
+    {
+        var request = Request("exit 0");
+        Directory.CreateDirectory(request.RunDirectory);
+        // What a worker that died between marking and starting leaves behind.
+        await File.WriteAllTextAsync(Path.Combine(request.RunDirectory, LocalProcessLauncher.LaunchedFileName), "");
+
+        await Assert.ThrowsAsync<InvalidOperationException>(() => Launcher().StartAsync(request, CancellationToken.None));
+
+        Assert.Null(LocalProcessLauncher.Attach(request.RunDirectory, null));
+        Assert.True(LocalProcessLauncher.WasLaunched(request.RunDirectory));
     }
 
     private static async Task ProcessesListedAsync(string file, int count)

@@ -37,6 +37,7 @@ internal sealed partial class LocalProcessLauncher(IOptions<LocalOptions> option
     public const string PidFileName = "pid";
     public const string ExitFileName = "exit";
     public const string CancelledFileName = "cancelled";
+    public const string LaunchedFileName = "launched";
     private const string WrapperFileName = "wrapper";
 
     // $1 run dir, $2 time limit (s, 0 = none), $3 kill grace (s), $4 log; then the command. The job is started with
@@ -60,7 +61,17 @@ internal sealed partial class LocalProcessLauncher(IOptions<LocalOptions> option
     {
         Directory.CreateDirectory(request.RunDirectory);
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(request.LogPath))!);
-        if (File.Exists(Path.Combine(request.RunDirectory, PidFileName)))
+        // Marked before the start: a worker that dies between the start and the pid file leaves the mark, so its
+        // successor never starts the same job a second time in this directory (it finds the pid file, or a mark
+        // without one: then the job is lost and runs again in a new run directory).
+        var launched = Path.Combine(request.RunDirectory, LaunchedFileName);
+        try
+        {
+            await using (new FileStream(launched, FileMode.CreateNew, FileAccess.Write))
+            {
+            }
+        }
+        catch (IOException) when (File.Exists(launched))
         {
             throw new InvalidOperationException($"{request.RunDirectory} already holds a started job; attach to it instead of starting it again");
         }
@@ -96,6 +107,12 @@ internal sealed partial class LocalProcessLauncher(IOptions<LocalOptions> option
         LogStarted(logger, request.Allocation.JobKey, process.ProcessGroupId, request.Allocation.CudaVisibleDevices, request.Command);
         return process;
     }
+
+    /// <summary>
+    /// True when a job was ever started in this run directory, even if its pid file never appeared (the worker died
+    /// in between). With <see cref="Attach"/> returning null, such a job is lost: run it again in a new directory.
+    /// </summary>
+    public static bool WasLaunched(string runDirectory) => File.Exists(Path.Combine(runDirectory, LaunchedFileName));
 
     /// <summary>
     /// The job started in this run directory by this or an earlier worker, running or ended; null when none was
