@@ -66,6 +66,8 @@ public sealed class SlurmClientRulesTests
     [InlineData(1, 8, 32_000, "cpu", 24, "no node of partition 'cpu' has 1 GPU(s)")]
     [InlineData(1, 8, 32_000, "nope", 24, "Slurm has no partition 'nope' (it has: gpu, cpu)")]
     [InlineData(1, 8, 32_000, "gpu", 49, "above partition 'gpu''s maximum of 2.00:00:00")]
+    [InlineData(1, 0, 32_000, "gpu", 1, "a Slurm job needs 0 or more GPUs, at least 1 CPU")]
+    [InlineData(1, 1, 32_000, "gpu", 0, "a Slurm job needs 0 or more GPUs, at least 1 CPU, 1 MiB and 1 s")]
     public void A_request_that_can_never_run_is_refused_with_the_reason(int gpus, int cpus, long memory, string? partition, double hours, string reason)
     {
         var (where, why) = SlurmClient.WhereItCanRun(Ask(gpus, cpus, memory, partition, hours), Partitions);

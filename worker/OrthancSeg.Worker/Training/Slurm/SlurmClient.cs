@@ -47,6 +47,11 @@ internal sealed partial class SlurmClient(IOptions<SlurmOptions> options, ILogge
     /// <summary>The partition a request would run in, or why it never could.</summary>
     internal static (SlurmPartition? Partition, string? Reason) WhereItCanRun(SlurmResources resources, IReadOnlyList<SlurmPartition> partitions)
     {
+        if (resources.Gpus < 0 || resources.CpusPerTask < 1 || resources.MemoryMiB < 1 || resources.TimeLimit < TimeSpan.FromSeconds(1))
+        {
+            return (null, $"a Slurm job needs 0 or more GPUs, at least 1 CPU, 1 MiB and 1 s, not {resources.Gpus} GPU(s), "
+                + $"{resources.CpusPerTask} CPU(s), {resources.MemoryMiB} MiB and {resources.TimeLimit}");
+        }
         var partition = resources.Partition is { Length: > 0 } name
             ? partitions.FirstOrDefault(p => p.Name == name)
             : partitions.FirstOrDefault(p => p.IsDefault);
