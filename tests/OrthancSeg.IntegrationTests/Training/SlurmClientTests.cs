@@ -193,9 +193,9 @@ public sealed class SlurmClientTests(SlurmCluster cluster)
         var client = Client(cluster.WriteUnreachableConfig());
         var stopwatch = Stopwatch.StartNew();
 
-        var submit = await Assert.ThrowsAsync<DependencyUnavailableException>(() => client.SubmitAsync(Job("true"), CancellationToken.None));
-        var status = await Assert.ThrowsAsync<DependencyUnavailableException>(() => client.GetJobAsync(1, CancellationToken.None));
-        var cancel = await Assert.ThrowsAsync<DependencyUnavailableException>(() => client.CancelAsync(1, CancellationToken.None));
+        var submit = await Assert.ThrowsAsync<UnavailableException>(() => client.SubmitAsync(Job("true"), CancellationToken.None));
+        var status = await Assert.ThrowsAsync<UnavailableException>(() => client.GetJobAsync(1, CancellationToken.None));
+        var cancel = await Assert.ThrowsAsync<UnavailableException>(() => client.CancelAsync(1, CancellationToken.None));
 
         Assert.Contains("Unable to contact slurm controller", submit.Message, StringComparison.Ordinal);
         Assert.Contains("Unable to contact slurm controller", status.Message, StringComparison.Ordinal);
@@ -212,7 +212,7 @@ public sealed class SlurmClientTests(SlurmCluster cluster)
         var client = new SlurmClient(Options.Create(new SlurmOptions { BinDirectory = "/nonexistent/slurm/bin", ConfigFile = cluster.ConfigFile }),
             NullLogger<SlurmClient>.Instance);
 
-        var e = await Assert.ThrowsAsync<DependencyUnavailableException>(() => client.GetJobAsync(1, CancellationToken.None));
+        var e = await Assert.ThrowsAsync<UnavailableException>(() => client.GetJobAsync(1, CancellationToken.None));
 
         Assert.Contains("/nonexistent/slurm/bin/scontrol", e.Message, StringComparison.Ordinal);
     }

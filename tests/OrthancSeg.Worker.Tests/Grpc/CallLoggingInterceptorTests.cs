@@ -49,16 +49,4 @@ public sealed class CallLoggingInterceptorTests
         Assert.Contains("trace-42", status.Detail, StringComparison.Ordinal);
         Assert.DoesNotContain("hunter2", status.Detail, StringComparison.Ordinal);
     }
-
-    [Fact]
-    public void Slurm_down_is_unavailable_and_requests_no_backend_can_run_are_refused_with_the_reason()
-    {
-        var down = CallLoggingInterceptor.StatusFor(new OrthancSeg.Worker.Errors.DependencyUnavailableException("Slurm", "Slurm is unavailable: sbatch answered: …"), "t");
-        var slurm = CallLoggingInterceptor.StatusFor(new OrthancSeg.Worker.Training.Slurm.SlurmRequestRefusedException("Slurm has no partition 'nope' (it has: gpu)"), "t");
-        var local = CallLoggingInterceptor.StatusFor(new OrthancSeg.Worker.Training.Local.LocalRequestRefusedException("3 GPU(s) asked but this machine has 2 (0, 1)"), "t");
-
-        Assert.Equal(StatusCode.Unavailable, down.StatusCode);
-        Assert.Equal((StatusCode.FailedPrecondition, "Slurm has no partition 'nope' (it has: gpu)"), (slurm.StatusCode, slurm.Detail));
-        Assert.Equal((StatusCode.FailedPrecondition, "3 GPU(s) asked but this machine has 2 (0, 1)"), (local.StatusCode, local.Detail));
-    }
 }

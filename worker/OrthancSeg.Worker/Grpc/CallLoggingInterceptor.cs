@@ -4,8 +4,6 @@ using Grpc.Core.Interceptors;
 using Npgsql;
 using OrthancSeg.Worker.Errors;
 using OrthancSeg.Worker.Orthanc;
-using OrthancSeg.Worker.Training.Local;
-using OrthancSeg.Worker.Training.Slurm;
 
 namespace OrthancSeg.Worker.Grpc;
 
@@ -91,9 +89,6 @@ internal sealed partial class CallLoggingInterceptor(ILogger<CallLoggingIntercep
         FailedPreconditionException => new(StatusCode.FailedPrecondition, e.Message),
         OrthancException { IsUnavailable: true } => new(StatusCode.Unavailable, e.Message),
         NpgsqlException { IsTransient: true } => new(StatusCode.Unavailable, $"PostgreSQL is unavailable: {e.Message}"),
-        DependencyUnavailableException => new(StatusCode.Unavailable, e.Message),
-        // A request the backend can never run: valid in itself, refused by what this cluster or machine has.
-        SlurmRequestRefusedException or LocalRequestRefusedException => new(StatusCode.FailedPrecondition, e.Message),
         _ => new(StatusCode.Internal, $"Internal error; the worker log has the details under trace id {traceId}"),
     };
 

@@ -7,7 +7,7 @@ namespace OrthancSeg.Worker.Training.Slurm;
 /// <summary>
 /// Everything the worker asks of Slurm: sbatch, squeue, scontrol, sacct, scancel and sinfo, run as processes with a
 /// timeout, their output parsed by <see cref="SlurmOutput"/>. A controller that cannot be reached (or munge down,
-/// commands missing or timed out) becomes a <see cref="DependencyUnavailableException"/> for "Slurm" within seconds,
+/// commands missing or timed out) becomes a <see cref="UnavailableException"/> for "Slurm" within seconds,
 /// which the job runner treats as an outage (no attempt spent) and gRPC as Unavailable; a request that can never run a
 /// <see cref="SlurmRequestRefusedException"/> with the reason; any other error a <see cref="SlurmCommandException"/>.
 /// </summary>
@@ -216,11 +216,11 @@ internal sealed partial class SlurmClient(IOptions<SlurmOptions> options, ILogge
         }
         catch (ToolRunException e) when (e.TimedOut)
         {
-            throw new DependencyUnavailableException(Dependency, $"Slurm did not answer: {e.Message} ({SlurmOptions.Section}:CommandTimeout)", e);
+            throw new UnavailableException(Dependency, $"Slurm did not answer: {e.Message} ({SlurmOptions.Section}:CommandTimeout)", e);
         }
         catch (ToolRunException e)
         {
-            throw new DependencyUnavailableException(Dependency, $"Slurm's commands cannot be run here: {e.Message} (install Slurm's client commands, "
+            throw new UnavailableException(Dependency, $"Slurm's commands cannot be run here: {e.Message} (install Slurm's client commands, "
                 + $"or set {SlurmOptions.Section}:BinDirectory)", e);
         }
     }
@@ -229,7 +229,7 @@ internal sealed partial class SlurmClient(IOptions<SlurmOptions> options, ILogge
     {
         var output = result.Output;
         return SlurmOutput.IsUnavailable(output)
-            ? new DependencyUnavailableException(Dependency, $"Slurm is unavailable: {command} answered: {SlurmOutput.ErrorText(output)}")
+            ? new UnavailableException(Dependency, $"Slurm is unavailable: {command} answered: {SlurmOutput.ErrorText(output)}")
             : new SlurmCommandException($"{command} exited with {result.ExitCode}: {output}");
     }
 
