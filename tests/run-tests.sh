@@ -111,5 +111,9 @@ if [[ -d plugin-bridge/tests ]]; then
     [[ -f "$results/bridge.junit.xml" ]] || broken "pytest produced no results"
 fi
 
+section "pytest tests/nnunet-standin"
+/usr/bin/python3 -m pytest tests/nnunet-standin -q -p no:cacheprovider --junitxml="$results/nnunet-standin.junit.xml"
+[[ -f "$results/nnunet-standin.junit.xml" ]] || broken "pytest of the nnU-Net stand-ins produced no results"
+
 section "summary (details in artifacts/test-results/)"
 summary_and_exit

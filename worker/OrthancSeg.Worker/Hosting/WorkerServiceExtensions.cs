@@ -6,6 +6,7 @@ using OrthancSeg.Worker.Jobs;
 using OrthancSeg.Worker.Logging;
 using OrthancSeg.Worker.Orthanc;
 using OrthancSeg.Worker.Persistence;
+using OrthancSeg.Worker.Training;
 
 namespace OrthancSeg.Worker.Hosting;
 
@@ -26,6 +27,7 @@ internal static class WorkerServiceExtensions
         builder.AddOrthancSegGrpc();
         builder.AddOrthancSegRecords();
         builder.AddOrthancSegDatasets();
+        builder.AddOrthancSegTraining();
         return builder;
     }
 }
