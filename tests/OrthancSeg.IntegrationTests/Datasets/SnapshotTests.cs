@@ -270,24 +270,8 @@ public sealed class SnapshotTests : IDisposable
     [Fact]
     public async Task Killing_the_worker_mid_export_keeps_the_previous_dataset_and_the_retried_export_completes_it()
     {
-        await using var harness = await RecordsHarness.StartAsync(Settings(_raw, new()
-        {
-            // One series at a time, one request at a time: slow enough to be caught in the middle.
-            ["OrthancSeg:Datasets:SeriesInFlight"] = "1",
-            ["OrthancSeg:Datasets:RequestsPerSeries"] = "1",
-        }));
-        await CreateWorkflowAsync(harness);
-        var series = Enumerable.Range(0, 8).Select(_ => new TestSeries(slices: 40, rows: 96, columns: 96)).ToList();
-        foreach (var s in series)
-        {
-            await UploadAsync(harness, PatternedFiles(s));
-        }
-        await harness.WaitForCountAsync("SELECT count(*) FROM cases", 8, Patience, "8 cases");
-        foreach (var s in series)
-        {
-            await UploadAsync(harness, [s.Seg([new(1, "liver")], [new(10, 1)])]);
-        }
-        await harness.WaitForCountAsync("SELECT count(*) FROM cases WHERE status = 'labeled'", 8, Patience, "8 labelled cases");
+        var (harness, series) = await SlowExportStackAsync(8);
+        await using var _ = harness;
         var first = await WaitForFinishAsync(harness, (await harness.Admin.ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = "liver-ct" })).Snapshot.Id);
         Assert.True(first.State == SnapshotState.Succeeded, first.Error);
         var dataset = Path.Combine(_raw, DatasetFolder);
@@ -335,24 +319,8 @@ public sealed class SnapshotTests : IDisposable
     [Fact]
     public async Task Two_workers_asked_for_the_same_export_write_one_dataset_and_a_running_export_cancelled_from_the_cli_leaves_it_untouched()
     {
-        await using var harness = await RecordsHarness.StartAsync(Settings(_raw, new()
-        {
-            // One series at a time, one request at a time: slow enough to be caught in the middle.
-            ["OrthancSeg:Datasets:SeriesInFlight"] = "1",
-            ["OrthancSeg:Datasets:RequestsPerSeries"] = "1",
-        }));
-        await CreateWorkflowAsync(harness);
-        var series = Enumerable.Range(0, 6).Select(_ => new TestSeries(slices: 40, rows: 96, columns: 96)).ToList();
-        foreach (var s in series)
-        {
-            await UploadAsync(harness, PatternedFiles(s));
-        }
-        await harness.WaitForCountAsync("SELECT count(*) FROM cases", 6, Patience, "6 cases");
-        foreach (var s in series)
-        {
-            await UploadAsync(harness, [s.Seg([new(1, "liver")], [new(10, 1)])]);
-        }
-        await harness.WaitForCountAsync("SELECT count(*) FROM cases WHERE status = 'labeled'", 6, Patience, "6 labelled cases");
+        var (harness, series) = await SlowExportStackAsync(6);
+        await using var _ = harness;
         var (_, replica) = await harness.StartReplicaAsync();
 
         // The same export asked of both replicas at once: one snapshot, one job, one dataset.
@@ -403,6 +371,40 @@ public sealed class SnapshotTests : IDisposable
         Assert.Equal([dataset], Directory.GetDirectories(_raw));
         using var inspected = await InspectAsync(dataset);
         Assert.All(inspected.RootElement.GetProperty("cases").EnumerateObject(), c => Assert.Equal([10], Ints(c.Value.GetProperty("painted_slices"))));
+    }
+
+    /// <summary>
+    /// A stack whose exports go one series and one request at a time (slow enough to be caught in the middle), with
+    /// <paramref name="count"/> labelled cases of 40 slices each, every label painting slice 10.
+    /// </summary>
+    private async Task<(RecordsHarness Harness, List<TestSeries> Series)> SlowExportStackAsync(int count)
+    {
+        var harness = await RecordsHarness.StartAsync(Settings(_raw, new()
+        {
+            ["OrthancSeg:Datasets:SeriesInFlight"] = "1",
+            ["OrthancSeg:Datasets:RequestsPerSeries"] = "1",
+        }));
+        try
+        {
+            await CreateWorkflowAsync(harness);
+            var series = Enumerable.Range(0, count).Select(_ => new TestSeries(slices: 40, rows: 96, columns: 96)).ToList();
+            foreach (var s in series)
+            {
+                await UploadAsync(harness, PatternedFiles(s));
+            }
+            await harness.WaitForCountAsync("SELECT count(*) FROM cases", count, Patience, $"{count} cases");
+            foreach (var s in series)
+            {
+                await UploadAsync(harness, [s.Seg([new(1, "liver")], [new(10, 1)])]);
+            }
+            await harness.WaitForCountAsync("SELECT count(*) FROM cases WHERE status = 'labeled'", count, Patience, $"{count} labelled cases");
+            return (harness, series);
+        }
+        catch
+        {
+            await harness.DisposeAsync();
+            throw;
+        }
     }
 
     private static void AssertDatasetIs(string dataset, Snapshot snapshot)
