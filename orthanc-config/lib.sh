@@ -5,6 +5,16 @@ ORTHANCSEG_REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ORTHANCSEG_CONFIG_DIR="$ORTHANCSEG_REPO/orthanc-config"
 STACK="${ORTHANCSEG_STACK_DIR:-$ORTHANCSEG_REPO/.stack}"
 
+# The ports `make up` used (written by it), so `make status` and `make down` find the stack without the variables set again;
+# a variable set by the caller still wins.
+if [[ -f "$STACK/ports.env" ]]; then
+    while IFS='=' read -r key value; do
+        if [[ "$key" =~ ^ORTHANCSEG_[A-Z_]+_PORT$ && -z "${!key:-}" ]]; then
+            export "$key=$value"
+        fi
+    done < "$STACK/ports.env"
+fi
+
 PG_PORT="${ORTHANCSEG_PG_PORT:-5433}"
 ORTHANC_HTTP_PORT="${ORTHANCSEG_ORTHANC_HTTP_PORT:-8042}"
 ORTHANC_DICOM_PORT="${ORTHANCSEG_ORTHANC_DICOM_PORT:-4242}"

@@ -583,9 +583,17 @@ Stop:    make down
 EOF
 }
 
+# Remembers the ports of this stack for later `make status` / `make down` (read back by lib.sh).
+write_ports() {
+    printf '%s\n' "ORTHANCSEG_PG_PORT=$PG_PORT" "ORTHANCSEG_ORTHANC_HTTP_PORT=$ORTHANC_HTTP_PORT" \
+        "ORTHANCSEG_ORTHANC_DICOM_PORT=$ORTHANC_DICOM_PORT" "ORTHANCSEG_OHIF_PORT=$OHIF_PORT" "ORTHANCSEG_WORKER_PORT=$WORKER_PORT" \
+        > "$STACK/ports.env"
+}
+
 cmd_up() {
     "$ORTHANCSEG_CONFIG_DIR/install-deps.sh" stack
     prepare_layout
+    write_ports
     legacy_down
     supervisor_up
     pg_up
