@@ -44,7 +44,7 @@ if pg_password and "PG_URI" in values:
     url = urllib.parse.urlsplit(values["PG_URI"])
     if url.password is not None or not url.username:
         sys.exit("render-orthanc-config: with PG_PASSWORD_FILE, PG_URI must name a user and no password")
-    userinfo = urllib.parse.quote(url.username, safe="") + ":" + urllib.parse.quote(pg_password, safe="")
+    userinfo = urllib.parse.quote(urllib.parse.unquote(url.username), safe="") + ":" + urllib.parse.quote(pg_password, safe="")
     values["PG_URI"] = urllib.parse.urlunsplit(url._replace(netloc=userinfo + "@" + url.netloc.rpartition("@")[2]))
 
 modalities = {}
