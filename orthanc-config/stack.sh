@@ -62,7 +62,7 @@ prepare_layout() {
     if [[ ! -f "$MODALITIES" ]]; then
         cat >"$MODALITIES" <<'EOF'
 // The DICOM modalities (scanners, workstations) allowed to send images to Orthanc's DICOM port, read by make up.
-// Each: a name of your choice, then [AE title the scanner calls from, its IP address or host name, its DICOM port].
+// Each: a name of your choice, then [AE title the scanner calls from, its IP address, its DICOM port].
 // A sender not listed here, or calling from another address, is refused (C-ECHO still answers). After editing:
 // make down && make up. See docs/operations.md, "Adding a scanner". Example:
 //   "CT_ROOM_1": ["CT1", "10.0.0.5", 104]
