@@ -25,6 +25,9 @@ WORKER_PORT="${ORTHANCSEG_WORKER_PORT:-50051}"
 # Orthanc's own default (60) makes a demo feel broken; 10 still lets a modality finish a series.
 STABLE_AGE="${ORTHANCSEG_STABLE_AGE:-10}"
 OHIF_VERSION="${ORTHANCSEG_OHIF_VERSION:-3.13.2}"
+# Host names (besides 127.0.0.1 and localhost) under which browsers reach the viewer, e.g. behind a site's TLS proxy;
+# nginx refuses any other Host header.
+SERVER_NAMES="${ORTHANCSEG_SERVER_NAMES:-}"
 ORTHANC_USER="orthancseg"
 
 PG_ORTHANC_DB="orthanc_index"

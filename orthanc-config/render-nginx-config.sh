@@ -4,7 +4,9 @@
 #
 # Usage: render-nginx-config.sh OUTPUT KEY=VALUE...
 # Keys: LISTEN (e.g. 127.0.0.1:3000) OHIF_ROOT ORTHANC_URL (http://127.0.0.1:8042) ORTHANC_USER
-#       ORTHANC_PASSWORD_FILE PID_FILE LOG_DIR TEMP_DIR. TEMP_DIR is created here.
+#       ORTHANC_PASSWORD_FILE PID_FILE LOG_DIR TEMP_DIR, and optionally SERVER_NAMES: further host names (name or
+#       name:port) that browsers use to reach this nginx, separated by blanks or commas.
+#       TEMP_DIR is created here. Requests whose Host header names none of them, 127.0.0.1 or localhost are 421.
 set -euo pipefail
 dir="$(dirname "${BASH_SOURCE[0]}")"
 [[ $# -ge 1 ]] || { echo "usage: $0 OUTPUT KEY=VALUE..." >&2; exit 2; }
@@ -18,6 +20,20 @@ forbidden=$'[;{}"|&\n]'
 for key in LISTEN OHIF_ROOT ORTHANC_URL ORTHANC_USER ORTHANC_PASSWORD_FILE PID_FILE LOG_DIR TEMP_DIR; do
     [[ -n "${v[$key]:-}" ]] || { echo "render-nginx-config: no value given for $key" >&2; exit 2; }
     [[ ! "${v[$key]}" =~ $forbidden ]] || { echo "render-nginx-config: $key contains a character nginx or this script would misread: ${v[$key]}" >&2; exit 2; }
+done
+names_allowed='^[A-Za-z0-9.:, -]*$'
+[[ "${v[SERVER_NAMES]:-}" =~ $names_allowed ]] || { echo "render-nginx-config: SERVER_NAMES may hold host names, IPv4 addresses and ports only: ${v[SERVER_NAMES]}" >&2; exit 2; }
+[[ "${v[LISTEN]}" =~ :([0-9]+)$ ]] || { echo "render-nginx-config: LISTEN must end in :port, got ${v[LISTEN]}" >&2; exit 2; }
+port="${BASH_REMATCH[1]}"
+# The Host values a browser sends for this server: 127.0.0.1 and localhost with the port; a name of SERVER_NAMES as
+# given, and when given without a port both bare (a site proxy on 443 or 80 in front) and with this port.
+host_entries="        \"127.0.0.1:$port\" 1;\n        \"localhost:$port\" 1;\n"
+for name in ${v[SERVER_NAMES]:+${v[SERVER_NAMES]//,/ }}; do
+    name="${name,,}"
+    host_entries+="        \"$name\" 1;\n"
+    if [[ ! "$name" =~ :[0-9]+$ ]]; then
+        host_entries+="        \"$name:$port\" 1;\n"
+    fi
 done
 [[ -r "${v[ORTHANC_PASSWORD_FILE]}" ]] || { echo "render-nginx-config: cannot read ${v[ORTHANC_PASSWORD_FILE]}" >&2; exit 2; }
 basic="$(printf '%s:%s' "${v[ORTHANC_USER]}" "$(cat "${v[ORTHANC_PASSWORD_FILE]}")" | base64 -w0)"
@@ -51,6 +67,7 @@ sed -e "s|{{USER_LINE}}|$user_line|" \
     -e "s|{{PID_FILE}}|${v[PID_FILE]}|" \
     -e "s|{{LOG_DIR}}|${v[LOG_DIR]}|g" \
     -e "s|{{TEMP_DIR}}|${v[TEMP_DIR]}|g" \
+    -e "s|{{HOST_ENTRIES}}|${host_entries%\\n}|" \
     "$dir/nginx.conf.template" >"$output.tmp"
 if grep -q '{{' "$output.tmp"; then
     echo "render-nginx-config: unrendered placeholder left in $output" >&2; exit 1

@@ -4,13 +4,17 @@
 # One file, passed as Orthanc's only argument: no /etc/orthanc/*.json, so no key is defined twice.
 #
 # Usage: render-orthanc-config.sh OUTPUT KEY=VALUE...
-# Keys: HTTP_PORT DICOM_PORT DICOM_AET STORAGE_DIR HTTP_USER HTTP_PASSWORD STABLE_AGE PYTHON_SCRIPT
-#       PG_URI WORKER_PORT BRIDGE_TOKEN_FILE. An empty PYTHON_SCRIPT leaves the Python plugin idle.
+# Keys: HTTP_PORT DICOM_PORT DICOM_AET STORAGE_DIR HTTP_USER HTTP_PASSWORD_FILE STABLE_AGE PYTHON_SCRIPT
+#       PG_URI PG_PASSWORD_FILE WORKER_PORT BRIDGE_TOKEN_FILE MODALITIES_FILE. An empty PYTHON_SCRIPT leaves the
+#       Python plugin idle. Passwords are read from files, never given here: arguments are visible to every user (ps).
+#       PG_PASSWORD_FILE may be empty (PG_URI then connects without a password); its password goes into PG_URI.
+#       MODALITIES_FILE (may be empty: none) is the operator's list of DICOM modalities allowed to store, Orthanc's
+#       DicomModalities: a JSON object, lines starting with // are comments (docs/operations.md, "Adding a scanner").
 set -euo pipefail
 template="$(dirname "${BASH_SOURCE[0]}")/orthanc.json.template"
 [[ $# -ge 1 ]] || { echo "usage: $0 OUTPUT KEY=VALUE..." >&2; exit 2; }
 exec /usr/bin/python3 - "$template" "$@" <<'PY'
-import json, os, re, sys
+import json, os, re, sys, urllib.parse
 
 template_path, output, *pairs = sys.argv[1:]
 values = {}
@@ -25,6 +29,49 @@ for key in numeric:
     if key in values and not re.fullmatch(r"[0-9]+", values[key]):
         sys.exit(f"render-orthanc-config: {key} must be a whole number, got {values[key]!r}")
 
+def read_secret(key):
+    path = values.pop(key, "")
+    if not path:
+        return ""
+    with open(path, encoding="utf-8") as f:
+        return f.read().strip()
+
+values["HTTP_PASSWORD"] = read_secret("HTTP_PASSWORD_FILE")
+if not values["HTTP_PASSWORD"]:
+    sys.exit("render-orthanc-config: HTTP_PASSWORD_FILE must name a file holding Orthanc's password")
+pg_password = read_secret("PG_PASSWORD_FILE")
+if pg_password and "PG_URI" in values:
+    url = urllib.parse.urlsplit(values["PG_URI"])
+    if url.password is not None or not url.username:
+        sys.exit("render-orthanc-config: with PG_PASSWORD_FILE, PG_URI must name a user and no password")
+    userinfo = urllib.parse.quote(urllib.parse.unquote(url.username), safe="") + ":" + urllib.parse.quote(pg_password, safe="")
+    values["PG_URI"] = urllib.parse.urlunsplit(url._replace(netloc=userinfo + "@" + url.netloc.rpartition("@")[2]))
+
+modalities = {}
+modalities_file = values.pop("MODALITIES_FILE", "")
+if modalities_file:
+    with open(modalities_file, encoding="utf-8") as f:
+        source = "".join(line for line in f if not line.lstrip().startswith("//"))
+    try:
+        modalities = json.loads(source) if source.strip() else {}
+    except json.JSONDecodeError as e:
+        sys.exit(f"render-orthanc-config: {modalities_file} is not valid JSON: {e}")
+    if not isinstance(modalities, dict):
+        sys.exit(f"render-orthanc-config: {modalities_file} must hold one JSON object of modalities")
+    for name, modality in modalities.items():
+        if isinstance(modality, list) and len(modality) >= 3:
+            aet, host, port = modality[:3]
+        elif isinstance(modality, dict):
+            aet, host, port = modality.get("AET"), modality.get("Host"), modality.get("Port")
+        else:
+            sys.exit(f"render-orthanc-config: modality {name!r} in {modalities_file} must be [\"AET\", \"host\", port] or {{\"AET\", \"Host\", \"Port\"}}")
+        if not isinstance(aet, str) or not re.fullmatch(r"[ -~]{1,16}", aet) or aet != aet.strip():
+            sys.exit(f"render-orthanc-config: modality {name!r} in {modalities_file}: the AE title must be 1 to 16 printable characters")
+        if not isinstance(host, str) or not host:
+            sys.exit(f"render-orthanc-config: modality {name!r} in {modalities_file}: the host (the scanner's address) is missing")
+        if not isinstance(port, int) or not 0 < port < 65536:
+            sys.exit(f"render-orthanc-config: modality {name!r} in {modalities_file}: the port must be a number from 1 to 65535")
+
 with open(template_path, encoding="utf-8") as f:
     text = f.read()
 
@@ -36,6 +83,7 @@ def substitute(match):
     return values[key] if key in numeric else json.dumps(values[key])[1:-1]
 
 config = json.loads(re.sub(r"\{\{([A-Z_]+)\}\}", substitute, text))
+config["DicomModalities"] = modalities
 if not config.get("PythonScript"):
     config.pop("PythonScript", None)
 elif not os.path.isabs(config["PythonScript"]) or not config["PythonScript"].endswith(".py"):

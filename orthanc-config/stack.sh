@@ -16,6 +16,8 @@ SUPERVISOR_DIR="$STACK/supervisor"
 SUPERVISOR_CONF="$SUPERVISOR_DIR/supervisord.conf"
 SUPERVISOR_SOCK="$RUN/supervisor.sock"
 SYSTEMD_DIR="$STACK/systemd"
+# The operator's list of DICOM modalities allowed to store (Orthanc's DicomModalities), created empty by make up.
+MODALITIES="$STACK/modalities.json"
 # One file per part: how often supervisord restarted it since it started, and the last restart's log line.
 COUNTS="$RUN/restarts"
 RESTARTS_LOG="$LOGS/restarts.log"
@@ -56,6 +58,19 @@ prepare_layout() {
     for name in orthanc-password pg-orthanc-password pg-worker-password admin-token bridge-token; do
         ensure_secret "$name"
     done
+    write_orthanc_netrc
+    if [[ ! -f "$MODALITIES" ]]; then
+        cat >"$MODALITIES" <<'EOF'
+// The DICOM modalities (scanners, workstations) allowed to send images to Orthanc's DICOM port, read by make up.
+// Each: a name of your choice, then [AE title the scanner calls from, its IP address, its DICOM port].
+// A sender not listed here, or calling from another address, is refused (C-ECHO still answers). After editing:
+// make down && make up. See docs/operations.md, "Adding a scanner". Example:
+//   "CT_ROOM_1": ["CT1", "10.0.0.5", 104]
+{
+}
+EOF
+        ok "created $MODALITIES: no modality may store over DICOM until one is declared there"
+    fi
     if ! external_pg; then
         # As root PostgreSQL runs as 'postgres', which cannot enter a checkout under /root: then its data lives
         # under /var/lib/orthancseg. Placed before supervisord and the units are written: they name the real folder.
@@ -70,9 +85,10 @@ prepare_layout() {
 # Host, port and extra libpq parameters of the server the stack uses, as "host port query".
 pg_endpoint() {
     if external_pg; then
-        /usr/bin/python3 - "$ORTHANCSEG_PG_URL" <<'PY'
-import sys, urllib.parse
-url = urllib.parse.urlsplit(sys.argv[1])
+        # The URL (with the superuser's password) is read from the environment: a command line is visible in ps.
+        ORTHANCSEG_PG_URL="$ORTHANCSEG_PG_URL" /usr/bin/python3 - <<'PY'
+import os, sys, urllib.parse
+url = urllib.parse.urlsplit(os.environ["ORTHANCSEG_PG_URL"])
 if url.scheme not in ("postgres", "postgresql") or not url.hostname:
     sys.exit("ORTHANCSEG_PG_URL must look like postgresql://admin:password@host:5432/postgres")
 print(url.hostname, url.port or 5432, url.query or "-")
@@ -82,9 +98,24 @@ PY
     fi
 }
 
+# ORTHANCSEG_PG_URL without its password, then the password alone: psql is given the first on its command line and
+# the password in PGPASSWORD, which only its owner can read (/proc/PID/environ).
+external_pg_url_parts() {
+    ORTHANCSEG_PG_URL="$ORTHANCSEG_PG_URL" /usr/bin/python3 - <<'PY'
+import os, urllib.parse
+url = urllib.parse.urlsplit(os.environ["ORTHANCSEG_PG_URL"])
+host = url.netloc.rpartition("@")[2]
+user = url.username or ""
+print(urllib.parse.urlunsplit(url._replace(netloc=(user + "@" if user else "") + host)))
+print(urllib.parse.unquote(url.password or ""))
+PY
+}
+
 pg_admin_sql() {
     if external_pg; then
-        "$(pg_bin)/psql" "$ORTHANCSEG_PG_URL" -v ON_ERROR_STOP=1 -qAt -f -
+        local url password
+        { read -r url; read -r password; } < <(external_pg_url_parts)
+        PGPASSWORD="$password" "$(pg_bin)/psql" "$url" -v ON_ERROR_STOP=1 -qAt -f -
     else
         as_pg "$(pg_bin)/psql" -h "$PG_HOME" -p "$PG_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 -qAt -f -
     fi
@@ -143,8 +174,14 @@ SQL
 # Orthanc
 
 orthanc_curl() {
-    # Credentials go through curl's stdin, not its command line (visible in ps).
-    curl -sf --max-time 5 -K - "$@" <<<"user = \"$ORTHANC_USER:$(secret orthanc-password)\""
+    # Credentials come from a netrc file, not curl's command line (visible in ps).
+    curl -sf --max-time 5 --netrc-file "$SECRETS/orthanc.netrc" "$@"
+}
+
+# Orthanc's credentials for curl (orthanc_curl, and operators: curl --netrc-file .stack/secrets/orthanc.netrc ...).
+write_orthanc_netrc() {
+    (umask 077 && printf 'machine 127.0.0.1 login %s password %s\nmachine localhost login %s password %s\n' \
+        "$ORTHANC_USER" "$(secret orthanc-password)" "$ORTHANC_USER" "$(secret orthanc-password)" >"$SECRETS/orthanc.netrc")
 }
 
 orthanc_healthy() { orthanc_curl "http://127.0.0.1:$ORTHANC_HTTP_PORT/system" >/dev/null; }
@@ -166,13 +203,15 @@ orthanc_up() {
     require_free_port "$ORTHANC_DICOM_PORT" "Orthanc (DICOM)" ORTHANCSEG_ORTHANC_DICOM_PORT
     local host port query uri
     read -r host port query < <(pg_endpoint)
-    uri="postgresql://$PG_ORTHANC_ROLE:$(secret pg-orthanc-password)@$host:$port/$PG_ORTHANC_DB"
+    # The passwords stay in their files: the renderer reads them (its arguments are visible in ps).
+    uri="postgresql://$PG_ORTHANC_ROLE@$host:$port/$PG_ORTHANC_DB"
     [[ "$query" != "-" ]] && uri="$uri?$query"
     "$ORTHANCSEG_CONFIG_DIR/render-orthanc-config.sh" "$ORTHANC_DIR/orthanc.json" \
         HTTP_PORT="$ORTHANC_HTTP_PORT" DICOM_PORT="$ORTHANC_DICOM_PORT" DICOM_AET="$ORTHANC_AET" \
-        STORAGE_DIR="$ORTHANC_DIR/storage" HTTP_USER="$ORTHANC_USER" HTTP_PASSWORD="$(secret orthanc-password)" \
-        STABLE_AGE="$STABLE_AGE" PYTHON_SCRIPT="$BRIDGE_SCRIPT" PG_URI="$uri" \
-        WORKER_PORT="$WORKER_PORT" BRIDGE_TOKEN_FILE="$SECRETS/bridge-token"
+        STORAGE_DIR="$ORTHANC_DIR/storage" HTTP_USER="$ORTHANC_USER" HTTP_PASSWORD_FILE="$SECRETS/orthanc-password" \
+        STABLE_AGE="$STABLE_AGE" PYTHON_SCRIPT="$BRIDGE_SCRIPT" PG_URI="$uri" PG_PASSWORD_FILE="$SECRETS/pg-orthanc-password" \
+        WORKER_PORT="$WORKER_PORT" BRIDGE_TOKEN_FILE="$SECRETS/bridge-token" MODALITIES_FILE="$MODALITIES" \
+        || die "could not render $ORTHANC_DIR/orthanc.json (see the message above; a mistake in $MODALITIES is named there)"
     start_program orthanc "Orthanc" "$LOGS/orthanc.log"
     await_started "Orthanc" "$LOGS/orthanc.log" "program_alive orthanc" 120 orthanc_healthy \
         "Orthanc ready on http://127.0.0.1:$ORTHANC_HTTP_PORT/" "/system did not answer within 120 s"
@@ -270,7 +309,7 @@ ohif_up() {
     "$ORTHANCSEG_CONFIG_DIR/render-nginx-config.sh" "$NGINX_DIR/nginx.conf" \
         LISTEN="127.0.0.1:$OHIF_PORT" OHIF_ROOT="$STACK/ohif/dist" ORTHANC_URL="http://127.0.0.1:$ORTHANC_HTTP_PORT" \
         ORTHANC_USER="$ORTHANC_USER" ORTHANC_PASSWORD_FILE="$SECRETS/orthanc-password" \
-        PID_FILE="$RUN/nginx.pid" LOG_DIR="$LOGS" TEMP_DIR="$NGINX_DIR/tmp" \
+        PID_FILE="$RUN/nginx.pid" LOG_DIR="$LOGS" TEMP_DIR="$NGINX_DIR/tmp" SERVER_NAMES="$SERVER_NAMES" \
         || die "could not render $NGINX_DIR/nginx.conf (see the message above)"
     touch "$LOGS/nginx-error.log"
     start_program nginx "OHIF (nginx)" "$LOGS/nginx-error.log"
@@ -564,6 +603,8 @@ EOF
 
 # ---------------------------------------------------------------------------------------------
 
+modalities_count() { /usr/bin/python3 -c 'import json, sys; print(len(json.load(sys.stdin)["DicomModalities"]))' <"$ORTHANC_DIR/orthanc.json" 2>/dev/null || echo "?"; }
+
 print_summary() {
     local rel="${STACK#"$PWD"/}" host port query
     read -r host port query < <(pg_endpoint)
@@ -578,7 +619,8 @@ ${_bold}OrthancSeg is up.${_reset}
   CLI             $rel/bin/orthancseg --help
   Logs            $rel/logs/   restarts and crashes in $rel/logs/restarts.log
   Supervisor      every part is restarted when it dies; make status shows each part's restarts
-Upload:  curl -u $ORTHANC_USER:\$(cat $rel/secrets/orthanc-password) -X POST --data-binary @slice.dcm http://127.0.0.1:$ORTHANC_HTTP_PORT/instances
+  Scanners        allowed to store over DICOM: $rel/modalities.json ($(modalities_count) declared)
+Upload:  curl --netrc-file $rel/secrets/orthanc.netrc -X POST --data-binary @slice.dcm http://127.0.0.1:$ORTHANC_HTTP_PORT/instances
 Stop:    make down
 EOF
 }

@@ -20,6 +20,9 @@ internal sealed class OhifServer : IAsyncDisposable
 
     public Uri BaseUrl => new($"http://127.0.0.1:{Port}/");
 
+    /// <summary>nginx's access log, as the stack keeps it in .stack/logs/nginx-access.log.</summary>
+    public string AccessLogPath => Path.Combine(_directory, "nginx-access.log");
+
     /// <param name="appConfigAppendix">JavaScript run after the stack's app-config.js (e.g. to change the data
     /// source's configuration); null serves the installed viewer as the stack does.</param>
     public static async Task<OhifServer> StartAsync(OrthancServer orthanc, string? appConfigAppendix = null)

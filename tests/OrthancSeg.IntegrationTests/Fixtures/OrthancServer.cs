@@ -14,6 +14,15 @@ public sealed class OrthancServer : IAsyncLifetime
 {
     public const string Username = "orthancseg";
 
+    /// <summary>Orthanc's own AE title: what a sender calls (DicomCheckCalledAet is on).</summary>
+    public const string Aet = "ORTHANCSEGTEST";
+
+    /// <summary>
+    /// The one modality declared in the fixture's modalities file (the stack's .stack/modalities.json): storescu calling
+    /// from 127.0.0.1 with this AE title may store; any other sender is refused.
+    /// </summary>
+    public const string DeclaredModalityAet = "TESTSCANNER";
+
     private readonly string _directory = Path.Combine(Path.GetTempPath(), "orthancseg-orthanc-" + Guid.NewGuid().ToString("N")[..12]);
     private BackgroundProcess? _process;
     private string _config = "";
@@ -67,21 +76,27 @@ public sealed class OrthancServer : IAsyncLifetime
         var ports = ProcessRunner.FreePorts(3);
         (HttpPort, DicomPort, WorkerPort) = (ports[0], ports[1], ports[2]);
         var config = Path.Combine(_directory, "orthanc.json");
+        var modalities = Path.Combine(_directory, "modalities.json");
+        await File.WriteAllTextAsync(modalities, $$"""
+            // As an operator declares a scanner (docs/operations.md, "Adding a scanner").
+            { "test-scanner": ["{{DeclaredModalityAet}}", "127.0.0.1", 104] }
+            """);
         await ProcessRunner.RunAsync(Path.Combine(RepositoryPaths.OrthancConfig, "render-orthanc-config.sh"),
         [
             config,
             $"HTTP_PORT={HttpPort}",
             $"DICOM_PORT={DicomPort}",
-            "DICOM_AET=ORTHANCSEGTEST",
+            $"DICOM_AET={Aet}",
             $"STORAGE_DIR={Path.Combine(_directory, "storage")}",
             $"HTTP_USER={Username}",
-            $"HTTP_PASSWORD={Password}",
+            $"HTTP_PASSWORD_FILE={PasswordFile}",
             "STABLE_AGE=2",
             $"PYTHON_SCRIPT={(LoadBridge && File.Exists(RepositoryPaths.BridgeScript) ? RepositoryPaths.BridgeScript : "")}",
             $"PG_URI=postgresql://orthancseg_test@127.0.0.1:{Postgres.Port}/{database}",
             // Nothing listens there unless a test starts a worker on it: the bridge must cope.
             $"WORKER_PORT={WorkerPort}",
             $"BRIDGE_TOKEN_FILE={BridgeTokenFile}",
+            $"MODALITIES_FILE={modalities}",
         ], TimeSpan.FromSeconds(30));
 
         _config = config;

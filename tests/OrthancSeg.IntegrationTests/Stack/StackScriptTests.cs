@@ -71,6 +71,51 @@ public sealed class StackScriptTests : IDisposable
     }
 
     [Fact]
+    public async Task No_command_line_shows_a_password_or_token_while_up_and_down_run()
+    {
+        // Whatever any local user sees in ps, sampled as fast as ps answers for the whole of make up and make down.
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        try
+        {
+            var up = StackAsync("up", TimeSpan.FromMinutes(6));
+            while (!up.IsCompleted)
+            {
+                seen.UnionWith(await CommandLinesAsync());
+            }
+            Assert.Contains("OrthancSeg is up.", await up, StringComparison.Ordinal);
+            seen.UnionWith(await CommandLinesAsync());
+            var down = StackAsync("down", TimeSpan.FromMinutes(2));
+            while (!down.IsCompleted)
+            {
+                seen.UnionWith(await CommandLinesAsync());
+            }
+            await down;
+        }
+        finally
+        {
+            await StackAsync("down", TimeSpan.FromMinutes(2), throwOnFailure: false);
+        }
+
+        // The secrets make up generated, and PostgreSQL's and Orthanc's own view of them (a URL-encoded password, basic auth).
+        var secrets = Directory.GetFiles(Path.Combine(_stack, "secrets"))
+            .Where(f => !f.EndsWith(".pgpass", StringComparison.Ordinal) && !f.EndsWith(".netrc", StringComparison.Ordinal))
+            .ToDictionary(f => new FileInfo(f).Name, f => File.ReadAllText(f).Trim());
+        Assert.Equal(5, secrets.Count);
+        Assert.True(seen.Count > 50, $"only {seen.Count} distinct command lines were sampled");
+        Assert.Contains(seen, line => line.Contains("render-orthanc-config.sh", StringComparison.Ordinal)
+            || line.Contains("Orthanc", StringComparison.Ordinal));
+        foreach (var (name, value) in secrets)
+        {
+            var basic = Convert.ToBase64String(Encoding.UTF8.GetBytes($"orthancseg:{value}"));
+            var shown = seen.Where(line => line.Contains(value, StringComparison.Ordinal) || line.Contains(basic, StringComparison.Ordinal)).ToList();
+            Assert.True(shown.Count == 0, $"the secret {name} was on a command line:\n{string.Join('\n', shown)}");
+        }
+    }
+
+    private static async Task<string[]> CommandLinesAsync() =>
+        (await ProcessRunner.RunAsync("ps", ["-eo", "args"], TimeSpan.FromSeconds(30))).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+
+    [Fact]
     public async Task Up_names_a_port_that_is_already_taken_and_the_knob_that_moves_it()
     {
         using var squatter = new TcpListener(System.Net.IPAddress.Loopback, PgPort);
