@@ -31,7 +31,8 @@ public sealed record DicomLimits
     {
         // Each factor is at most 65535 (US) or int.MaxValue (frames), so the product of four is computed in decimal to stay exact.
         var bytes = (decimal)columns * rows * slices * bytesPerVoxel;
-        if (bytes > MaxVolumeBytes)
+        // A volume is one array: even under a 2 GiB limit it cannot pass Array.MaxLength (2 GiB less 57 bytes).
+        if (bytes > MaxVolumeBytes || bytes > Array.MaxLength)
         {
             throw new DicomException(string.Create(CultureInfo.InvariantCulture,
                 $"{what} would be {columns}×{rows}×{slices} voxels of {bytesPerVoxel} byte(s) = {Mib(bytes)} MiB, over the limit of {Mib(MaxVolumeBytes)} MiB per volume (MaxVolumeBytes)"));
