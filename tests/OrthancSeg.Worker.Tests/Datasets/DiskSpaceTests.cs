@@ -32,6 +32,6 @@ public sealed class DiskSpaceTests
     public void The_refusal_says_where_how_much_is_needed_and_how_much_is_free()
     {
         Assert.Equal(120_000_000, DiskSpace.Needed(100_000_000));
-        Assert.Equal("not enough disk space in /data/raw: need ~120 MB, 50 MB free", DiskSpace.NotEnough("/data/raw", 120_000_000, 49_500_000));
+        Assert.Equal("not enough disk space in /data/raw: need ~121 MB, 49 MB free", DiskSpace.NotEnough("/data/raw", (120L << 20) + 1, (50L << 20) - 1));
     }
 }

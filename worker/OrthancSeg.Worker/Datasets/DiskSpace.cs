@@ -15,6 +15,9 @@ internal static class DiskSpace
 
     private const int Enospc = 28;
 
+    // MB as df -m counts them (MiB): the figures match what an operator checks with df.
+    private const double Mib = 1 << 20;
+
     /// <summary>Bytes free to an unprivileged writer on the filesystem holding <paramref name="folder"/>.</summary>
     public static long Free(string folder) => new DriveInfo(folder).AvailableFreeSpace;
 
@@ -22,10 +25,10 @@ internal static class DiskSpace
     public static long Needed(long dicomBytes) => (long)Math.Ceiling(Headroom * dicomBytes);
 
     public static string NotEnough(string folder, long needed, long free) => string.Create(CultureInfo.InvariantCulture,
-        $"not enough disk space in {folder}: need ~{Mb(needed)} MB, {Mb(free)} MB free");
+        $"not enough disk space in {folder}: need ~{Math.Ceiling(needed / Mib)} MB, {Math.Floor(free / Mib)} MB free");
 
     public static string FilledUp(string folder, IOException e) => string.Create(CultureInfo.InvariantCulture,
-        $"not enough disk space in {folder}: the disk filled up during the export, {Mb(FreeOrZero(folder))} MB free when it failed ({e.Message})");
+        $"not enough disk space in {folder}: the disk filled up during the export, {Math.Floor(FreeOrZero(folder) / Mib)} MB free when it failed ({e.Message})");
 
     /// <summary>ENOSPC or EDQUOT: .NET on Unix reports them as a plain <see cref="IOException"/> whose HResult is the errno.</summary>
     public static bool IsDiskFull(IOException e) =>
@@ -44,5 +47,4 @@ internal static class DiskSpace
         }
     }
 
-    private static string Mb(long bytes) => Math.Ceiling(bytes / 1e6).ToString("0", CultureInfo.InvariantCulture);
 }
