@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text.RegularExpressions;
 using OrthancSeg.Contracts.V1;
+using OrthancSeg.IntegrationTests.Fixtures;
 using OrthancSeg.IntegrationTests.Records;
 using OrthancSeg.Tests.Support;
 using static OrthancSeg.IntegrationTests.Datasets.SnapshotHarness;
@@ -52,6 +53,69 @@ public sealed class DiskSpaceExportTests : IDisposable
         Assert.True(Regex.IsMatch(second.Error, $@"^not enough disk space in {Regex.Escape(raw)}: need ~6\d MB, (49|50) MB free"), second.Error);
         // A refusal, not a failure to retry: one attempt.
         Assert.Equal(1, await harness.CountAsync("SELECT attempts FROM jobs WHERE kind = 'snapshot' ORDER BY id DESC LIMIT 1"));
+        Assert.Equal([dataset], Directory.GetFileSystemEntries(raw));
+        Assert.Equal(before, Hashes(dataset));
+    }
+
+    [Fact]
+    public async Task A_disk_that_fills_during_an_export_fails_the_attempt_with_a_clear_message_and_leaves_no_building_folder()
+    {
+        var raw = Path.Combine(_disk.Path, "nnUNet_raw");
+        // One series and one request at a time, one attempt: slow enough to fill the disk in the middle, and the failure is final.
+        await using var harness = await RecordsHarness.StartAsync(Settings(raw, new()
+        {
+            ["OrthancSeg:Datasets:SeriesInFlight"] = "1",
+            ["OrthancSeg:Datasets:RequestsPerSeries"] = "1",
+            ["OrthancSeg:Datasets:MaxAttempts"] = "1",
+        }));
+        await CreateWorkflowAsync(harness);
+        var series = Enumerable.Range(0, 6).Select(_ => new TestSeries(slices: 40, rows: 96, columns: 96)).ToList();
+        foreach (var s in series)
+        {
+            await UploadAsync(harness, PatternedFiles(s));
+        }
+        await harness.WaitForCountAsync("SELECT count(*) FROM cases", 6, Patience, "6 cases");
+        foreach (var s in series)
+        {
+            await UploadAsync(harness, [s.Seg([new(1, "liver")], [new(10, 1)])]);
+        }
+        await harness.WaitForCountAsync("SELECT count(*) FROM cases WHERE status = 'labeled'", 6, Patience, "6 labelled cases");
+        var first = await WaitForFinishAsync(harness, (await harness.Admin.ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = "liver-ct" })).Snapshot.Id);
+        Assert.True(first.State == SnapshotState.Succeeded, first.Error);
+        var dataset = Path.Combine(raw, DatasetFolder);
+        var before = Hashes(dataset);
+        // New labels for every case, so the next export writes every case again rather than linking the previous files.
+        foreach (var s in series)
+        {
+            await UploadAsync(harness, [s.Seg([new(1, "liver")], [new(20, 1)])]);
+        }
+        await harness.WaitForCountAsync("SELECT count(*) FROM labels WHERE is_current AND 20 = ANY (painted_slices)", 6, Patience, "6 new current labels");
+
+        var second = (await harness.Admin.ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = "liver-ct" })).Snapshot;
+        await ProcessRunner.WaitUntilAsync(async () =>
+            await harness.CountAsync($"SELECT count(*) FROM snapshots WHERE id = {second.Id} AND state = 'running' AND cases_done >= 1") == 1,
+            Patience, "the second export to be under way");
+        // Past the free-space check: something else takes the rest of the disk.
+        var filler = Path.Combine(_disk.Path, "filler");
+        try
+        {
+            using var file = new FileStream(filler, FileMode.CreateNew);
+            var chunk = new byte[1 << 20];
+            while (true)
+            {
+                file.Write(chunk);
+                file.Flush(flushToDisk: true);
+            }
+        }
+        catch (IOException)
+        {
+            // The disk is full.
+        }
+        var failed = await WaitForFinishAsync(harness, second.Id);
+
+        Assert.True(failed.State == SnapshotState.Failed, $"{failed.State}: {failed.Error}\n{harness.WorkerLog()}");
+        Assert.Contains($"not enough disk space in {raw}: the disk filled up during the export", failed.Error, StringComparison.Ordinal);
+        Assert.Contains("No space left on device", failed.Error, StringComparison.Ordinal);
         Assert.Equal([dataset], Directory.GetFileSystemEntries(raw));
         Assert.Equal(before, Hashes(dataset));
     }
