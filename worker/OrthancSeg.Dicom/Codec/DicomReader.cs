@@ -42,7 +42,9 @@ public static class DicomReader
     public static string? ReadDeclaredTransferSyntax(ReadOnlyMemory<byte> bytes) =>
         ReadMeta(bytes, out _).GetString(DicomTags.TransferSyntaxUID);
 
-    public static DicomFile Read(ReadOnlyMemory<byte> bytes)
+    /// <param name="bytes">The file.</param>
+    /// <param name="limits">Caps on what the file may make the reader allocate (a deflated data set's inflated size); null: <see cref="DicomLimits.Default"/>.</param>
+    public static DicomFile Read(ReadOnlyMemory<byte> bytes, DicomLimits? limits = null)
     {
         var span = bytes.Span;
         var meta = ReadMeta(bytes, out var position);
@@ -57,7 +59,7 @@ public static class DicomReader
         var dataset = new DicomDataset();
         if (declared == TransferSyntaxes.DeflatedExplicitVRLittleEndian)
         {
-            var inflated = Inflate(bytes[position..], position);
+            var inflated = Inflate(bytes[position..], position, (limits ?? DicomLimits.Default).MaxInflatedBytes);
             var parser = new DicomParser(inflated, 0, " of the inflated data set");
             parser.ReadDataset(dataset, true);
             return new DicomFile(meta, dataset, TransferSyntaxes.DeflatedExplicitVRLittleEndian);
@@ -141,10 +143,12 @@ public static class DicomReader
         or 0x00280106 or 0x00280107 or 0x00280108 or 0x00280109 or 0x00280110 or 0x00280111 or 0x00280120
         or 0x00280121 or 0x00409211 or 0x00409216 or 0x00603004 or 0x00603006;
 
-    private static ReadOnlyMemory<byte> Inflate(ReadOnlyMemory<byte> deflated, int offset)
+    private static ReadOnlyMemory<byte> Inflate(ReadOnlyMemory<byte> deflated, int offset, long maxInflated)
     {
-        // Raw deflate cannot expand more than 1032:1, so a larger output means corrupt input, not a large image.
-        var limit = Math.Min(Array.MaxLength, (deflated.Length * 1032L) + 1024);
+        // Raw deflate cannot expand more than 1032:1, so a larger output means corrupt input, not a large image. The configured
+        // cap is checked chunk by chunk as the output grows, so a deflate bomb is refused having allocated about the cap, not its claim.
+        var physical = Math.Min(Array.MaxLength, (deflated.Length * 1032L) + 1024);
+        var limit = Math.Min(physical, maxInflated);
         var input = MemoryMarshal.TryGetArray(deflated, out var segment)
             ? new MemoryStream(segment.Array!, segment.Offset, segment.Count, false)
             : new MemoryStream(deflated.ToArray(), false);
@@ -160,7 +164,9 @@ public static class DicomReader
                 {
                     if (output.Length + read > limit)
                     {
-                        throw new DicomException($"The deflated data set starting at byte {offset} inflates beyond {limit} bytes");
+                        throw new DicomException(limit < physical
+                            ? $"The deflated data set starting at byte {offset} inflates beyond {limit} bytes, the limit for an inflated data set (MaxInflatedBytes)"
+                            : $"The deflated data set starting at byte {offset} inflates beyond {limit} bytes");
                     }
                     output.Write(chunk, 0, read);
                 }

@@ -70,7 +70,7 @@ public static class SegmentationReader
             pixels.Rows, pixels.Columns, pixels.FrameCount, segments);
     }
 
-    public static LabelMapResult Read(DicomFile segmentation, SeriesGrid grid, SegmentMapping mapping)
+    public static LabelMapResult Read(DicomFile segmentation, SeriesGrid grid, SegmentMapping mapping, DicomLimits? limits = null)
     {
         ArgumentNullException.ThrowIfNull(segmentation);
         ArgumentNullException.ThrowIfNull(grid);
@@ -115,6 +115,7 @@ public static class SegmentationReader
             values[segment.Number] = mapping.Resolve(segment);
         }
 
+        (limits ?? DicomLimits.Default).CheckVolume(geometry.Columns, geometry.Rows, geometry.Slices, 1, "The label map");
         var label = Volume.Allocate(geometry, VoxelType.UInt8);
         var painter = new Painter(label, frames, segments, values, pixels);
         painter.PaintAll();

@@ -25,9 +25,12 @@ public static class SeriesVolumeBuilder
     private const double DuplicatePositionTolerance = 0.01;
     private const int MaxListed = 5;
 
-    public static SeriesVolume Build(IEnumerable<DicomFile> instances)
+    /// <param name="instances">The series' instances.</param>
+    /// <param name="limits">Caps on the volume's size, checked before it is allocated; null: <see cref="DicomLimits.Default"/>.</param>
+    public static SeriesVolume Build(IEnumerable<DicomFile> instances, DicomLimits? limits = null)
     {
         ArgumentNullException.ThrowIfNull(instances);
+        limits ??= DicomLimits.Default;
         var warnings = new List<string>();
         var slices = Collect(instances, warnings);
         var first = slices[0];
@@ -49,7 +52,7 @@ public static class SeriesVolumeBuilder
 
         var geometry = new VolumeGeometry(first.Columns, first.Rows, slices.Count,
             new Vector3D(first.PixelSpacing[1], first.PixelSpacing[0], sliceSpacing), slices[0].Position, row, column, normal);
-        var volume = FillVolume(geometry, slices);
+        var volume = FillVolume(geometry, slices, limits);
         if (slices.Any(s => s.File.Dataset.GetString(DicomTags.PhotometricInterpretation) == "MONOCHROME1"))
         {
             warnings.Add("MONOCHROME1 (inverted grey scale) values were kept as stored");
@@ -338,9 +341,16 @@ public static class SeriesVolumeBuilder
         return new PixelFormat(allocated, shift, mask, signed ? 32 - stored : 0, slope, intercept);
     }
 
-    private static Volume FillVolume(VolumeGeometry geometry, List<Slice> slices)
+    private static Volume FillVolume(VolumeGeometry geometry, List<Slice> slices, DicomLimits limits)
     {
         var formats = slices.Select(FormatOf).ToArray();
+        // Rows, Columns and the slice count are claims until the pixel data is seen: the volume they ask for is checked against the
+        // limit, and every slice's pixel data against its declared size, before the volume is allocated.
+        limits.CheckVolume(geometry.Columns, geometry.Rows, geometry.Slices, 2, "The volume");
+        foreach (var slice in slices)
+        {
+            FramePixels.Open(slice.File.Dataset, slice.File.TransferSyntaxUid, $"Image {slice}");
+        }
         var integral = formats.All(f => f.Slope == 1 && f.Intercept == Math.Round(f.Intercept) && Math.Abs(f.Intercept) < 65536
             && !(f.BitsAllocated == 32 && f.SignShift == 0 && f.Mask == uint.MaxValue));
         if (integral)
@@ -361,6 +371,7 @@ public static class SeriesVolumeBuilder
                 return volume;
             }
         }
+        limits.CheckVolume(geometry.Columns, geometry.Rows, geometry.Slices, 4, "The volume (float32, as its rescaled values are not int16)");
         var floats = Volume.Allocate(geometry, VoxelType.Float32);
         Parallelism.For(slices.Count, (k, _) =>
             DecodeFloat32(FrameOf(slices[k]).Span, MemoryMarshal.Cast<byte, float>(floats.SliceBytes(k)), formats[k]));

@@ -80,6 +80,12 @@ internal sealed partial class SnapshotExporter(
         {
             await BuildAndPublishAsync(snapshotId, attempt, workflow, folder, building, leftovers, clock, cancellationToken);
         }
+        catch (IOException e) when (DiskSpace.IsDiskFull(e))
+        {
+            // The disk filled while the files were written (the estimate is not a reservation; others write too): a failed attempt,
+            // retried later, whose half-built folder goes below like any other.
+            throw new IOException(DiskSpace.FilledUp(Path.GetDirectoryName(folder.FinalPath)!, e), e);
+        }
         finally
         {
             // After a successful swap this path holds nothing (or the replaced dataset, already removed); otherwise it is this
@@ -116,6 +122,7 @@ internal sealed partial class SnapshotExporter(
         var previous = await snapshots.PreviousSucceededAsync(workflow.Id, snapshotId, cancellationToken);
         var previousCases = previous is null ? new Dictionary<long, SnapshotCaseRecord>()
             : (await snapshots.CasesAsync(previous.Id, cancellationToken)).ToDictionary(c => c.CaseId);
+        await CheckDiskSpaceAsync(folder, building, labeled, previousCases, cancellationToken);
         using var progress = new Progress(snapshots, snapshotId, labeled.Count);
         // Fetching a series and building its volume is the memory-heavy stage (its DICOM files and the volume at once);
         // at most half the series in flight are in it, the others compress and write, so peaks of several series never add up.
@@ -139,7 +146,20 @@ internal sealed partial class SnapshotExporter(
                 }
                 else
                 {
-                    result = await ExportCaseAsync(candidate, fingerprint, building, progress, fetchGate, excluded, ct);
+                    try
+                    {
+                        result = await ExportCaseAsync(candidate, fingerprint, building, progress, fetchGate, excluded, ct);
+                    }
+                    catch (OutOfMemoryException e)
+                    {
+                        // The limits keep what a file may ask for within reach, but several legal series at once can still exhaust
+                        // memory: that case is left out, its half-written files removed, and the export goes on.
+                        File.Delete(Path.Combine(building, ImageFile(candidate)));
+                        File.Delete(Path.Combine(building, LabelFile(candidate)));
+                        var reason = $"the worker ran out of memory for this case ({e.Message}); lower OrthancSeg:Datasets:SeriesInFlight or OrthancSeg:Limits:MaxVolumeBytes, or give the worker more memory";
+                        excluded.Add(new(candidate.CaseKey, reason));
+                        LogExcluded(logger, candidate.CaseKey, reason);
+                    }
                 }
                 if (result is not null)
                 {
@@ -191,6 +211,32 @@ internal sealed partial class SnapshotExporter(
             cancellationToken);
         var reused = includedList.Count(c => c.Reused);
         LogSucceeded(logger, snapshotId, workflow.Name, folder.FinalPath, includedList.Count, excludedList.Count, reused, clock.ElapsedMilliseconds);
+    }
+
+    /// <summary>
+    /// Refuses the export before anything is fetched when the dataset folder's filesystem has less room than the cases to fetch
+    /// need (<see cref="DiskSpace.Needed"/>); cases the previous snapshot holds unchanged are hard-linked and need none.
+    /// </summary>
+    private async Task CheckDiskSpaceAsync(DatasetFolder folder, string building, List<ExportCandidate> labeled,
+        Dictionary<long, SnapshotCaseRecord> previousCases, CancellationToken cancellationToken)
+    {
+        long dicomBytes = 0;
+        foreach (var candidate in labeled)
+        {
+            if (previousCases.TryGetValue(candidate.CaseId, out var before) && before.LabelSopInstanceUid == candidate.LabelSopInstanceUid
+                && before.SeriesFingerprint == Fingerprint(candidate))
+            {
+                continue;
+            }
+            dicomBytes += await orthanc.SeriesDicomBytesAsync(candidate.OrthancSeriesId, cancellationToken);
+        }
+        var needed = DiskSpace.Needed(dicomBytes);
+        var free = DiskSpace.Free(building);
+        if (needed > free)
+        {
+            throw new SnapshotRefusedException(DiskSpace.NotEnough(Path.GetDirectoryName(folder.FinalPath)!, needed, free)
+                + string.Create(CultureInfo.InvariantCulture, $" ({DiskSpace.Headroom} × the {dicomBytes} DICOM bytes of the cases to fetch); free space or set OrthancSeg:Datasets:RawRoot elsewhere"));
+        }
     }
 
     /// <summary>nnU-Net picks its normalisation by channel name: "CT" gets the dataset-wide CT scheme, anything else per-case z-scoring.</summary>
@@ -259,8 +305,8 @@ internal sealed partial class SnapshotExporter(
     private async Task<SnapshotCaseRecord?> ExportCaseAsync(ExportCandidate candidate, string fingerprint, string building, Progress progress,
         SemaphoreSlim fetchGate, ConcurrentBag<ExcludedCaseReport> excluded, CancellationToken cancellationToken)
     {
-        var imageFile = $"imagesTr/{candidate.CaseKey}_0000.nii.gz";
-        var labelFile = $"labelsTr/{candidate.CaseKey}.nii.gz";
+        var imageFile = ImageFile(candidate);
+        var labelFile = LabelFile(candidate);
         await fetchGate.WaitAsync(cancellationToken);
         var clock = Stopwatch.StartNew();
         long fetchMs;
@@ -275,7 +321,7 @@ internal sealed partial class SnapshotExporter(
             // let go explicitly once the volume holds their voxels.
             try
             {
-                series = SeriesVolumeBuilder.Build(fetched.Files);
+                series = SeriesVolumeBuilder.Build(fetched.Files, orthanc.Limits);
                 instances = fetched.Files.Count;
                 fetched = null;
             }
@@ -300,7 +346,7 @@ internal sealed partial class SnapshotExporter(
         {
             var (segFile, segBytes) = await orthanc.FetchAsync(candidate.LabelOrthancInstanceId!, cancellationToken);
             progress.Add(segBytes, 0);
-            labelMap = SegmentationReader.Read(segFile, series.Grid, Mapping(candidate.LabelSegmentsJson));
+            labelMap = SegmentationReader.Read(segFile, series.Grid, Mapping(candidate.LabelSegmentsJson), orthanc.Limits);
         }
         catch (DicomException e)
         {
@@ -316,13 +362,28 @@ internal sealed partial class SnapshotExporter(
             await Task.WhenAny(imageWrite);
             throw;
         }
-        var (labelSha, labelBytes) = Write(labelMap.LabelMap, Path.Combine(building, labelFile), writeOptions);
+        string labelSha;
+        long labelBytes;
+        try
+        {
+            (labelSha, labelBytes) = Write(labelMap.LabelMap, Path.Combine(building, labelFile), writeOptions);
+        }
+        catch
+        {
+            // Out of disk or memory writing the label: the image writer finishes before the failure goes on, so no writer outlives the case.
+            await Task.WhenAny(imageWrite);
+            throw;
+        }
         var (imageSha, imageBytes) = await imageWrite;
         progress.Add(0, imageBytes + labelBytes);
         LogCaseWritten(logger, candidate.CaseKey, instances, fetchMs, buildMs, clock.ElapsedMilliseconds - fetchMs - buildMs);
         return new SnapshotCaseRecord(candidate.CaseId, candidate.CaseKey, candidate.LabelId!.Value, candidate.LabelSopInstanceUid!, fingerprint,
             imageFile, imageSha, imageBytes, labelFile, labelSha, labelBytes, Reused: false);
     }
+
+    private static string ImageFile(ExportCandidate candidate) => $"imagesTr/{candidate.CaseKey}_0000.nii.gz";
+
+    private static string LabelFile(ExportCandidate candidate) => $"labelsTr/{candidate.CaseKey}.nii.gz";
 
     private static (string Sha256, long Bytes) Write(Volume volume, string path, NiftiWriteOptions writeOptions)
     {

@@ -70,6 +70,28 @@ internal sealed class OrthancClient(HttpClient http)
         return document.RootElement.EnumerateArray().Select(s => Series(s, path)).ToList();
     }
 
+    /// <summary>
+    /// The bytes of a series' DICOM files as received (GET /series/{id}/statistics, UncompressedSize: Orthanc 1.10 answers it as a
+    /// string of digits, later versions as a number); what an export of the series downloads.
+    /// </summary>
+    public async Task<long> GetSeriesDicomBytesAsync(string seriesId, CancellationToken cancellationToken)
+    {
+        var path = $"series/{Id(seriesId)}/statistics";
+        using var document = await GetJsonAsync(path, cancellationToken);
+        if (document.RootElement.ValueKind == JsonValueKind.Object && document.RootElement.TryGetProperty("UncompressedSize", out var size))
+        {
+            if (size.ValueKind == JsonValueKind.Number && size.TryGetInt64(out var number))
+            {
+                return number;
+            }
+            if (size.ValueKind == JsonValueKind.String && long.TryParse(size.GetString(), NumberStyles.None, CultureInfo.InvariantCulture, out var parsed))
+            {
+                return parsed;
+            }
+        }
+        throw Unexpected(path, "statistics without an UncompressedSize");
+    }
+
     /// <summary>The tags of every instance of a series (GET /series/{id}/instances-tags?simplify), by Orthanc instance id.</summary>
     public async Task<IReadOnlyDictionary<string, OrthancTags>> GetSeriesInstanceTagsAsync(string seriesId, CancellationToken cancellationToken)
     {

@@ -9,12 +9,15 @@ internal static class OrthancExtensions
 {
     /// <summary>
     /// Orthanc options, validated on start, <see cref="OrthancClient"/> as a typed HttpClient, and
-    /// <see cref="OrthancInstances"/>, the one way the worker fetches DICOM files (transcoded when needed).
+    /// <see cref="OrthancInstances"/>, the one way the worker fetches DICOM files (transcoded when needed), and the
+    /// <see cref="LimitsOptions"/> every file it reads is held to.
     /// </summary>
     public static WebApplicationBuilder AddOrthancSegOrthanc(this WebApplicationBuilder builder)
     {
         builder.Services.AddOptions<OrthancOptions>().BindConfiguration(OrthancOptions.Section).ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<OrthancOptions>, OrthancOptionsValidator>();
+        builder.Services.AddOptions<LimitsOptions>().BindConfiguration(LimitsOptions.Section).ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<LimitsOptions>, LimitsOptionsValidator>();
         builder.Services.AddHttpClient<OrthancClient>((services, http) =>
             {
                 var options = services.GetRequiredService<IOptions<OrthancOptions>>().Value;

@@ -1,4 +1,5 @@
 using System.Net;
+using Microsoft.Extensions.Options;
 using OrthancSeg.Dicom;
 
 namespace OrthancSeg.Worker.Orthanc;
@@ -12,8 +13,15 @@ internal sealed record FetchedSeries(IReadOnlyList<DicomFile> Files, long Bytes)
 /// JPEG-LS, big endian) is transcoded by Orthanc to Explicit VR Little Endian (Orthanc 1.10: POST /modify answers the
 /// transcoded file without storing it; /file?transcode only exists from 1.12.2).
 /// </summary>
-internal sealed class OrthancInstances(OrthancClient orthanc, TranscodeGate gate)
+internal sealed class OrthancInstances(OrthancClient orthanc, TranscodeGate gate, IOptions<LimitsOptions> limitsOptions)
 {
+    /// <summary>The caps every file fetched here is read under, and that whoever builds volumes or label maps from them applies.</summary>
+    public DicomLimits Limits { get; } = limitsOptions.Value.ToDicomLimits();
+
+    /// <summary>The bytes of the series' DICOM files as Orthanc received them: what <see cref="FetchSeriesAsync"/> will download.</summary>
+    public Task<long> SeriesDicomBytesAsync(string orthancSeriesId, CancellationToken cancellationToken) =>
+        orthanc.GetSeriesDicomBytesAsync(orthancSeriesId, cancellationToken);
+
     public async Task<FetchedSeries> FetchSeriesAsync(string orthancSeriesId, int requestsInFlight, CancellationToken cancellationToken)
     {
         var instanceIds = (await orthanc.GetSeriesAsync(orthancSeriesId, cancellationToken)).Instances;
@@ -40,7 +48,7 @@ internal sealed class OrthancInstances(OrthancClient orthanc, TranscodeGate gate
         // The meta decides, before the data set is parsed: the reader refuses big endian files outright.
         if (DicomReader.ReadDeclaredTransferSyntax(bytes) is not { } declared || Decodable(declared))
         {
-            return (DicomReader.Read(bytes), bytes.Length);
+            return (DicomReader.Read(bytes, Limits), bytes.Length);
         }
         byte[] transcoded;
         await gate.WaitAsync(cancellationToken);
@@ -57,7 +65,7 @@ internal sealed class OrthancInstances(OrthancClient orthanc, TranscodeGate gate
         {
             gate.Release();
         }
-        return (DicomReader.Read(transcoded), bytes.Length + transcoded.Length);
+        return (DicomReader.Read(transcoded, Limits), bytes.Length + transcoded.Length);
     }
 
     /// <summary>
