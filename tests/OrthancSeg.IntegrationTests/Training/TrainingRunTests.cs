@@ -1,0 +1,220 @@
+using System.Globalization;
+using System.Text.Json;
+using Grpc.Core;
+using OrthancSeg.Contracts.V1;
+using OrthancSeg.IntegrationTests.Records;
+using OrthancSeg.Tests.Support;
+using static OrthancSeg.IntegrationTests.Datasets.SnapshotHarness;
+
+namespace OrthancSeg.IntegrationTests.Training;
+
+/// <summary>
+/// Training runs end to end on the local backend: a real snapshot exported by the worker from Orthanc, StartTraining over gRPC, the
+/// preprocessing and fold jobs run by the job engine through the launcher against the nnU-Net stand-ins, two configured GPUs.
+/// </summary>
+public sealed class TrainingRunTests : IDisposable
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromMinutes(4);
+    private readonly string _root = Directory.CreateTempSubdirectory("orthancseg-training-").FullName;
+
+    public void Dispose() => Directory.Delete(_root, recursive: true);
+
+    private string Raw => Path.Combine(_root, "nnUNet_raw");
+
+    private string RecordFile => Path.Combine(_root, "invocations.jsonl");
+
+    private string ModelFolder => Path.Combine(_root, "nnUNet_results", "Dataset007_LiverCT", "nnUNetTrainer__nnUNetPlans__3d_fullres");
+
+    private Dictionary<string, string> WorkerSettings(int epochs, double stepSeconds, string? failFold = null)
+    {
+        Directory.CreateDirectory(Raw);
+        var settings = Settings(Raw, new Dictionary<string, string>
+        {
+            ["OrthancSeg:Training:NnUnet:BinDirectory"] = NnUnetStandIn.BinDirectory,
+            ["OrthancSeg:Training:NnUnet:Environment:ORTHANCSEG_STANDIN_EPOCHS"] = epochs.ToString(CultureInfo.InvariantCulture),
+            ["OrthancSeg:Training:NnUnet:Environment:ORTHANCSEG_STANDIN_STEP_SECONDS"] = stepSeconds.ToString(CultureInfo.InvariantCulture),
+            ["OrthancSeg:Training:NnUnet:Environment:ORTHANCSEG_STANDIN_RECORD"] = RecordFile,
+            ["OrthancSeg:Training:Local:Gpus:0"] = "0",
+            ["OrthancSeg:Training:Local:Gpus:1"] = "1",
+            ["OrthancSeg:Training:Local:Cpus"] = "4",
+            ["OrthancSeg:Training:Local:MemoryMiB"] = "8000",
+            ["OrthancSeg:Training:Local:KillGracePeriod"] = "00:00:05",
+        });
+        if (failFold is not null)
+        {
+            settings["OrthancSeg:Training:NnUnet:Environment:ORTHANCSEG_STANDIN_FAIL_FOLD"] = failFold;
+        }
+        return settings;
+    }
+
+    private static TrainingService.TrainingServiceClient Training(RecordsHarness harness) =>
+        new(RecordsHarness.WithToken(harness.Channel, File.ReadAllText(harness.AdminTokenFile).Trim()));
+
+    private static ModelService.ModelServiceClient Models(RecordsHarness harness) =>
+        new(RecordsHarness.WithToken(harness.Channel, File.ReadAllText(harness.AdminTokenFile).Trim()));
+
+    /// <summary>Six labelled CT series in Orthanc, exported by the worker to a snapshot of workflow liver-ct.</summary>
+    private static async Task<Snapshot> SnapshotAsync(RecordsHarness harness)
+    {
+        await CreateWorkflowAsync(harness);
+        var series = Enumerable.Range(0, 6).Select(_ => new TestSeries(slices: 4, rows: 16, columns: 16)).ToList();
+        foreach (var s in series)
+        {
+            await UploadAsync(harness, PatternedFiles(s));
+        }
+        await harness.WaitForCountAsync("SELECT count(*) FROM cases", 6, Datasets.SnapshotHarness.Patience, "6 cases");
+        foreach (var s in series)
+        {
+            await UploadAsync(harness, [s.Seg([new(1, "Liver"), new(2, "lesion")], [new(1, 1), new(2, 2)])]);
+        }
+        await harness.WaitForCountAsync("SELECT count(*) FROM cases WHERE status = 'labeled'", 6, Datasets.SnapshotHarness.Patience, "6 labelled cases");
+        var queued = await harness.Admin.ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = "liver-ct" });
+        var snapshot = await WaitForFinishAsync(harness, queued.Snapshot.Id);
+        Assert.True(snapshot.State == SnapshotState.Succeeded, $"snapshot {snapshot.State}: {snapshot.Error}");
+        return snapshot;
+    }
+
+    private static StartTrainingRequest Request(long snapshotId, params string[] folds) => new()
+    {
+        Workflow = "liver-ct",
+        SnapshotId = snapshotId,
+        Folds = { folds },
+        Backend = TrainingBackend.Local,
+        Resources = new TrainingResources { Gpus = 1, Cpus = 1, MemoryMib = 1000, TimeLimitSeconds = 600 },
+    };
+
+    /// <summary>Follows the run with WatchTrainingRun until it and its steps have ended; returns every update seen.</summary>
+    private static async Task<List<TrainingRun>> WatchAsync(RecordsHarness harness, long runId)
+    {
+        using var deadline = new CancellationTokenSource(Patience);
+        var seen = new List<TrainingRun>();
+        try
+        {
+            using var watch = Training(harness).WatchTrainingRun(new WatchTrainingRunRequest { Id = runId }, cancellationToken: deadline.Token);
+            await foreach (var update in watch.ResponseStream.ReadAllAsync(deadline.Token))
+            {
+                seen.Add(update.Run);
+            }
+        }
+        catch (Exception e) when (deadline.IsCancellationRequested && e is OperationCanceledException or RpcException)
+        {
+            throw new TimeoutException($"run {runId} did not end within {Patience} (last: {seen.LastOrDefault()})\n{harness.WorkerLog()}", e);
+        }
+        return seen;
+    }
+
+    private List<JsonElement> Invocations(string program) =>
+        File.Exists(RecordFile)
+            ? [.. File.ReadAllLines(RecordFile).Select(l => JsonDocument.Parse(l).RootElement.Clone()).Where(i => i.GetProperty("argv")[0].GetString() == program)]
+            : [];
+
+    [Fact]
+    public async Task Five_folds_on_two_gpus_train_two_at_a_time_on_different_gpus_and_register_a_model_with_the_validation_dice()
+    {
+        await using var harness = await RecordsHarness.StartAsync(WorkerSettings(epochs: 2, stepSeconds: 0.3));
+        var snapshot = await SnapshotAsync(harness);
+
+        var started = (await Training(harness).StartTrainingAsync(Request(snapshot.Id, "0", "1", "2", "3", "4"))).Run;
+        var seen = await WatchAsync(harness, started.Id);
+        var run = seen[^1];
+
+        Assert.True(run.State == TrainingState.Succeeded, $"run ended {run.State}: {run.Error}\n{harness.WorkerLog()}");
+        Assert.Contains(seen, r => r.State == TrainingState.Running);
+        Assert.Equal(["preprocess", "fold", "fold", "fold", "fold", "fold"], run.Steps.Select(s => s.Kind));
+        Assert.All(run.Steps, s => Assert.True(s.State == TrainingState.Succeeded && s.ExitCode == 0 && s.JobId > 0 && s.BackendJobId.Length > 0,
+            $"step {s.Kind} {s.Fold}: {s.State} {s.Error}"));
+        Assert.Equal("", run.Steps[0].Gpus);
+        Assert.All(run.Steps.Skip(1), s => Assert.Contains(s.Gpus, new[] { "0", "1" }));
+
+        // The splits were ours: written before training, every case validated in exactly one fold.
+        var splits = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(_root, "nnUNet_preprocessed", "Dataset007_LiverCT", "splits_final.json")));
+        Assert.Equal(6, splits.RootElement.EnumerateArray().SelectMany(f => f.GetProperty("val").EnumerateArray()).Select(c => c.GetString()).Distinct().Count());
+
+        // Each fold ran from its recorded start until its last file was written: the most running at once, counted at every start, is two,
+        // on different GPUs, and two did run at once.
+        var folds = Invocations("nnUNetv2_train").Select(i => (
+            Fold: i.GetProperty("argv")[3].GetString()!,
+            Gpu: i.GetProperty("cuda_visible_devices").GetString()!,
+            From: DateTimeOffset.FromUnixTimeMilliseconds((long)(i.GetProperty("started").GetDouble() * 1000)),
+            To: new DateTimeOffset(Directory.GetFiles(Path.Combine(ModelFolder, "fold_" + i.GetProperty("argv")[3].GetString()), "*", SearchOption.AllDirectories)
+                .Max(File.GetLastWriteTimeUtc), TimeSpan.Zero))).ToList();
+        Assert.Equal(["0", "1", "2", "3", "4"], folds.Select(f => f.Fold).Order());
+        foreach (var fold in folds)
+        {
+            var running = folds.Where(b => b.From <= fold.From && fold.From < b.To).ToList();
+            Assert.True(running.Count <= 2, $"{running.Count} folds ran at once");
+            Assert.Equal(running.Count, running.Select(b => b.Gpu).Distinct().Count());
+        }
+        Assert.Contains(folds, a => folds.Count(b => b.From <= a.From && a.From < b.To) == 2);
+
+        // The model: where nnU-Net wrote it, with the folds' validation Dice averaged.
+        Assert.True(run.ModelId > 0);
+        var model = (await Models(harness).GetModelAsync(new GetModelRequest { Id = run.ModelId })).Model;
+        Assert.Equal((ModelFolder, started.Id, snapshot.Id, "3d_fullres"), (model.Location, model.RunId, model.SnapshotId, model.Configuration));
+        var summaries = Enumerable.Range(0, 5)
+            .Select(f => JsonDocument.Parse(File.ReadAllText(Path.Combine(ModelFolder, $"fold_{f}", "validation", "summary.json"))).RootElement).ToList();
+        Assert.Equal(summaries.Average(s => s.GetProperty("foreground_mean").GetProperty("Dice").GetDouble()), model.MeanDice, 9);
+        Assert.Equal([1, 2], model.LabelDice.Select(l => l.Value));
+        Assert.Equal(["liver", "tumor"], model.LabelDice.Select(l => l.Name));
+        Assert.Equal(summaries.Average(s => s.GetProperty("mean").GetProperty("2").GetProperty("Dice").GetDouble()), model.LabelDice[1].Dice, 9);
+        Assert.False(model.Active);
+
+        var activated = (await Models(harness).ActivateModelAsync(new ActivateModelRequest { Id = model.Id })).Model;
+        Assert.True(activated.Active);
+        Assert.Equal(1, await harness.CountAsync("SELECT count(*) FROM model_overview WHERE active AND workflow = 'liver-ct'"));
+    }
+
+    [Fact]
+    public async Task A_failing_fold_fails_its_run_with_the_log_tail_a_time_limit_stops_a_fold_and_cancel_stops_the_process_tree()
+    {
+        await using var harness = await RecordsHarness.StartAsync(WorkerSettings(epochs: 40, stepSeconds: 0.2, failFold: "1"));
+        var snapshot = await SnapshotAsync(harness);
+        var training = Training(harness);
+
+        // Requests that can never run are refused at once, with the reason.
+        var tooBig = Request(snapshot.Id, "0");
+        tooBig.Resources.Gpus = 3;
+        var refused = await Assert.ThrowsAsync<RpcException>(async () => await training.StartTrainingAsync(tooBig));
+        Assert.Equal(StatusCode.FailedPrecondition, refused.StatusCode);
+        Assert.Contains("3 GPU(s) asked but this machine has 2", refused.Status.Detail, StringComparison.Ordinal);
+        var badFold = await Assert.ThrowsAsync<RpcException>(async () => await training.StartTrainingAsync(Request(snapshot.Id, "5")));
+        Assert.Equal(StatusCode.InvalidArgument, badFold.StatusCode);
+
+        // Fold 1 runs out of GPU memory in its second epoch: the run fails, saying which fold and how it ended.
+        var failing = (await training.StartTrainingAsync(Request(snapshot.Id, "1"))).Run;
+        var failed = (await WatchAsync(harness, failing.Id))[^1];
+        Assert.Equal(TrainingState.Failed, failed.State);
+        Assert.StartsWith("fold 1 failed: exited with code 1", failed.Error, StringComparison.Ordinal);
+        Assert.Contains("torch.OutOfMemoryError: CUDA out of memory", failed.Error, StringComparison.Ordinal);
+        Assert.Equal((TrainingState.Failed, 1), (failed.Steps[1].State, failed.Steps[1].ExitCode));
+        Assert.Equal(0, failed.ModelId);
+
+        // A fold that overruns its time limit is stopped.
+        var overrunning = Request(snapshot.Id, "0");
+        overrunning.Resources.TimeLimitSeconds = 3;
+        var limited = (await WatchAsync(harness, (await training.StartTrainingAsync(overrunning)).Run.Id))[^1];
+        Assert.Equal(TrainingState.Failed, limited.State);
+        Assert.Contains("stopped at its time limit of 00:00:03", limited.Error, StringComparison.Ordinal);
+
+        // Cancel while folds 0 and 2 train: both process trees end, the run and its steps are cancelled.
+        var running = (await training.StartTrainingAsync(Request(snapshot.Id, "0", "2"))).Run;
+        var deadline = DateTimeOffset.UtcNow + Patience;
+        while (Invocations("nnUNetv2_train").Count(i => i.GetProperty("argv")[3].GetString() is "0" or "2") < 3)
+        {
+            Assert.True(DateTimeOffset.UtcNow < deadline, $"the folds of run {running.Id} did not start\n{harness.WorkerLog()}");
+            await Task.Delay(100);
+        }
+        var pids = Invocations("nnUNetv2_train").TakeLast(2).Select(i => i.GetProperty("pid").GetInt32()).ToList();
+        Assert.All(pids, pid => Assert.True(Directory.Exists($"/proc/{pid}"), $"fold process {pid} is not running"));
+
+        var cancelled = (await training.CancelTrainingRunAsync(new CancelTrainingRunRequest { Id = running.Id })).Run;
+
+        Assert.Equal(TrainingState.Cancelled, cancelled.State);
+        Assert.All(cancelled.Steps.Skip(1), s => Assert.Equal(TrainingState.Cancelled, s.State));
+        Assert.All(pids, pid => Assert.False(Directory.Exists($"/proc/{pid}") && !File.ReadAllText($"/proc/{pid}/stat").Contains(") Z ", StringComparison.Ordinal),
+            $"fold process {pid} still runs after the cancel"));
+        Assert.False(File.Exists(Path.Combine(ModelFolder, "fold_0", "checkpoint_final.pth")));
+        var again = await Assert.ThrowsAsync<RpcException>(async () => await training.CancelTrainingRunAsync(new CancelTrainingRunRequest { Id = running.Id }));
+        Assert.Equal(StatusCode.FailedPrecondition, again.StatusCode);
+    }
+}
