@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using Grpc.Core;
 using OrthancSeg.Contracts.V1;
+using OrthancSeg.IntegrationTests.Fixtures;
 using OrthancSeg.IntegrationTests.Records;
 using OrthancSeg.Tests.Support;
 using static OrthancSeg.IntegrationTests.Datasets.SnapshotHarness;
@@ -103,6 +104,13 @@ public sealed class TrainingRunTests : IDisposable
         return seen;
     }
 
+    private static async Task<string> CliAsync(RecordsHarness harness, params string[] arguments)
+    {
+        var result = await CliProcess.RunAsync([.. arguments, "--url", harness.WorkerAddress, "--token-file", harness.AdminTokenFile]);
+        Assert.True(result.ExitCode == 0, $"orthancseg {string.Join(' ', arguments)} exited {result.ExitCode}: {result.Stderr}\n{result.Stdout}");
+        return result.Stdout;
+    }
+
     private List<JsonElement> Invocations(string program) =>
         File.Exists(RecordFile)
             ? [.. File.ReadAllLines(RecordFile).Select(l => JsonDocument.Parse(l).RootElement.Clone()).Where(i => i.GetProperty("argv")[0].GetString() == program)]
@@ -114,7 +122,12 @@ public sealed class TrainingRunTests : IDisposable
         await using var harness = await RecordsHarness.StartAsync(WorkerSettings(epochs: 2, stepSeconds: 0.3));
         var snapshot = await SnapshotAsync(harness);
 
-        var started = (await Training(harness).StartTrainingAsync(Request(snapshot.Id, "0", "1", "2", "3", "4"))).Run;
+        var cli = await CliAsync(harness, "training", "start", "--workflow", "liver-ct", "--snapshot", $"{snapshot.Id}", "--backend", "local", "--gpus", "1",
+            "--cpus", "1", "--memory", "1000M", "--time", "00:10:00", "--json");
+        using var printed = JsonDocument.Parse(cli);
+        var started = (await Training(harness).GetTrainingRunAsync(new GetTrainingRunRequest { Id = printed.RootElement.GetProperty("id").GetInt64() })).Run;
+        Assert.Equal(["0", "1", "2", "3", "4"], started.Folds);
+        Assert.Equal((1, 1, 1000L, 600L), (started.Resources.Gpus, started.Resources.Cpus, started.Resources.MemoryMib, started.Resources.TimeLimitSeconds));
         var seen = await WatchAsync(harness, started.Id);
         var run = seen[^1];
 
@@ -159,8 +172,13 @@ public sealed class TrainingRunTests : IDisposable
         Assert.Equal(summaries.Average(s => s.GetProperty("mean").GetProperty("2").GetProperty("Dice").GetDouble()), model.LabelDice[1].Dice, 9);
         Assert.False(model.Active);
 
-        var activated = (await Models(harness).ActivateModelAsync(new ActivateModelRequest { Id = model.Id })).Model;
-        Assert.True(activated.Active);
+        // nnU-Net's epoch lines are in the fold's log, and the CLI shows them.
+        Assert.Contains("Epoch 1", await CliAsync(harness, "training", "logs", $"{started.Id}", "--step", "3"), StringComparison.Ordinal);
+        await CliAsync(harness, "models", "activate", $"{model.Id}");
+        using var listed = JsonDocument.Parse(await CliAsync(harness, "models", "list", "--workflow", "liver-ct", "--json"));
+        var row = Assert.Single(listed.RootElement.EnumerateArray());
+        Assert.True(row.GetProperty("active").GetBoolean());
+        Assert.Equal(model.MeanDice, row.GetProperty("meanDice").GetDouble(), 9);
         Assert.Equal(1, await harness.CountAsync("SELECT count(*) FROM model_overview WHERE active AND workflow = 'liver-ct'"));
     }
 
