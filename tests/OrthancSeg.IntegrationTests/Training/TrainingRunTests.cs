@@ -48,14 +48,14 @@ public sealed class TrainingRunTests : IDisposable
         return settings;
     }
 
-    private static TrainingService.TrainingServiceClient Training(RecordsHarness harness) =>
+    internal static TrainingService.TrainingServiceClient Training(RecordsHarness harness) =>
         new(RecordsHarness.WithToken(harness.Channel, File.ReadAllText(harness.AdminTokenFile).Trim()));
 
-    private static ModelService.ModelServiceClient Models(RecordsHarness harness) =>
+    internal static ModelService.ModelServiceClient Models(RecordsHarness harness) =>
         new(RecordsHarness.WithToken(harness.Channel, File.ReadAllText(harness.AdminTokenFile).Trim()));
 
     /// <summary>Six labelled CT series in Orthanc, exported by the worker to a snapshot of workflow liver-ct.</summary>
-    private static async Task<Snapshot> SnapshotAsync(RecordsHarness harness)
+    internal static async Task<Snapshot> SnapshotAsync(RecordsHarness harness)
     {
         await CreateWorkflowAsync(harness);
         var series = Enumerable.Range(0, 6).Select(_ => new TestSeries(slices: 4, rows: 16, columns: 16)).ToList();
@@ -85,7 +85,7 @@ public sealed class TrainingRunTests : IDisposable
     };
 
     /// <summary>Follows the run with WatchTrainingRun until it and its steps have ended; returns every update seen.</summary>
-    private static async Task<List<TrainingRun>> WatchAsync(RecordsHarness harness, long runId)
+    internal static async Task<List<TrainingRun>> WatchAsync(RecordsHarness harness, long runId)
     {
         using var deadline = new CancellationTokenSource(Patience);
         var seen = new List<TrainingRun>();

@@ -273,7 +273,7 @@ internal sealed partial class TrainingStepRunner(
                     : throw new InvalidOperationException($"preprocessing of training run {run.Id} has no Slurm job to depend on");
             }
             Directory.CreateDirectory(directory);
-            await store.SetStepPlacementAsync(step.Id, "", gpus.ToString(CultureInfo.InvariantCulture), directory, log, cancellationToken);
+            await store.SetStepPlacementAsync(step.Id, "", gpus == 0 ? "" : gpus.ToString(CultureInfo.InvariantCulture), directory, log, cancellationToken);
             // The name is the piece of work: a retried submission (this attempt's sbatch timed out, or its worker died before recording
             // the id) finds the job already submitted instead of submitting a second one.
             var submission = await slurm.SubmitAsync(new SlurmJobRequest
