@@ -235,4 +235,39 @@ public sealed class TrainingRunTests : IDisposable
         var again = await Assert.ThrowsAsync<RpcException>(async () => await training.CancelTrainingRunAsync(new CancelTrainingRunRequest { Id = running.Id }));
         Assert.Equal(StatusCode.FailedPrecondition, again.StatusCode);
     }
+
+    [Fact]
+    public async Task A_worker_killed_while_a_fold_trains_reattaches_to_its_process_instead_of_starting_it_again()
+    {
+        await using var harness = await RecordsHarness.StartAsync(WorkerSettings(epochs: 15, stepSeconds: 0.3));
+        var snapshot = await SnapshotAsync(harness);
+        var run = (await Training(harness).StartTrainingAsync(Request(snapshot.Id, "0"))).Run;
+        var deadline = DateTimeOffset.UtcNow + Patience;
+        TrainingStep fold;
+        while ((fold = (await Training(harness).GetTrainingRunAsync(new GetTrainingRunRequest { Id = run.Id })).Run.Steps[1]).State != TrainingState.Running)
+        {
+            Assert.True(DateTimeOffset.UtcNow < deadline, $"fold 0 of run {run.Id} did not start\n{harness.WorkerLog()}");
+            await Task.Delay(100);
+        }
+
+        while (Invocations("nnUNetv2_train").Count == 0)
+        {
+            Assert.True(DateTimeOffset.UtcNow < deadline, $"nnUNetv2_train of run {run.Id} did not start\n{harness.WorkerLog()}");
+            await Task.Delay(100);
+        }
+        var pid = Invocations("nnUNetv2_train").Single().GetProperty("pid").GetInt32();
+
+        // SIGKILL to the worker alone, as a crash or an OOM kill would: the fold runs in a session of its own and carries on.
+        await ProcessRunner.RunAsync("kill", ["-KILL", harness.Worker.ProcessId.ToString(CultureInfo.InvariantCulture)], TimeSpan.FromSeconds(10));
+        await harness.StopWorkerAsync();
+        Assert.True(Directory.Exists($"/proc/{pid}"), "the fold died with its worker");
+        await harness.StartWorkerAsync();
+        var ended = (await WatchAsync(harness, run.Id))[^1];
+
+        Assert.True(ended.State == TrainingState.Succeeded, $"run ended {ended.State}: {ended.Error}\n{harness.WorkerLog()}");
+        Assert.Single(Invocations("nnUNetv2_train"));
+        Assert.Equal((fold.BackendJobId, fold.Gpus, fold.LogPath), (ended.Steps[1].BackendJobId, ended.Steps[1].Gpus, ended.Steps[1].LogPath));
+        Assert.Equal(2, (await harness.Jobs.GetJobAsync(new GetJobRequest { Id = ended.Steps[1].JobId })).Job.Attempts);
+        Assert.True(ended.ModelId > 0);
+    }
 }
