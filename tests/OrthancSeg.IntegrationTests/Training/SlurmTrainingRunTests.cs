@@ -18,22 +18,25 @@ namespace OrthancSeg.IntegrationTests.Training;
 [Collection(SlurmCollection.Name)]
 public sealed class SlurmTrainingRunTests(SlurmCluster cluster)
 {
-    [Fact]
-    public async Task A_run_submits_preprocessing_and_folds_held_by_afterok_and_a_worker_killed_midway_reattaches_without_resubmitting()
+    private Dictionary<string, string> WorkerSettings(int epochs)
     {
-        var root = Path.Combine(cluster.JobsDirectory, "run-" + Guid.NewGuid().ToString("N")[..8]);
-        var raw = Path.Combine(root, "nnUNet_raw");
+        var raw = Path.Combine(cluster.JobsDirectory, "run-" + Guid.NewGuid().ToString("N")[..8], "nnUNet_raw");
         Directory.CreateDirectory(raw);
-        var settings = Settings(raw, new Dictionary<string, string>
+        return Settings(raw, new Dictionary<string, string>
         {
             ["OrthancSeg:Training:DefaultBackend"] = "slurm",
             ["OrthancSeg:Training:SlurmPollInterval"] = "00:00:00.300",
             ["OrthancSeg:Training:Slurm:ConfigFile"] = cluster.ConfigFile,
             ["OrthancSeg:Training:NnUnet:BinDirectory"] = NnUnetStandIn.BinDirectory,
-            ["OrthancSeg:Training:NnUnet:Environment:ORTHANCSEG_STANDIN_EPOCHS"] = "4",
+            ["OrthancSeg:Training:NnUnet:Environment:ORTHANCSEG_STANDIN_EPOCHS"] = epochs.ToString(CultureInfo.InvariantCulture),
             ["OrthancSeg:Training:NnUnet:Environment:ORTHANCSEG_STANDIN_STEP_SECONDS"] = "0.5",
         });
-        await using var harness = await RecordsHarness.StartAsync(settings);
+    }
+
+    [Fact]
+    public async Task A_run_submits_preprocessing_and_folds_held_by_afterok_and_a_worker_killed_midway_reattaches_without_resubmitting()
+    {
+        await using var harness = await RecordsHarness.StartAsync(WorkerSettings(epochs: 4));
         var snapshot = await TrainingRunTests.SnapshotAsync(harness);
         var training = TrainingRunTests.Training(harness);
         var slurm = new SlurmClient(Options.Create(new SlurmOptions { ConfigFile = cluster.ConfigFile }), NullLogger<SlurmClient>.Instance);
@@ -77,8 +80,9 @@ public sealed class SlurmTrainingRunTests(SlurmCluster cluster)
         // One cluster job per step: the restarted worker followed the jobs it found instead of submitting again.
         var names = (await cluster.RunAsync("squeue", ["--noheader", "--states=all", "--format=%j"]))
             .Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-            .Where(n => n.StartsWith($"orthancseg-run{run.Id}-", StringComparison.Ordinal)).Order().ToList();
-        Assert.Equal([$"orthancseg-run{run.Id}-fold-0", $"orthancseg-run{run.Id}-fold-1", $"orthancseg-run{run.Id}-preprocess"], names);
+            .Where(n => n.StartsWith($"orthancseg-run{run.Id}-{run.CreateTime.ToDateTimeOffset().ToUnixTimeMilliseconds()}-", StringComparison.Ordinal))
+            .Select(n => n.Split('-', 4)[3]).Order().ToList();
+        Assert.Equal(["fold-0", "fold-1", "preprocess"], names);
         // afterok held the folds until preprocessing had succeeded.
         var jobs = new List<SlurmJob>();
         foreach (var id in submitted)
@@ -89,5 +93,40 @@ public sealed class SlurmTrainingRunTests(SlurmCluster cluster)
         var model = (await TrainingRunTests.Models(harness).GetModelAsync(new GetModelRequest { Id = ended.ModelId })).Model;
         Assert.True(model.HasMeanDice);
         Assert.Equal(["0", "1"], model.Folds);
+    }
+
+    [Fact]
+    public async Task Cancelling_a_run_scancels_its_running_and_held_slurm_jobs()
+    {
+        await using var harness = await RecordsHarness.StartAsync(WorkerSettings(epochs: 200));
+        var snapshot = await TrainingRunTests.SnapshotAsync(harness);
+        var training = TrainingRunTests.Training(harness);
+        var slurm = new SlurmClient(Options.Create(new SlurmOptions { ConfigFile = cluster.ConfigFile }), NullLogger<SlurmClient>.Instance);
+        var run = (await training.StartTrainingAsync(new StartTrainingRequest
+        {
+            Workflow = "liver-ct",
+            SnapshotId = snapshot.Id,
+            Folds = { "0", "1" },
+            Resources = new TrainingResources { Gpus = 1, Cpus = 1, MemoryMib = 200, TimeLimitSeconds = 600 },
+        })).Run;
+        var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(3);
+        TrainingRun current;
+        while ((current = (await training.GetTrainingRunAsync(new GetTrainingRunRequest { Id = run.Id })).Run).Steps.Skip(1).Any(s => s.State != TrainingState.Running)
+            && current.State is TrainingState.Queued or TrainingState.Running)
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"the folds of run {run.Id} did not start\n{harness.WorkerLog()}");
+            await Task.Delay(200);
+        }
+        Assert.True(current.Steps.Skip(1).All(s => s.State == TrainingState.Running), $"steps: {current}");
+
+        var cancelled = (await training.CancelTrainingRunAsync(new CancelTrainingRunRequest { Id = run.Id })).Run;
+
+        Assert.Equal(TrainingState.Cancelled, cancelled.State);
+        Assert.All(cancelled.Steps.Skip(1), s => Assert.Equal(TrainingState.Cancelled, s.State));
+        foreach (var step in cancelled.Steps.Skip(1))
+        {
+            var job = await slurm.GetJobAsync(long.Parse(step.BackendJobId, CultureInfo.InvariantCulture), CancellationToken.None);
+            Assert.True(job is { Phase: SlurmJobPhase.Cancelled }, $"Slurm job {step.BackendJobId} is {job?.State} after the cancel");
+        }
     }
 }

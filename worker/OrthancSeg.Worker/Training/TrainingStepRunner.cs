@@ -275,10 +275,11 @@ internal sealed partial class TrainingStepRunner(
             Directory.CreateDirectory(directory);
             await store.SetStepPlacementAsync(step.Id, "", gpus == 0 ? "" : gpus.ToString(CultureInfo.InvariantCulture), directory, log, cancellationToken);
             // The name is the piece of work: a retried submission (this attempt's sbatch timed out, or its worker died before recording
-            // the id) finds the job already submitted instead of submitting a second one.
+            // the id) finds the job already submitted instead of submitting a second one. The run's creation time (ms) is in it because
+            // run numbers are per database: another installation, or this one after its database was recreated, has a run 1 too.
             var submission = await slurm.SubmitAsync(new SlurmJobRequest
             {
-                Name = string.Create(CultureInfo.InvariantCulture, $"orthancseg-run{run.Id}-{step.Name}"),
+                Name = SlurmJobName(run, step),
                 Script = command.ToBatchScript(exitFile),
                 OutputPath = log,
                 WorkingDirectory = directory,
@@ -380,6 +381,9 @@ internal sealed partial class TrainingStepRunner(
             return "(no log was written)";
         }
     }
+
+    internal static string SlurmJobName(TrainingRunRecord run, TrainingStepRecord step) =>
+        string.Create(CultureInfo.InvariantCulture, $"orthancseg-run{run.Id}-{run.CreatedAt.ToUnixTimeMilliseconds()}-{step.Name}");
 
     private static string LedgerKey(TrainingRunRecord run, TrainingStepRecord step) =>
         string.Create(CultureInfo.InvariantCulture, $"training-{run.Id}-{step.Name}");
