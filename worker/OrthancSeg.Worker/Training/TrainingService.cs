@@ -244,17 +244,19 @@ internal sealed partial class TrainingService(
             // The tail: read the last 1 MiB at most and keep its last lines.
             var start = Math.Max(0, length - (1 << 20));
             log.Seek(start, SeekOrigin.Begin);
-            var text = await ReadAsync(log, length - start, ct);
+            var (text, read) = await ReadAsync(log, length - start, ct);
             var lines = text.Split('\n');
             var tail = Math.Clamp(request.TailLines == 0 ? 100 : request.TailLines, 1, 10_000);
             response.Text = string.Join('\n', lines.Skip(Math.Max(0, lines.Length - tail - 1)));
+            response.NextOffset = start + read;
         }
         else if (request.Offset < length)
         {
             log.Seek(request.Offset, SeekOrigin.Begin);
-            response.Text = await ReadAsync(log, Math.Min(length - request.Offset, 1 << 20), ct);
+            var (text, read) = await ReadAsync(log, Math.Min(length - request.Offset, 1 << 20), ct);
+            response.Text = text;
+            response.NextOffset = request.Offset + read;
         }
-        response.NextOffset = request.Offset == 0 ? length : Math.Min(length, request.Offset + Encoding.UTF8.GetByteCount(response.Text));
         return response;
     }
 
@@ -285,11 +287,27 @@ internal sealed partial class TrainingService(
         return ToContract(run, await store.StepsAsync(id, ct));
     }
 
-    private static async Task<string> ReadAsync(Stream stream, long count, CancellationToken ct)
+    /// <summary>Reads up to <paramref name="count"/> bytes, stopping before a UTF-8 character cut at the end (it is read next time).</summary>
+    private static async Task<(string Text, int Read)> ReadAsync(Stream stream, long count, CancellationToken ct)
     {
         var buffer = new byte[count];
         var read = await stream.ReadAtLeastAsync(buffer, buffer.Length, throwOnEndOfStream: false, ct);
-        return Encoding.UTF8.GetString(buffer, 0, read);
+        var whole = read;
+        // Back off over continuation bytes (10xxxxxx) to the lead byte; drop it if its character is not complete.
+        var lead = read - 1;
+        while (lead >= 0 && lead > read - 4 && (buffer[lead] & 0xC0) == 0x80)
+        {
+            lead--;
+        }
+        if (lead >= 0 && buffer[lead] >= 0xC0)
+        {
+            var size = buffer[lead] >= 0xF0 ? 4 : buffer[lead] >= 0xE0 ? 3 : 2;
+            if (lead + size > read)
+            {
+                whole = lead;
+            }
+        }
+        return (Encoding.UTF8.GetString(buffer, 0, whole), whole);
     }
 
     private static long Id(long id) => id > 0 ? id : throw new InvalidArgumentException("id", $"{id} is not a training run number");
