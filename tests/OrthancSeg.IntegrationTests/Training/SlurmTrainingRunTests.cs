@@ -125,8 +125,14 @@ public sealed class SlurmTrainingRunTests(SlurmCluster cluster)
         Assert.All(cancelled.Steps.Skip(1), s => Assert.Equal(TrainingState.Cancelled, s.State));
         foreach (var step in cancelled.Steps.Skip(1))
         {
-            var job = await slurm.GetJobAsync(long.Parse(step.BackendJobId, CultureInfo.InvariantCulture), CancellationToken.None);
-            Assert.True(job is { Phase: SlurmJobPhase.Cancelled }, $"Slurm job {step.BackendJobId} is {job?.State} after the cancel");
+            // scancel is asynchronous: the job passes through COMPLETING while slurmd signals its processes.
+            var id = long.Parse(step.BackendJobId, CultureInfo.InvariantCulture);
+            SlurmJob? job;
+            while ((job = await slurm.GetJobAsync(id, CancellationToken.None)) is { IsFinished: false } && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(200);
+            }
+            Assert.True(job is { Phase: SlurmJobPhase.Cancelled }, $"Slurm job {id} is {job?.State} after the cancel");
         }
     }
 }
