@@ -234,6 +234,22 @@ public sealed class TrainingRunTests : IDisposable
         Assert.False(File.Exists(Path.Combine(ModelFolder, "fold_0", "checkpoint_final.pth")));
         var again = await Assert.ThrowsAsync<RpcException>(async () => await training.CancelTrainingRunAsync(new CancelTrainingRunRequest { Id = running.Id }));
         Assert.Equal(StatusCode.FailedPrecondition, again.StatusCode);
+
+        // Cancelling one fold's job (jobs cancel ID) cancels its run, and the run's other fold stops too.
+        var single = (await training.StartTrainingAsync(Request(snapshot.Id, "0", "2"))).Run;
+        while (Invocations("nnUNetv2_train").Count < 6)
+        {
+            Assert.True(DateTimeOffset.UtcNow < deadline, $"the folds of run {single.Id} did not start\n{harness.WorkerLog()}");
+            await Task.Delay(100);
+        }
+        var both = Invocations("nnUNetv2_train").TakeLast(2).Select(i => i.GetProperty("pid").GetInt32()).ToList();
+        var foldJob = (await training.GetTrainingRunAsync(new GetTrainingRunRequest { Id = single.Id })).Run.Steps[1].JobId;
+        await harness.Jobs.CancelJobAsync(new CancelJobRequest { Id = foldJob });
+        var ended = (await WatchAsync(harness, single.Id))[^1];
+        Assert.Equal(TrainingState.Cancelled, ended.State);
+        Assert.All(ended.Steps.Skip(1), s => Assert.Equal(TrainingState.Cancelled, s.State));
+        Assert.All(both, pid => Assert.False(Directory.Exists($"/proc/{pid}") && !File.ReadAllText($"/proc/{pid}/stat").Contains(") Z ", StringComparison.Ordinal),
+            $"fold process {pid} still runs after its run was cancelled"));
     }
 
     [Fact]

@@ -96,7 +96,7 @@ internal sealed partial class TrainingStepRunner(
                 await CancelJobsAsync(await store.FailStepAsync(step.Id, result.ExitCode, result.Error ?? "failed", cancellationToken), cancellationToken);
                 break;
             case StepOutcome.Cancelled:
-                await store.CancelStepAsync(step.Id, result.Error ?? "cancelled", result.ExitCode, cancellationToken);
+                await CancelJobsAsync(await store.CancelStepAsync(step.Id, result.Error ?? "cancelled", result.ExitCode, cancellationToken), cancellationToken);
                 break;
         }
     }
@@ -127,7 +127,7 @@ internal sealed partial class TrainingStepRunner(
         }
         if (ending.Cancelled)
         {
-            await store.CancelStepAsync(step.Id, ending.Error, exitCode, cancellationToken);
+            await CancelJobsAsync(await store.CancelStepAsync(step.Id, ending.Error, exitCode, cancellationToken), cancellationToken);
         }
         else
         {

@@ -283,10 +283,17 @@ internal sealed class TrainingStore(NpgsqlDataSource dataSource)
         return others;
     }
 
-    /// <summary>A step that ended cancelled (or was never run because its run ended); its run becomes cancelled unless it already ended.</summary>
-    public async Task CancelStepAsync(long stepId, string reason, int? exitCode, CancellationToken cancellationToken)
+    /// <summary>
+    /// A step that ended cancelled (or was never run because its run ended). Its run becomes cancelled unless it already ended; when this
+    /// call ended the run (a step's job cancelled on its own, `jobs cancel ID`), the job ids of the run's other unfinished steps are returned
+    /// so the caller cancels them too.
+    /// </summary>
+    public async Task<IReadOnlyList<long>> CancelStepAsync(long stepId, string reason, int? exitCode, CancellationToken cancellationToken)
     {
-        await using var command = dataSource.CreateCommand("""
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        long? runId;
+        await using (var command = new NpgsqlCommand("""
             WITH step AS (
                 UPDATE training_steps
                 SET state = 'cancelled', error = @reason, exit_code = coalesce(@code, exit_code), finished_at = now(), updated_at = now()
@@ -297,12 +304,18 @@ internal sealed class TrainingStore(NpgsqlDataSource dataSource)
             SET state = 'cancelled', error = coalesce(r.error, @reason), finished_at = now(), updated_at = now()
             FROM step
             WHERE r.id = step.run_id AND r.state IN ('queued', 'running')
-            """);
-        command.Parameters.Add(new NpgsqlParameter<long>("id", stepId));
-        command.Parameters.Add(Text("reason", reason));
-        command.Parameters.Add(new NpgsqlParameter("code", NpgsqlDbType.Integer) { Value = (object?)exitCode ?? DBNull.Value });
-        await command.ExecuteNonQueryAsync(cancellationToken);
+            RETURNING r.id
+            """, connection, transaction))
+        {
+            command.Parameters.Add(new NpgsqlParameter<long>("id", stepId));
+            command.Parameters.Add(Text("reason", reason));
+            command.Parameters.Add(new NpgsqlParameter("code", NpgsqlDbType.Integer) { Value = (object?)exitCode ?? DBNull.Value });
+            runId = (long?)await command.ExecuteScalarAsync(cancellationToken);
+        }
+        var others = runId is { } ended ? await UnfinishedJobsAsync(connection, transaction, ended, cancellationToken) : [];
+        await transaction.CommitAsync(cancellationToken);
         Changed();
+        return others;
     }
 
     /// <summary>
