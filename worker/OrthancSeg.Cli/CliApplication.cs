@@ -24,6 +24,8 @@ internal static class CliApplication
         root.Subcommands.Add(JobsCommand.Create());
         root.Subcommands.Add(DeadLettersCommand.Create());
         root.Subcommands.Add(SnapshotsCommand.Create());
+        root.Subcommands.Add(TrainingCommand.Create());
+        root.Subcommands.Add(ModelsCommand.Create());
 
         // Offline commands (no worker needed).
         root.Subcommands.Add(ConvertCommand.Create());

@@ -17,6 +17,21 @@ public sealed class ErrorMappingInterceptorTests
         Assert.Equal(new global::Grpc.Core.Status(StatusCode.NotFound, "Job 7 does not exist"), status);
     }
 
+    [Theory]
+    [InlineData("slurm")]
+    [InlineData("local")]
+    public void A_training_request_a_backend_can_never_run_is_failed_precondition_with_the_reason(string backend)
+    {
+        const string reason = "3 GPU(s) asked but this machine has 2 (0, 1)";
+        Exception refusal = backend == "slurm"
+            ? new OrthancSeg.Worker.Training.Slurm.SlurmRequestRefusedException(reason)
+            : new OrthancSeg.Worker.Training.Local.LocalRequestRefusedException(reason);
+
+        var status = ErrorMappingInterceptor.ToRpcException(refusal, "trace-1").Status;
+
+        Assert.Equal(new global::Grpc.Core.Status(StatusCode.FailedPrecondition, reason), status);
+    }
+
     [Fact]
     public void Invalid_fields_are_invalid_argument_with_every_field_in_a_bad_request_detail()
     {

@@ -37,6 +37,12 @@ internal sealed class WorkerConnection : IDisposable
     /// <summary>orthancseg.v1.JobService, with the admin token.</summary>
     public JobService.JobServiceClient Jobs => new(Authenticated);
 
+    /// <summary>orthancseg.v1.TrainingService, with the admin token.</summary>
+    public TrainingService.TrainingServiceClient Training => new(Authenticated);
+
+    /// <summary>orthancseg.v1.ModelService, with the admin token.</summary>
+    public ModelService.ModelServiceClient Models => new(Authenticated);
+
     public void Dispose() => _channel.Dispose();
 
     /// <summary>Turns what went wrong on a call into a message that says what to check.</summary>

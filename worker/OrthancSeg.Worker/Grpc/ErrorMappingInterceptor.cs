@@ -74,6 +74,8 @@ internal sealed partial class ErrorMappingInterceptor(ILogger<ErrorMappingInterc
         NotFoundException => Plain(StatusCode.NotFound, e.Message),
         AlreadyExistsException => Plain(StatusCode.AlreadyExists, e.Message),
         FailedPreconditionException => Plain(StatusCode.FailedPrecondition, e.Message),
+        // Requests a training backend can never run; their messages are written for the requester.
+        Training.Slurm.SlurmRequestRefusedException or Training.Local.LocalRequestRefusedException => Plain(StatusCode.FailedPrecondition, e.Message),
         UnavailableException => Plain(StatusCode.Unavailable, e.Message),
         _ when Outage.DependencyOf(e) is { } dependency => Plain(StatusCode.Unavailable, $"{dependency} is unavailable: {e.Message}"),
         _ => Plain(StatusCode.Internal, $"Internal error; the worker log has the details under trace id {traceId}"),

@@ -30,6 +30,8 @@ internal static class GrpcServiceCollectionExtensions
         app.MapGrpcService<AdminService>();
         app.MapGrpcService<Events.EventsService>();
         app.MapGrpcService<Jobs.JobsService>();
+        app.MapGrpcService<Training.TrainingService>();
+        app.MapGrpcService<Training.ModelsService>();
         return app;
     }
 }

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using OrthancSeg.Worker.Jobs;
 using OrthancSeg.Worker.Training.Local;
 using OrthancSeg.Worker.Training.Slurm;
 
@@ -7,12 +8,13 @@ namespace OrthancSeg.Worker.Training;
 internal static class TrainingExtensions
 {
     /// <summary>
-    /// Training's building blocks: options (OrthancSeg:Training:NnUnet, :Local, :Slurm, validated at start), the
-    /// nnU-Net command builder, the Slurm client, GPU discovery and the local launcher. The job handlers that use
-    /// them register beside them once the job engine takes handlers.
+    /// Training dispatch: options (OrthancSeg:Training and its :NnUnet, :Local, :Slurm sections, validated at start), the nnU-Net
+    /// command builder, the Slurm client, the local GPUs and launcher, the run store, and the two step handlers in the "training" pool.
     /// </summary>
     public static WebApplicationBuilder AddOrthancSegTraining(this WebApplicationBuilder builder)
     {
+        builder.Services.AddOptions<TrainingOptions>().BindConfiguration(TrainingOptions.Section).ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<TrainingOptions>, TrainingOptionsValidator>();
         builder.Services.AddOptions<NnUnetOptions>().BindConfiguration(NnUnetOptions.Section).ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<NnUnetOptions>, NnUnetOptionsValidator>();
         builder.Services.AddOptions<LocalOptions>().BindConfiguration(LocalOptions.Section).ValidateOnStart();
@@ -23,6 +25,12 @@ internal static class TrainingExtensions
         builder.Services.AddSingleton<SlurmClient>();
         builder.Services.AddSingleton<GpuDiscovery>();
         builder.Services.AddSingleton<LocalProcessLauncher>();
+        builder.Services.AddSingleton<LocalResources>();
+        builder.Services.AddSingleton<TrainingStore>();
+        builder.Services.AddScoped<TrainingStepRunner>();
+        builder.Services.AddJobHandler<PreprocessHandler>();
+        builder.Services.AddJobHandler<TrainFoldHandler>();
+        builder.Services.AddJobPool(TrainingStepRunner.Pool, services => services.GetRequiredService<IOptions<TrainingOptions>>().Value.Concurrency);
         return builder;
     }
 }
