@@ -14,10 +14,13 @@ internal static class Paging
         _ => Math.Min(requested, max),
     };
 
-    public static string Token(long lastId) => Convert.ToBase64String(Encoding.UTF8.GetBytes(lastId.ToString(CultureInfo.InvariantCulture)));
+    public static string Token(long lastId) => Token(lastId.ToString(CultureInfo.InvariantCulture));
 
-    /// <summary>The id a token carries; null for the first page (empty token).</summary>
-    public static long? IdFromToken(string token)
+    /// <summary>A token for a page that starts after <paramref name="lastKey"/> (an id, a name, ticks).</summary>
+    public static string Token(string lastKey) => Convert.ToBase64String(Encoding.UTF8.GetBytes(lastKey));
+
+    /// <summary>The key a token carries; null for the first page (empty token).</summary>
+    public static string? KeyFromToken(string token)
     {
         if (token.Length == 0)
         {
@@ -25,15 +28,19 @@ internal static class Paging
         }
         try
         {
-            if (long.TryParse(Encoding.UTF8.GetString(Convert.FromBase64String(token)), NumberStyles.None, CultureInfo.InvariantCulture, out var id))
-            {
-                return id;
-            }
+            return Encoding.UTF8.GetString(Convert.FromBase64String(token));
         }
         catch (FormatException)
         {
-            // Reported below, like any other token this API did not hand out.
+            throw NotOurs();
         }
-        throw new InvalidArgumentException("page_token", "is not a token this API returned");
     }
+
+    /// <summary>The id a token carries; null for the first page (empty token).</summary>
+    public static long? IdFromToken(string token) =>
+        KeyFromToken(token) is not { } key ? null
+        : long.TryParse(key, NumberStyles.None, CultureInfo.InvariantCulture, out var id) ? id
+        : throw NotOurs();
+
+    private static InvalidArgumentException NotOurs() => new("page_token", "is not a token this API returned");
 }

@@ -41,8 +41,8 @@ internal sealed class RecordsAdmin(WorkflowStore workflows, CaseStore cases, Lab
 
     public async Task<ListWorkflowsResponse> ListWorkflowsAsync(ListWorkflowsRequest request, CancellationToken cancellationToken)
     {
-        var size = PageSize(request.PageSize, 50, 500);
-        var after = request.PageToken.Length == 0 ? null : DecodeToken(request.PageToken);
+        var size = Paging.PageSize(request.PageSize, 50, 500);
+        var after = Paging.KeyFromToken(request.PageToken);
         var page = await workflows.ListAsync(StateName(request.State), after, size + 1, cancellationToken);
         var response = new ListWorkflowsResponse();
         foreach (var workflow in page.Take(size))
@@ -51,7 +51,7 @@ internal sealed class RecordsAdmin(WorkflowStore workflows, CaseStore cases, Lab
         }
         if (page.Count > size)
         {
-            response.NextPageToken = EncodeToken(page[size - 1].Name);
+            response.NextPageToken = Paging.Token(page[size - 1].Name);
         }
         return response;
     }
@@ -93,8 +93,8 @@ internal sealed class RecordsAdmin(WorkflowStore workflows, CaseStore cases, Lab
 
     public async Task<ListCasesResponse> ListCasesAsync(ListCasesRequest request, CancellationToken cancellationToken)
     {
-        var size = PageSize(request.PageSize, 100, 1000);
-        var before = request.PageToken.Length == 0 ? (long?)null : LongToken(request.PageToken);
+        var size = Paging.PageSize(request.PageSize, 100, 1000);
+        var before = Paging.IdFromToken(request.PageToken);
         if (request.Workflow.Length > 0)
         {
             await workflows.GetAsync(request.Workflow, cancellationToken);
@@ -112,7 +112,7 @@ internal sealed class RecordsAdmin(WorkflowStore workflows, CaseStore cases, Lab
         response.Cases.AddRange(page.Take(size).Select(ToContract));
         if (page.Count > size)
         {
-            response.NextPageToken = EncodeToken(page[size - 1].Id.ToString(CultureInfo.InvariantCulture));
+            response.NextPageToken = Paging.Token(page[size - 1].Id);
         }
         return response;
     }
@@ -124,22 +124,22 @@ internal sealed class RecordsAdmin(WorkflowStore workflows, CaseStore cases, Lab
     {
         var key = Required(request.CaseKey, "case_key");
         await cases.GetAsync(key, cancellationToken);
-        var size = PageSize(request.PageSize, 100, 1000);
-        var before = request.PageToken.Length == 0 ? (long?)null : LongToken(request.PageToken);
+        var size = Paging.PageSize(request.PageSize, 100, 1000);
+        var before = Paging.IdFromToken(request.PageToken);
         var page = await labels.ListAsync(key, before, size + 1, cancellationToken);
         var response = new ListLabelsResponse();
         response.Labels.AddRange(page.Take(size).Select(ToContract));
         if (page.Count > size)
         {
-            response.NextPageToken = EncodeToken(page[size - 1].Id.ToString(CultureInfo.InvariantCulture));
+            response.NextPageToken = Paging.Token(page[size - 1].Id);
         }
         return response;
     }
 
     public async Task<ListPendingSegmentationsResponse> ListPendingSegmentationsAsync(ListPendingSegmentationsRequest request, CancellationToken cancellationToken)
     {
-        var size = PageSize(request.PageSize, 100, 1000);
-        DateTimeOffset? before = request.PageToken.Length == 0 ? null : new DateTimeOffset(LongToken(request.PageToken), TimeSpan.Zero);
+        var size = Paging.PageSize(request.PageSize, 100, 1000);
+        DateTimeOffset? before = Paging.IdFromToken(request.PageToken) is { } ticks ? new DateTimeOffset(ticks, TimeSpan.Zero) : null;
         var page = await labels.ListPendingAsync(before, size + 1, cancellationToken);
         var response = new ListPendingSegmentationsResponse();
         response.PendingSegmentations.AddRange(page.Take(size).Select(p => new ContractPending
@@ -152,15 +152,15 @@ internal sealed class RecordsAdmin(WorkflowStore workflows, CaseStore cases, Lab
         }));
         if (page.Count > size)
         {
-            response.NextPageToken = EncodeToken(page[size - 1].CreatedAt.UtcTicks.ToString(CultureInfo.InvariantCulture));
+            response.NextPageToken = Paging.Token(page[size - 1].CreatedAt.UtcTicks);
         }
         return response;
     }
 
     public async Task<ListDeadLettersResponse> ListDeadLettersAsync(ListDeadLettersRequest request, CancellationToken cancellationToken)
     {
-        var size = PageSize(request.PageSize, 100, 1000);
-        var before = request.PageToken.Length == 0 ? (long?)null : LongToken(request.PageToken);
+        var size = Paging.PageSize(request.PageSize, 100, 1000);
+        var before = Paging.IdFromToken(request.PageToken);
         await using var command = dataSource.CreateCommand("""
             SELECT id, kind, idempotency_key, attempts, coalesce(last_error, ''), created_at, coalesce(dead_since, created_at)
             FROM dead_letters
@@ -176,7 +176,7 @@ internal sealed class RecordsAdmin(WorkflowStore workflows, CaseStore cases, Lab
         {
             if (response.DeadLetters.Count == size)
             {
-                response.NextPageToken = EncodeToken(response.DeadLetters[^1].Id.ToString(CultureInfo.InvariantCulture));
+                response.NextPageToken = Paging.Token(response.DeadLetters[^1].Id);
                 break;
             }
             response.DeadLetters.Add(new DeadLetter
@@ -324,30 +324,4 @@ internal sealed class RecordsAdmin(WorkflowStore workflows, CaseStore cases, Lab
 
     private static string Required(string value, string field) =>
         string.IsNullOrWhiteSpace(value) ? throw new InvalidArgumentException(field, "is required") : value;
-
-    private static int PageSize(int requested, int fallback, int max) => requested switch
-    {
-        < 0 => throw new InvalidArgumentException("page_size", $"{requested} is negative"),
-        0 => fallback,
-        _ => Math.Min(requested, max),
-    };
-
-    private static string EncodeToken(string value) => Convert.ToBase64String(Encoding.UTF8.GetBytes(value));
-
-    private static string DecodeToken(string token)
-    {
-        try
-        {
-            return Encoding.UTF8.GetString(Convert.FromBase64String(token));
-        }
-        catch (FormatException)
-        {
-            throw new InvalidArgumentException("page_token", "is not a token this API returned");
-        }
-    }
-
-    private static long LongToken(string token) =>
-        long.TryParse(DecodeToken(token), NumberStyles.None, CultureInfo.InvariantCulture, out var value)
-            ? value
-            : throw new InvalidArgumentException("page_token", "is not a token this API returned");
 }
