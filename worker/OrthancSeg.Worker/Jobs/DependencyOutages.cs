@@ -15,8 +15,6 @@ internal sealed partial class DependencyOutages(IOptions<JobQueueOptions> option
 
     private readonly ConcurrentDictionary<string, Episode> _down = new(StringComparer.Ordinal);
 
-    public const string PostgreSql = Outage.PostgreSql;
-
     /// <summary>Records that <paramref name="dependency"/> is down and returns how long the job that met it should wait.</summary>
     public TimeSpan Down(string dependency, Exception exception)
     {
@@ -45,8 +43,6 @@ internal sealed partial class DependencyOutages(IOptions<JobQueueOptions> option
             LogUp(logger, dependency, (DateTimeOffset.UtcNow - outage.Since).TotalSeconds, outage.Waits);
         }
     }
-
-    public bool IsDown(string dependency) => _down.ContainsKey(dependency);
 
     [LoggerMessage(Level = LogLevel.Warning,
         Message = "{Dependency} is unreachable ({Reason}); jobs that need it wait and retry without spending attempts")]

@@ -68,7 +68,7 @@ internal sealed partial class JobRunner(
                 try
                 {
                     job = await queue.ClaimAsync(_owner, claimable, stoppingToken);
-                    outages.Up(DependencyOutages.PostgreSql);
+                    outages.Up(Outage.PostgreSql);
                 }
                 catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
                 {
@@ -230,9 +230,9 @@ internal sealed partial class JobRunner(
                 LogLeaseLost(logger, job.Id.Value, job.Kind, job.Attempt);
                 return;
             }
-            catch (Exception e) when (Outage.DependencyOf(e) == DependencyOutages.PostgreSql && DateTimeOffset.UtcNow < deadline)
+            catch (Exception e) when (Outage.DependencyOf(e) == Outage.PostgreSql && DateTimeOffset.UtcNow < deadline)
             {
-                await Task.Delay(outages.Down(DependencyOutages.PostgreSql, e), CancellationToken.None);
+                await Task.Delay(outages.Down(Outage.PostgreSql, e), CancellationToken.None);
             }
             catch (Exception e)
             {
