@@ -41,11 +41,18 @@ public sealed class RetrainPolicyTests : IDisposable
         });
     }
 
-    private static async Task<string> CliAsync(RecordsHarness harness, params string[] arguments)
+    private static Task<string> CliAsync(RecordsHarness harness, params string[] arguments) => TrainingRunTests.CliAsync(harness, arguments);
+
+    /// <summary><paramref name="count"/> CT series in Orthanc, recorded as cases of liver-ct.</summary>
+    private static async Task<List<TestSeries>> SeriesAsync(RecordsHarness harness, int count)
     {
-        var result = await CliProcess.RunAsync([.. arguments, "--url", harness.WorkerAddress, "--token-file", harness.AdminTokenFile]);
-        Assert.True(result.ExitCode == 0, $"orthancseg {string.Join(' ', arguments)} exited {result.ExitCode}: {result.Stderr}\n{result.Stdout}");
-        return result.Stdout;
+        var series = Enumerable.Range(0, count).Select(_ => new TestSeries(slices: 4, rows: 16, columns: 16)).ToList();
+        foreach (var s in series)
+        {
+            await UploadAsync(harness, PatternedFiles(s));
+        }
+        await harness.WaitForCountAsync("SELECT count(*) FROM cases", count, Datasets.SnapshotHarness.Patience, $"{count} cases");
+        return series;
     }
 
     /// <summary>A SEG per series: the liver on all four slices (four voxels, so the stand-in's validation can miss some), the lesion on one.</summary>
@@ -72,12 +79,7 @@ public sealed class RetrainPolicyTests : IDisposable
         await File.WriteAllTextAsync(MissedVoxelsFile, "1");
         await using var harness = await RecordsHarness.StartAsync(WorkerSettings());
         await CreateWorkflowAsync(harness);
-        var series = Enumerable.Range(0, 6).Select(_ => new TestSeries(slices: 4, rows: 16, columns: 16)).ToList();
-        foreach (var s in series)
-        {
-            await UploadAsync(harness, PatternedFiles(s));
-        }
-        await harness.WaitForCountAsync("SELECT count(*) FROM cases", 6, Datasets.SnapshotHarness.Patience, "6 cases");
+        var series = await SeriesAsync(harness, 6);
         await UploadSegsAsync(harness, series);
         await harness.WaitForCountAsync("SELECT count(*) FROM labels WHERE verdict = 'accepted'", 6, Datasets.SnapshotHarness.Patience, "6 accepted labels");
 
@@ -187,12 +189,7 @@ public sealed class RetrainPolicyTests : IDisposable
         Assert.Contains("folds all, GPUs 0, CPUs 1, time 01:00:00", await CliAsync(harness, "workflows", "show", "liver-ct"), StringComparison.Ordinal);
 
         // A run needs a snapshot; the request's own folds and the workflow's other defaults meet in the run.
-        var series = Enumerable.Range(0, 5).Select(_ => new TestSeries(slices: 4, rows: 16, columns: 16)).ToList();
-        foreach (var s in series)
-        {
-            await UploadAsync(harness, PatternedFiles(s));
-        }
-        await harness.WaitForCountAsync("SELECT count(*) FROM cases", 5, Datasets.SnapshotHarness.Patience, "5 cases");
+        var series = await SeriesAsync(harness, 5);
         await UploadSegsAsync(harness, series);
         await harness.WaitForCountAsync("SELECT count(*) FROM cases WHERE status = 'labeled'", 5, Datasets.SnapshotHarness.Patience, "5 labelled cases");
         var snapshot = await WaitForFinishAsync(harness, (await harness.Admin.ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = "liver-ct" })).Snapshot.Id);
