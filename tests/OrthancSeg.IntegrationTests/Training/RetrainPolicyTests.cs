@@ -165,6 +165,34 @@ public sealed class RetrainPolicyTests : IDisposable
     }
 
     [Fact]
+    public async Task Two_workers_checking_the_same_policy_start_one_export_and_one_run_per_trigger_and_a_killed_worker_does_not_add_one()
+    {
+        await File.WriteAllTextAsync(MissedVoxelsFile, "1");
+        await using var harness = await RecordsHarness.StartAsync(WorkerSettings());
+        var (replica, _) = await harness.StartReplicaAsync();
+        await CreateWorkflowAsync(harness);
+        var series = await SeriesAsync(harness, 5);
+        await UploadSegsAsync(harness, series);
+        await harness.WaitForCountAsync("SELECT count(*) FROM labels WHERE verdict = 'accepted'", 5, Datasets.SnapshotHarness.Patience, "5 accepted labels");
+
+        // Both workers run checks every half second from now on; the primary is killed while the policy's run trains, and restarted.
+        await CliAsync(harness, "workflows", "update", "liver-ct", "--folds", "all", "--cpus", "1", "--memory", "500M", "--retrain", "on", "--retrain-after", "1");
+        await harness.WaitForCountAsync("SELECT count(*) FROM retrain_triggers WHERE state = 'training'", 1, Patience, "the policy's run");
+        await harness.KillWorkerAsync();
+        await harness.StartWorkerAsync();
+        await PolicyModelAsync(harness, 1);
+        // Further checks by both workers find no new label: nothing more starts.
+        await Task.Delay(TimeSpan.FromSeconds(3));
+
+        Assert.Equal(1, await harness.CountAsync("SELECT count(*) FROM retrain_triggers"));
+        Assert.Equal(1, await harness.CountAsync("SELECT count(*) FROM training_runs"));
+        Assert.Equal(1, await harness.CountAsync("SELECT count(*) FROM snapshots"));
+        Assert.True(await harness.CountAsync("SELECT count(DISTINCT lease_owner) FROM jobs WHERE kind = 'retrain-check'") >= 2,
+            "the checks ran on one worker only");
+        Assert.False(replica.HasExited);
+    }
+
+    [Fact]
     public async Task A_request_overrides_the_workflow_defaults_field_by_field_and_bad_defaults_are_refused()
     {
         await using var harness = await RecordsHarness.StartAsync(WorkerSettings());
