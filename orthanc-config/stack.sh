@@ -61,8 +61,9 @@ place_state() {
     warn "the service users cannot enter $parent: the stack's state lives in $outside (linked from $link)"
 }
 
-if [[ "${1:-}" == up ]]; then
-    "$ORTHANCSEG_CONFIG_DIR/install-deps.sh" stack
+# Both write the state folder (systemd-units names its users and paths).
+if [[ "${1:-}" == up || "${1:-}" == systemd-units ]]; then
+    [[ "$1" == up ]] && "$ORTHANCSEG_CONFIG_DIR/install-deps.sh" stack
     ensure_service_user
     place_state
     SECRETS="$STACK/secrets" SERVICE_SECRETS="$STACK/service-secrets" LOGS="$STACK/logs" RUN="$STACK/run"
@@ -116,7 +117,7 @@ part_name() {
     esac
 }
 
-# The user a program runs as (what make status shows).
+# The user a program runs as when root runs the stack.
 program_user() {
     case "$1" in
         postgres) echo "$PG_USER" ;;
@@ -1007,7 +1008,7 @@ print_places() {
     [[ -L "$link" ]] && where="$STACK (linked from $link)"
     cat <<EOF
 Where:
-  state folder    $where   owner root, group $SERVICE_GROUP; nothing in it is open to other users
+  state folder    $where   owner $(stat -c %U:%G "$STACK" 2>/dev/null); nothing in it is open to other users
   services run as $SERVICE_USER (Orthanc, worker, nginx, php-fpm)$(external_pg || echo ", $PG_USER (PostgreSQL, data in $PG_HOME)")
   secrets         $SECRETS (root only); the services' copies in $SERVICE_SECRETS
   logs            $LOGS   (nginx and php-fpm: $WEB_LOGS)

@@ -237,6 +237,38 @@ public sealed class SupervisionTests(SupervisedStack stack) : IAsyncLifetime
         Assert.Contains(recorded.CaseKey, await stack.CliAsync("cases", "list", "--workflow", RecordingWorkflow), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task The_logs_nginx_writes_itself_are_rotated_past_20_MB_and_nginx_goes_on_logging_into_a_new_file()
+    {
+        var log = Path.Combine(stack.StateFolder, "logs", "web", "nginx-access.log");
+        var old = log + ".1";
+        File.Delete(old);
+        // As if the viewer had been busy for weeks: the log grows past the 20 MB that supervisord's logs rotate at.
+        await using (var grow = new FileStream(log, FileMode.Append, FileAccess.Write))
+        {
+            var line = System.Text.Encoding.ASCII.GetBytes("127.0.0.1 [04/Dec/2026:00:00:00 +0000] \"GET /dicom-web/studies\" 200 2 0.001\n");
+            for (var written = 0L; written <= 21 * 1024 * 1024; written += line.Length)
+            {
+                grow.Write(line);
+            }
+        }
+
+        // The crash-recorder looks every minute (supervisord's TICK_60).
+        await WaitUntilAsync(() => Task.FromResult(File.Exists(old)), TimeSpan.FromSeconds(90), "nginx-access.log to be rotated");
+        Assert.True(new FileInfo(old).Length > 20 * 1024 * 1024, "the rotated log is not the one that grew");
+        using var browser = new HttpClient { BaseAddress = stack.ViewerUrl };
+        const string marker = "app-config.js";
+        // A request made in the moment between the move and nginx reopening its log lands in the old file: ask again.
+        await WaitUntilAsync(async () =>
+        {
+            using (await browser.GetAsync(new Uri(marker, UriKind.Relative)))
+            {
+            }
+            return File.Exists(log) && (await File.ReadAllTextAsync(log)).Contains(marker, StringComparison.Ordinal);
+        }, TimeSpan.FromSeconds(10), "nginx to log into a new nginx-access.log");
+        Assert.True(new FileInfo(log).Length < 1024 * 1024, "nginx went on writing into the rotated file");
+    }
+
     private sealed record StackProcess(int Pid, string Name, int[] Uids);
 
     /// <summary>Every process below <paramref name="root"/> (not itself), with its real, effective, saved and file-system user ids.</summary>
