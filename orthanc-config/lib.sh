@@ -183,10 +183,11 @@ fail_part() {
 
 secret() { cat "$SECRETS/$1"; }
 
-# As root, a part that runs as another user (PostgreSQL as postgres, nginx's workers as nobody) must reach its
-# files, and nobody can enter a checkout under a private folder such as /root (mode 700). Then DIR becomes a
-# link to a folder of its own under /var/lib/orthancseg (a real folder moved there, if DIR was one), and the
-# part is given the link's target (readlink -f): it never has to walk through the private folder.
+# As root, files that another user serves must be reachable by it: the OHIF viewer, which the tests' nginx serves as
+# nobody, cannot stay in a checkout under a private folder such as /root (mode 700), nor in the state folder that make
+# up closes to others. Then DIR becomes a link to a folder of its own under /var/lib/orthancseg (a real folder moved
+# there, if DIR was one), and the user is given the link's target (readlink -f): it never walks through the private
+# folder. (make up keeps its whole state folder there the same way, see place_state in stack.sh.)
 # Usage: place_reachable DIR USER WHAT
 place_reachable() {
     local dir="$1" user="$2" what="$3" outside rel
