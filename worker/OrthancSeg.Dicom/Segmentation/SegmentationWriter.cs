@@ -14,7 +14,13 @@ public static class SegmentationWriter
 {
     private static readonly DicomTag SpatialLocationsPreserved = new(0x0028, 0x135A);
     private static readonly DicomTag PatientAge = new(0x0010, 0x1010);
-    private static readonly CodedConcept Tissue = new("85756007", "SCT", "Tissue");
+    private static readonly DicomTag SegmentationAlgorithmIdentificationSequence = new(0x0062, 0x0007);
+    private static readonly DicomTag SegmentedPropertyTypeModifierCodeSequence = new(0x0062, 0x0011);
+    private static readonly DicomTag AlgorithmFamilyCodeSequence = new(0x0066, 0x002F);
+    private static readonly DicomTag AlgorithmVersion = new(0x0066, 0x0031);
+    private static readonly DicomTag AlgorithmParameters = new(0x0066, 0x0032);
+    private static readonly DicomTag AlgorithmName = new(0x0066, 0x0036);
+    private static readonly CodedConcept ArtificialIntelligence = new("123110", "DCM", "Artificial Intelligence");
     private static readonly CodedConcept SegmentationDerivation = new("113076", "DCM", "Segmentation");
     private static readonly CodedConcept SourceImagePurpose = new("121322", "DCM", "Source image for image processing operation");
 
@@ -55,6 +61,7 @@ public static class SegmentationWriter
         {
             throw new DicomException($"An {AlgorithmTypeCode(options.AlgorithmType)} segmentation needs an algorithm name (e.g. the model id)");
         }
+        CheckOptions(options);
         var definitions = new Dictionary<byte, SegmentDefinition>();
         foreach (var definition in segments)
         {
@@ -62,6 +69,7 @@ public static class SegmentationWriter
             {
                 throw new DicomException($"Segment definition for value {definition.Value} ('{definition.Label}') is repeated, has no label, or describes the background 0");
             }
+            CheckLength($"The segment name of label value {definition.Value}", definition.Label, 64);
         }
 
         var geometry = labelMap.Geometry;
@@ -117,6 +125,45 @@ public static class SegmentationWriter
         WriteFunctionalGroups(ds, sources, slices, frames, geometry);
         ds.SetBytes(DicomTags.PixelData, DicomVR.OB, PackFrames(labelMap, frames, n));
         return new SegmentationWriteResult(ds, written, null);
+    }
+
+    private static void CheckOptions(SegmentationWriterOptions options)
+    {
+        CheckLength("The algorithm name", options.AlgorithmName, 64);
+        CheckLength("The algorithm version", options.AlgorithmVersion, 64);
+        CheckLength("The series description", options.SeriesDescription, 64);
+        CheckLength("The content description", options.ContentDescription, 64);
+        if (options.ContentLabel.Length is 0 or > 16 || !options.ContentLabel.All(c => char.IsAsciiLetterOrDigit(c) || c is ' ' or '_'))
+        {
+            throw new DicomException($"The content label '{options.ContentLabel}' is not a DICOM code string: 1 to 16 letters, digits, spaces or underscores");
+        }
+        if (options.SeriesNumber is < 0 or > 99_999_999)
+        {
+            throw new DicomException($"The series number {options.SeriesNumber} does not fit an integer string (0 to 99999999)");
+        }
+    }
+
+    private static void CheckLength(string what, string? value, int limit)
+    {
+        if (value is not null && value.Length > limit)
+        {
+            throw new DicomException($"{what} is {value.Length} characters long, more than the {limit} DICOM allows: '{value[..Math.Min(value.Length, 80)]}'");
+        }
+    }
+
+    /// <summary>The default SeriesDescription names the model, so the study browser says which model made the SEG.</summary>
+    private static string SeriesDescriptionOf(SegmentationWriterOptions options)
+    {
+        if (options.SeriesDescription is { } given)
+        {
+            return given;
+        }
+        if (options.AlgorithmType == SegmentAlgorithmType.Manual || string.IsNullOrWhiteSpace(options.AlgorithmName))
+        {
+            return "Segmentation";
+        }
+        var text = $"Segmentation by {options.AlgorithmName}";
+        return text.Length <= 64 ? text : text[..64];
     }
 
     /// <summary>slices[k] = index into sources of the image on slice k.</summary>
@@ -198,7 +245,7 @@ public static class SegmentationWriter
         ds.SetString(DicomTags.ManufacturerModelName, DicomVR.LO, "OrthancSeg");
         ds.SetString(DicomTags.DeviceSerialNumber, DicomVR.LO, "1");
         ds.SetString(DicomTags.SoftwareVersions, DicomVR.LO, Implementation.VersionName);
-        ds.SetString(DicomTags.SeriesDescription, DicomVR.LO, options.SeriesDescription);
+        ds.SetString(DicomTags.SeriesDescription, DicomVR.LO, SeriesDescriptionOf(options));
         ds.SetString(DicomTags.SeriesInstanceUID, DicomVR.UI, Implementation.NewUid());
         ds.SetNumbers(DicomTags.SeriesNumber, DicomVR.IS, [options.SeriesNumber]);
         ds.SetNumbers(DicomTags.InstanceNumber, DicomVR.IS, [1]);
@@ -275,14 +322,19 @@ public static class SegmentationWriter
 
     private static DicomDataset SegmentItem(WrittenSegment segment, SegmentDefinition definition, SegmentationWriterOptions options)
     {
-        var colour = definition.Colour ?? FromPalette(definition.Value);
+        var coding = Coding(definition);
         var item = new DicomDataset()
-            .SetSequence(DicomTags.SegmentedPropertyCategoryCodeSequence, (definition.Category ?? Tissue).ToItem())
+            .SetSequence(DicomTags.SegmentedPropertyCategoryCodeSequence, coding.Category.ToItem())
             .SetUInt16(DicomTags.SegmentNumber, (ushort)segment.Number)
             .SetString(DicomTags.SegmentLabel, DicomVR.LO, definition.Label)
             .SetString(DicomTags.SegmentAlgorithmType, DicomVR.CS, AlgorithmTypeCode(options.AlgorithmType))
-            .SetUInt16(DicomTags.RecommendedDisplayCIELabValue, colour.L, colour.A, colour.B)
-            .SetSequence(DicomTags.SegmentedPropertyTypeCodeSequence, (definition.Type ?? Tissue).ToItem());
+            .SetUInt16(DicomTags.RecommendedDisplayCIELabValue, coding.Colour.L, coding.Colour.A, coding.Colour.B);
+        var type = coding.Type.ToItem();
+        if (coding.TypeModifier is { } modifier)
+        {
+            type.SetSequence(SegmentedPropertyTypeModifierCodeSequence, modifier.ToItem());
+        }
+        item.SetSequence(DicomTags.SegmentedPropertyTypeCodeSequence, type);
         if (definition.Description is { } description)
         {
             item.SetString(DicomTags.SegmentDescription, DicomVR.ST, description);
@@ -291,7 +343,34 @@ public static class SegmentationWriter
         {
             item.SetString(DicomTags.SegmentAlgorithmName, DicomVR.LO, options.AlgorithmName);
         }
+        if (options.AlgorithmType != SegmentAlgorithmType.Manual)
+        {
+            // Required for AUTOMATIC and SEMIAUTOMATIC segments (PS3.3 C.8.20.2); highdicom reads the algorithm from here.
+            var algorithm = new DicomDataset()
+                .SetSequence(AlgorithmFamilyCodeSequence, (options.AlgorithmFamily ?? ArtificialIntelligence).ToItem())
+                .SetString(AlgorithmName, DicomVR.LO, options.AlgorithmName)
+                .SetString(AlgorithmVersion, DicomVR.LO, string.IsNullOrWhiteSpace(options.AlgorithmVersion) ? "unspecified" : options.AlgorithmVersion);
+            if (!string.IsNullOrWhiteSpace(options.AlgorithmParameters))
+            {
+                algorithm.SetString(AlgorithmParameters, DicomVR.LT, options.AlgorithmParameters);
+            }
+            item.SetSequence(SegmentationAlgorithmIdentificationSequence, algorithm);
+        }
         return item;
+    }
+
+    /// <summary>The definition's own codes and colour, completed from <see cref="KnownStructures"/>, else generic.</summary>
+    internal static (CodedConcept Category, CodedConcept Type, CodedConcept? TypeModifier, CieLabColour Colour) Coding(SegmentDefinition definition)
+    {
+        var named = KnownStructures.Find(definition.Label);
+        // A configured type decides what the segment is: the name's table entry only fills in for a type it agrees with.
+        var known = definition.Type is null || (named is not null && named.Type.Value == definition.Type.Value && named.Type.Scheme == definition.Type.Scheme)
+            ? named
+            : KnownStructures.FindByType(definition.Type);
+        var type = definition.Type ?? known?.Type ?? KnownStructures.Tissue;
+        var modifier = definition.TypeModifier ?? (definition.Type is null || known == named ? named?.TypeModifier : null);
+        var colour = definition.Colour ?? (known is null ? FromPalette(definition.Value) : CieLabColour.FromRgb(known.Colour.R, known.Colour.G, known.Colour.B));
+        return (definition.Category ?? known?.Category ?? KnownStructures.Tissue, type, modifier, colour);
     }
 
     private static CieLabColour FromPalette(byte value)
