@@ -166,3 +166,30 @@ public sealed class SegmentCodingTests
     [InlineData("")]
     public void Names_that_are_no_single_known_structure_are_not_coded(string name) => Assert.Null(KnownStructures.Find(name));
 }
+
+public sealed class SegmentCodingParseTests
+{
+    [Theory]
+    // CIELab (D65) of the sRGB primaries as published by Bruce Lindbloom's colour calculator, independent of dcmjs.
+    [InlineData(255, 0, 0, 53.2408, 80.0925, 67.2032)]
+    [InlineData(0, 255, 0, 87.7347, -86.1827, 83.1793)]
+    [InlineData(0, 0, 255, 32.2970, 79.1875, -107.8602)]
+    [InlineData(128, 128, 128, 53.5850, 0, 0)]
+    public void Rgb_becomes_the_textbook_CIELab_scaled_as_DICOM_scales_it(byte r, byte g, byte b, double l, double a, double bb)
+    {
+        var colour = CieLabColour.FromRgb(r, g, b);
+
+        Assert.Equal(l, colour.L * 100.0 / 65535, 0.05);
+        Assert.Equal(a, (colour.A * 255.0 / 65535) - 128, 0.05);
+        Assert.Equal(bb, (colour.B * 255.0 / 65535) - 128, 0.05);
+    }
+
+    [Fact]
+    public void Workflow_codes_and_colours_parse_and_bad_ones_are_refused_with_the_text()
+    {
+        Assert.Equal(new CodedConcept("10200004", "SCT", "Liver"), CodedConcept.Parse("10200004^SCT^Liver"));
+        Assert.Equal(CieLabColour.FromRgb(0xdd, 0x82, 0x65), CieLabColour.FromHex("#dd8265"));
+        Assert.Contains("'10200004^SCT' is not a coded concept", Assert.Throws<DicomException>(() => CodedConcept.Parse("10200004^SCT")).Message, StringComparison.Ordinal);
+        Assert.Contains("'red' is not a colour", Assert.Throws<DicomException>(() => CieLabColour.FromHex("red")).Message, StringComparison.Ordinal);
+    }
+}

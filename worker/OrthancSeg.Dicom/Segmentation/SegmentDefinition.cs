@@ -6,6 +6,17 @@ namespace OrthancSeg.Dicom.Segmentation;
 /// </summary>
 public readonly record struct CieLabColour(ushort L, ushort A, ushort B)
 {
+    /// <summary>A colour written as a workflow label's colour is: "#rrggbb".</summary>
+    public static CieLabColour FromHex(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        if (text.Length != 7 || text[0] != '#' || !uint.TryParse(text.AsSpan(1), System.Globalization.NumberStyles.AllowHexSpecifier, System.Globalization.CultureInfo.InvariantCulture, out var rgb))
+        {
+            throw new DicomException($"'{text}' is not a colour like #dd8265");
+        }
+        return FromRgb((byte)(rgb >> 16), (byte)(rgb >> 8), (byte)rgb);
+    }
+
     /// <summary>
     /// sRGB (0–255) → CIE XYZ → CIELab (D65) → DICOM scaling, with the constants of dcmjs' rgb2DICOMLAB, which OHIF
     /// uses both ways: the same colour then comes back from OHIF's dicomlab2RGB.
