@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using OrthancSeg.Dicom.Volumes;
 
@@ -428,6 +429,8 @@ public static class SegmentationWriter
     /// Voxels per value on one slice. A label map is mostly long runs of one value, where a plain byte-by-byte histogram
     /// stalls on incrementing the same counter; 32 voxels of one value are counted at once.
     /// </summary>
+    // Optimised from the first call: the writer runs once per prediction, too rarely for tiered compilation to reach these loops.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static long[] Histogram(ReadOnlySpan<byte> slice)
     {
         var counts = new long[256];
@@ -487,6 +490,7 @@ public static class SegmentationWriter
     }
 
     /// <summary>ORs the bits "voxel == value" of one frame into <paramref name="packed"/> from bit <paramref name="bit"/> on.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void PackFrame(ReadOnlySpan<byte> voxels, byte value, byte[] packed, long bit)
     {
         var p = 0;
