@@ -364,7 +364,7 @@ public static class SegmentationWriter
     }
 
     /// <summary>The definition's own codes and colour, completed from <see cref="KnownStructures"/>, else generic.</summary>
-    internal static (CodedConcept Category, CodedConcept Type, CodedConcept? TypeModifier, CieLabColour Colour) Coding(SegmentDefinition definition)
+    private static (CodedConcept Category, CodedConcept Type, CodedConcept? TypeModifier, CieLabColour Colour) Coding(SegmentDefinition definition)
     {
         var named = KnownStructures.Find(definition.Label);
         // A configured type decides what the segment is: the name's table entry only fills in for a type it agrees with.
