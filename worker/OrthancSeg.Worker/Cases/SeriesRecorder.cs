@@ -91,8 +91,6 @@ internal sealed partial class SeriesRecorder(
             {
                 LogCaseRecorded(logger, caseKey, workflow.Name, seriesUid, headers.Count);
             }
-            // Every time, not only on creation: a job that recorded the case and died before queueing its inference is retried.
-            await inference.AutoInferAsync(workflow, caseKey, cases, cancellationToken);
             else if (changed)
             {
                 // The series grew (or its geometry changed): its labels are judged again against the new slices,
@@ -103,6 +101,8 @@ internal sealed partial class SeriesRecorder(
                     await RecordSegmentationHandler.EnqueueAsync(queue, label, $"case-{caseKey}-{headers.Count}", cancellationToken);
                 }
             }
+            // Every time, not only on creation: a job that recorded the case and died before queueing its inference is retried.
+            await inference.AutoInferAsync(workflow, caseKey, cases, cancellationToken);
         }
         foreach (var pending in await labels.PendingForSeriesAsync(seriesUid, cancellationToken))
         {
