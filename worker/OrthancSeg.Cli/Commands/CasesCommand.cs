@@ -39,7 +39,7 @@ internal static class CasesCommand
             }, max);
             if (output.Json)
             {
-                output.WriteJson(all.Select(ToJson));
+                output.WriteJson(all.Select(c => ToJson(c)));
             }
             else
             {
