@@ -133,7 +133,7 @@ public sealed class InferenceTests : IDisposable
         var segBytes = await OrthancFileAsync(harness, inference.SegOrthancInstanceId);
         var segFile = Path.Combine(_root, "prediction.dcm");
         await File.WriteAllBytesAsync(segFile, segBytes);
-        var dciodvfy = await ProcessRunner.RunAsync("/bin/sh", ["-c", "dciodvfy \"$0\" 2>&1; true", segFile], TimeSpan.FromMinutes(1));
+        var dciodvfy = await ProcessRunner.RunAsync("/bin/sh", ["-c", "command -v dciodvfy >/dev/null || exit 127; dciodvfy \"$0\" 2>&1; true", segFile], TimeSpan.FromMinutes(1));
         Assert.DoesNotContain(dciodvfy.Split('\n'), line => line.StartsWith("Error", StringComparison.Ordinal));
         var predictionFile = Path.Combine(Predictions, c.CaseKey + ".nii.gz");
         var predicted = NiftiReader.ReadFile(predictionFile).ToVolume(VoxelType.UInt8).Data;

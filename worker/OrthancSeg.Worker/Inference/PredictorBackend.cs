@@ -79,6 +79,7 @@ internal sealed partial class PredictorBackend(
     {
         var ledger = await localResources.LedgerAsync(cancellationToken);
         var key = LedgerKey(inference);
+        var clock = Stopwatch.StartNew();
         var process = LocalProcessLauncher.Attach(directory, _options.TimeLimit);
         if (process is not null)
         {
@@ -119,7 +120,8 @@ internal sealed partial class PredictorBackend(
         // cancelled inference's process tree and releases its GPUs, and a stopping worker's successor re-attaches to it.
         var exit = await process.WaitForExitAsync(cancellationToken);
         ledger.Release(key);
-        var elapsed = (exit.EndedAt ?? DateTimeOffset.UtcNow) - process.StartedAt;
+        // Whole seconds are all the exit file knows; this attempt's own clock measures the (often sub-second) predictions it followed.
+        var elapsed = clock.Elapsed;
         var log = Path.Combine(directory, "log.txt");
         return exit.Outcome switch
         {
