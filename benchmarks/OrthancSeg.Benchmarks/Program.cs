@@ -7,6 +7,7 @@ var commands = new Dictionary<string, (string Summary, Func<string[], int> Run)>
     ["records"] = ("issue 4: Events pushes/s, catch-up of 10,000 changes, Orthanc upload time with the bridge (own stack, or --url a running worker)", RecordsBenchmark.Run),
     ["convert"] = ("DICOM series → .nii.gz: in-process and the CLI as a process vs dcm2niix -z y", ConvertBenchmark.Run),
     ["seg"] = ("series → volume and a 3-segment, 200-frame SEG → label map", SegBenchmark.Run),
+    ["inference"] = ("issue 10: series stable → SEG stored in Orthanc for a 512×512×200 CT, the predictor excluded (own stack, nnU-Net stand-ins)", InferenceBenchmark.Run),
     ["snapshot"] = ("Orthanc → nnU-Net dataset: our export vs orthanc-neuro vs archive + dcm2niix, and a 20-series snapshot", SnapshotBenchmark.Run),
 };
 
