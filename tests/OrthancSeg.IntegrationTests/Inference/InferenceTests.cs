@@ -113,7 +113,8 @@ public sealed class InferenceTests : IDisposable
         var series = new TestSeries(slices: 4, rows: 16, columns: 16);
         await UploadAsync(harness, PatternedFiles(series));
         var c = await CaseOfAsync(harness, series);
-        await harness.WaitForCountAsync("SELECT count(*) FROM inferences WHERE state = 'succeeded'", 1, Patience, "the auto-inference");
+        await harness.WaitForCountAsync($"SELECT count(*) FROM inferences i JOIN cases c ON c.id = i.case_id WHERE i.state = 'succeeded' AND c.case_key = '{c.CaseKey}'",
+            1, Patience, "the auto-inference");
         var inference = (await Inference(harness).ListInferencesAsync(new ListInferencesRequest { CaseKey = c.CaseKey })).Inferences.Single();
         Assert.Equal((InferenceTrigger.Auto, InferenceOutcome.SegStored, modelId, 1), (inference.Trigger, inference.Outcome, inference.ModelId, inference.Attempts));
         Assert.True(inference.WorkerMs > 0 && inference.PredictorMs > 0);

@@ -90,6 +90,8 @@ internal sealed partial class SeriesRecorder(
             if (created)
             {
                 LogCaseRecorded(logger, caseKey, workflow.Name, seriesUid, headers.Count);
+                // New cases only: cases recorded again (a catch-up, a series that grew) are predicted on demand (inference start).
+                await inference.AutoInferAsync(workflow, caseKey, cases, cancellationToken);
             }
             else if (changed)
             {
@@ -101,8 +103,6 @@ internal sealed partial class SeriesRecorder(
                     await RecordSegmentationHandler.EnqueueAsync(queue, label, $"case-{caseKey}-{headers.Count}", cancellationToken);
                 }
             }
-            // Every time, not only on creation: a job that recorded the case and died before queueing its inference is retried.
-            await inference.AutoInferAsync(workflow, caseKey, cases, cancellationToken);
         }
         foreach (var pending in await labels.PendingForSeriesAsync(seriesUid, cancellationToken))
         {

@@ -133,6 +133,15 @@ internal sealed class LabelStore(NpgsqlDataSource dataSource)
         return id;
     }
 
+    /// <summary>True when this SEG is a label of the case that the worker wrote and recorded itself (a prediction, an import).</summary>
+    public async Task<bool> IsWorkerWrittenAsync(long caseId, string sopInstanceUid, CancellationToken cancellationToken)
+    {
+        await using var command = dataSource.CreateCommand("SELECT worker_written FROM labels WHERE case_id = @case_id AND sop_instance_uid = @sop_uid");
+        command.Parameters.Add(new NpgsqlParameter<long>("case_id", caseId));
+        command.Parameters.Add(Text("sop_uid", StoredText.Identifier(sopInstanceUid)));
+        return await command.ExecuteScalarAsync(cancellationToken) is true;
+    }
+
     /// <summary>Records an imported label (accepted, and current as the label decided last) in a transaction of its own.</summary>
     public async Task<long> RecordImportAsync(WrittenLabel label, CancellationToken cancellationToken)
     {
