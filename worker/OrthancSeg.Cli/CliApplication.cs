@@ -26,6 +26,7 @@ internal static class CliApplication
         root.Subcommands.Add(SnapshotsCommand.Create());
         root.Subcommands.Add(TrainingCommand.Create());
         root.Subcommands.Add(ModelsCommand.Create());
+        root.Subcommands.Add(InferenceCommand.Create());
 
         // Offline commands (no worker needed).
         root.Subcommands.Add(ConvertCommand.Create());

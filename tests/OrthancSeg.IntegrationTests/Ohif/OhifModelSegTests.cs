@@ -56,7 +56,7 @@ public sealed class OhifModelSegTests
         await harness.UploadAsync(DicomFile.Create(modelSeg));
         await harness.WaitForCountAsync("SELECT count(*) FROM labels", 1, Patience, "the label of the model's SEG");
         var modelLabel = Assert.Single((await harness.Admin.ListLabelsAsync(new ListLabelsRequest { CaseKey = recorded.CaseKey })).Labels);
-        Assert.Equal((LabelSource.Model, LabelVerdict.Accepted, false), (modelLabel.Source, modelLabel.Verdict, modelLabel.IsCurrent));
+        Assert.Equal((LabelSource.Model, LabelVerdict.Proposed, false), (modelLabel.Source, modelLabel.Verdict, modelLabel.IsCurrent));
 
         await using var ohif = await OhifServer.StartAsync(harness.OrthancServer);
         var artifacts = Path.Combine(RepositoryPaths.Artifacts, "ohif-model-seg");

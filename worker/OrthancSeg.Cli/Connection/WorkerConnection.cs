@@ -43,6 +43,12 @@ internal sealed class WorkerConnection : IDisposable
     /// <summary>orthancseg.v1.ModelService, with the admin token.</summary>
     public ModelService.ModelServiceClient Models => new(Authenticated);
 
+    /// <summary>orthancseg.v1.InferenceService, with the admin token.</summary>
+    public InferenceService.InferenceServiceClient Inference => new(Authenticated);
+
+    /// <summary>orthancseg.v1.LabelService, with the admin token.</summary>
+    public LabelService.LabelServiceClient Labels => new(Authenticated);
+
     public void Dispose() => _channel.Dispose();
 
     /// <summary>Turns what went wrong on a call into a message that says what to check.</summary>

@@ -96,12 +96,7 @@ internal static class ConvertCommand
             var mapping = ParseLabels(parse.GetValue(labels)!);
             var series = BuildSeries(parse.GetValue(folder)!, parse.GetValue(seriesUid), out var sources);
             var image = NiftiReader.ReadFile(parse.GetValue(input)!);
-            var grid = series.Grid.Geometry;
-            if (!image.Geometry.SameGridAs(grid, toleranceMm: 0.01))
-            {
-                throw new DicomException($"The label map's grid ({Grid(image.Geometry)}) is not the series' grid ({Grid(grid)})");
-            }
-            var labelMap = new Volume(grid, VoxelType.UInt8, image.ToVolume(VoxelType.UInt8).Data);
+            var labelMap = NiftiLabelMap.OnGrid(image, series.Grid.Geometry, "The label map");
             var name = parse.GetValue(algorithm);
             var options = new SegmentationWriterOptions(
                 name is null ? SegmentAlgorithmType.Manual : SegmentAlgorithmType.Automatic, name, parse.GetValue(description));
@@ -146,9 +141,6 @@ internal static class ConvertCommand
             throw new DicomException($"--labels: {e.Message}", e);
         }
     }
-
-    private static string Grid(VolumeGeometry g) => string.Create(CultureInfo.InvariantCulture,
-        $"{g.Columns}×{g.Rows}×{g.Slices}, spacing {g.Spacing.X:0.###}×{g.Spacing.Y:0.###}×{g.Spacing.Z:0.###} mm, origin {g.Origin.X:0.###},{g.Origin.Y:0.###},{g.Origin.Z:0.###}");
 
     private static void Warn(IEnumerable<string> warnings)
     {

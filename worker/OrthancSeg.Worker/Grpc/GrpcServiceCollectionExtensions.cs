@@ -32,6 +32,8 @@ internal static class GrpcServiceCollectionExtensions
         app.MapGrpcService<Jobs.JobsService>();
         app.MapGrpcService<Training.TrainingService>();
         app.MapGrpcService<Training.ModelsService>();
+        app.MapGrpcService<Inference.InferenceService>();
+        app.MapGrpcService<Labels.LabelsService>();
         return app;
     }
 }

@@ -2,6 +2,7 @@ using OrthancSeg.Worker.Auth;
 using OrthancSeg.Worker.Datasets;
 using OrthancSeg.Worker.Events;
 using OrthancSeg.Worker.Grpc;
+using OrthancSeg.Worker.Inference;
 using OrthancSeg.Worker.Jobs;
 using OrthancSeg.Worker.Logging;
 using OrthancSeg.Worker.Orthanc;
@@ -28,6 +29,7 @@ internal static class WorkerServiceExtensions
         builder.AddOrthancSegRecords();
         builder.AddOrthancSegDatasets();
         builder.AddOrthancSegTraining();
+        builder.AddOrthancSegInference();
         return builder;
     }
 }
