@@ -47,6 +47,16 @@ public sealed class WorkerProcess : IAsyncLifetime
 
     public string AdminTokenFile => Path.Combine(_directory, "admin-token");
 
+    /// <summary>A token named "vera" with the viewer role (OrthancSeg:Auth:Tokens), for the role tests.</summary>
+    public string ViewerToken { get; } = NewToken();
+
+    public string ViewerTokenFile => Path.Combine(_directory, "viewer-token");
+
+    /// <summary>A token named "olga" with the operator role.</summary>
+    public string OperatorToken { get; } = NewToken();
+
+    public string OperatorTokenFile => Path.Combine(_directory, "operator-token");
+
     public string BridgeTokenFile => Path.Combine(_directory, "bridge-token");
 
     public string LogFile => Path.Combine(_directory, "logs", "worker.log");
@@ -87,6 +97,8 @@ public sealed class WorkerProcess : IAsyncLifetime
         Directory.CreateDirectory(_directory);
         await WriteSecretAsync(AdminTokenFile, AdminToken);
         await WriteSecretAsync(BridgeTokenFile, BridgeToken);
+        await WriteSecretAsync(ViewerTokenFile, ViewerToken);
+        await WriteSecretAsync(OperatorTokenFile, OperatorToken);
         ConnectionString = await _postgres.CreateDatabaseAsync("worker");
 
         var configuration = new Dictionary<string, string>
@@ -95,6 +107,10 @@ public sealed class WorkerProcess : IAsyncLifetime
             ["OrthancSeg:Orthanc:Url"] = $"http://127.0.0.1:{ProcessRunner.FreePort()}",
             ["OrthancSeg:Auth:BridgeTokenFile"] = BridgeTokenFile,
             ["OrthancSeg:Auth:AdminTokenFile"] = AdminTokenFile,
+            ["OrthancSeg:Auth:Tokens:vera:File"] = ViewerTokenFile,
+            ["OrthancSeg:Auth:Tokens:vera:Role"] = "viewer",
+            ["OrthancSeg:Auth:Tokens:olga:File"] = OperatorTokenFile,
+            ["OrthancSeg:Auth:Tokens:olga:Role"] = "operator",
             ["OrthancSeg:Logging:File"] = LogFile,
             ["Kestrel:Endpoints:Grpc:Url"] = Address,
             ["Serilog:MinimumLevel:Default"] = "Debug",
