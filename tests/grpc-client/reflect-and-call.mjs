@@ -2,16 +2,16 @@
 // generated code or .proto files. It learns the API the way grpcurl, Postman or Evans do: lists the services through server
 // reflection, fetches the descriptors of a method, encodes a request from them and calls it.
 //
-// Usage: node reflect-and-call.mjs ADDRESS VIEWER_TOKEN_FILE ADMIN_TOKEN_FILE
-// Prints one JSON object (what it saw) on stdout; the integration test (tests/OrthancSeg.IntegrationTests/Auth) asserts on it.
-import { readFileSync } from 'node:fs';
+// Usage: node reflect-and-call.mjs ADDRESS VIEWER_TOKEN_FILE ADMIN_TOKEN_FILE OUTPUT_JSON
+// Writes one JSON object (what it saw) to OUTPUT_JSON; the integration test (tests/OrthancSeg.IntegrationTests/Auth) asserts on it.
+import { readFileSync, writeFileSync } from 'node:fs';
 import grpc from '@grpc/grpc-js';
 import reflection from 'grpc-reflection-js';
 import protobuf from 'protobufjs';
 
-const [address, viewerTokenFile, adminTokenFile] = process.argv.slice(2);
-if (!address || !viewerTokenFile || !adminTokenFile) {
-  console.error('usage: node reflect-and-call.mjs ADDRESS VIEWER_TOKEN_FILE ADMIN_TOKEN_FILE');
+const [address, viewerTokenFile, adminTokenFile, outputFile] = process.argv.slice(2);
+if (!address || !viewerTokenFile || !adminTokenFile || !outputFile) {
+  console.error('usage: node reflect-and-call.mjs ADDRESS VIEWER_TOKEN_FILE ADMIN_TOKEN_FILE OUTPUT_JSON');
   process.exit(2);
 }
 const target = address.replace(/^http:\/\//, '');
@@ -86,10 +86,10 @@ const result = {
     requestFields: Object.keys(listCases.resolvedRequestType.fields),
     responseType: listCases.resolvedResponseType.fullName,
   },
-  viewerListCases: await call(root, 'orthancseg.v1.Admin', 'ListCases', { pageSize: 10 }, bearer(viewerTokenFile)),
+  viewerListCases: await call(root, 'orthancseg.v1.Admin', 'ListCases', { page_size: 10 }, bearer(viewerTokenFile)),
   anonymousListCases: await call(root, 'orthancseg.v1.Admin', 'ListCases', {}, new grpc.Metadata()),
   viewerCreateWorkflow: await call(root, 'orthancseg.v1.Admin', 'CreateWorkflow', { workflow: { name: 'from-node' } }, bearer(viewerTokenFile)),
   adminInvalidWorkflow: await call(root, 'orthancseg.v1.Admin', 'CreateWorkflow', { workflow: { name: 'Not A Name!' } }, bearer(adminTokenFile)),
 };
-console.log(JSON.stringify(result, null, 2));
+writeFileSync(outputFile, JSON.stringify(result, null, 2));
 process.exit(0);
