@@ -60,6 +60,11 @@ internal sealed class WorkerConnection : IDisposable
     /// <summary>Turns what went wrong on a call into a message that says what to check.</summary>
     public CliException Explain(RpcException e) => e.StatusCode switch
     {
+        // Grpc.Net.Client reports a TLS handshake this side refused as Internal; it is a connection that could not be made.
+        _ when e.Status.DebugException is HttpRequestException { InnerException: System.Security.Authentication.AuthenticationException } tls => new(
+            $"Cannot reach the worker at {Address}: its TLS certificate was not accepted ({Reason(tls)}). If a private CA signed it, pass that CA "
+            + $"with --ca FILE or {GlobalOptions.CaFileVariable}",
+            ExitCodes.Unreachable),
         StatusCode.Unavailable => new(
             $"Cannot reach the worker at {Address}: {(e.Status.DebugException is { } cause ? Reason(cause) : e.Status.Detail.TrimEnd('.'))}. Is it running? (check --url or {GlobalOptions.UrlVariable})",
             ExitCodes.Unreachable),
