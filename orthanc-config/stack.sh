@@ -55,7 +55,7 @@ prepare_layout() {
     mkdir -p -m 700 "$SECRETS"
     chmod 700 "$SECRETS"
     local name
-    for name in orthanc-password pg-orthanc-password pg-worker-password admin-token bridge-token; do
+    for name in orthanc-password pg-orthanc-password pg-worker-password admin-token bridge-token viewer-token operator-token; do
         ensure_secret "$name"
     done
     write_orthanc_netrc
@@ -245,6 +245,10 @@ OrthancSeg__Orthanc__Username=$ORTHANC_USER
 OrthancSeg__Orthanc__PasswordFile=$SECRETS/orthanc-password
 OrthancSeg__Auth__BridgeTokenFile=$SECRETS/bridge-token
 OrthancSeg__Auth__AdminTokenFile=$SECRETS/admin-token
+OrthancSeg__Auth__Tokens__viewer__File=$SECRETS/viewer-token
+OrthancSeg__Auth__Tokens__viewer__Role=viewer
+OrthancSeg__Auth__Tokens__operator__File=$SECRETS/operator-token
+OrthancSeg__Auth__Tokens__operator__Role=operator
 OrthancSeg__Datasets__RawRoot=${ORTHANCSEG_NNUNET_RAW:-$STACK/data/nnUNet_raw}
 Kestrel__Endpoints__Grpc__Url=http://127.0.0.1:$WORKER_PORT
 Kestrel__Endpoints__Grpc__Protocols=Http2

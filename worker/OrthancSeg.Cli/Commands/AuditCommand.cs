@@ -31,14 +31,6 @@ internal static class AuditCommand
         {
             token, role, method, status, since, until, limit,
         };
-        command.Description += """
-
-
-            Examples:
-              orthancseg audit list
-              orthancseg audit list --token alice --since 2026-12-01
-              orthancseg audit list --status permission_denied --json
-            """;
         command.SetAction((parseResult, cancellationToken) => CommandRunner.RunAsync(parseResult, async (worker, output, ct) =>
         {
             var request = new ListAuditEntriesRequest
