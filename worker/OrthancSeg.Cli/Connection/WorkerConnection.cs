@@ -65,6 +65,10 @@ internal sealed class WorkerConnection : IDisposable
             $"Cannot reach the worker at {Address}: its TLS certificate was not accepted ({Reason(tls)}). If a private CA signed it, pass that CA "
             + $"with --ca FILE or {GlobalOptions.CaFileVariable}",
             ExitCodes.Unreachable),
+        // Any other call this side could not start (e.g. plain http:// to a TLS port: no HTTP/2 handshake) never reached the worker.
+        not StatusCode.Unavailable when e.Status.DebugException is HttpRequestException failed => new(
+            $"Cannot reach the worker at {Address}: {Reason(failed)}. Is it running, and does --url say https:// when it serves TLS?",
+            ExitCodes.Unreachable),
         StatusCode.Unavailable => new(
             $"Cannot reach the worker at {Address}: {(e.Status.DebugException is { } cause ? Reason(cause) : e.Status.Detail.TrimEnd('.'))}. Is it running? (check --url or {GlobalOptions.UrlVariable})",
             ExitCodes.Unreachable),
