@@ -122,13 +122,10 @@ internal sealed class WorkerConnection : IDisposable
     private static SocketsHttpHandler Handler(Uri address, string? caFile)
     {
         var handler = new SocketsHttpHandler { EnableMultipleHttp2Connections = true };
-        if (caFile is null)
+        // A CA file set in the environment for a remote worker must not stop commands against a local plain one.
+        if (caFile is null || address.Scheme != Uri.UriSchemeHttps)
         {
             return handler;
-        }
-        if (address.Scheme != Uri.UriSchemeHttps)
-        {
-            throw new CliException($"--ca is for https:// addresses; {address} is plain http", ExitCodes.Unreachable);
         }
         X509Certificate2Collection authorities = [];
         try
