@@ -1,4 +1,5 @@
 # OrthancSeg: `make up` starts the whole stack on this machine, `make test` builds and runs every test.
+# Run make up/down/status as root (or with sudo): every part then runs as an unprivileged user (docs/operations.md).
 # Knobs (ports, PostgreSQL, StableAge) are ORTHANCSEG_* environment variables: docs/operations.md.
 SHELL := /bin/bash
 

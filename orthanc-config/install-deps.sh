@@ -7,7 +7,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 mode="${1:-stack}"
 packages=(orthanc orthanc-python orthanc-dicomweb orthanc-postgresql orthanc-gdcm postgresql
           python3-grpcio python3-protobuf protobuf-compiler protobuf-compiler-grpc nginx iproute2 ca-certificates
-          supervisor)
+          supervisor acl adminer php8.2-fpm php8.2-pgsql)
 # The well-known .proto files (google/protobuf/descriptor.proto) that plugin-bridge/generate.sh compiles options.proto against.
 packages+=(libprotobuf-dev)
 case "$mode" in
@@ -43,7 +43,7 @@ if ((${#missing[@]} > 0)); then
         || die "apt-get update failed (no network, or a broken /etc/apt/sources.list). Fix: repair apt, or install these yourself: ${missing[*]}"
     DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" \
         || die "apt-get install failed for: ${missing[*]}. Fix: read apt's message above; the stack targets Debian 12 (bookworm)."
-    # Debian starts its own Orthanc on 8042/4242 on install; the stack runs a private one instead.
+    # Debian starts its own Orthanc on 8042/4242 on install (and php8.2-fpm's pool): the stack runs private ones instead.
     if $had_orthanc_service && [[ -d /run/systemd/system ]]; then
         "${sudo[@]}" systemctl disable --now orthanc >/dev/null 2>&1 || true
         warn "disabled Debian's orthanc.service: the stack runs its own Orthanc (see docs/operations.md)"

@@ -8,7 +8,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ohif="$STACK/ohif"
 dist="$ohif/dist"
 mkdir -p "$STACK" "$STACK/cache"
-# nginx's workers (user nobody, as root) serve these files: from a private checkout the viewer lives under /var/lib.
+# Users other than root serve these files (nginx's workers): from a private checkout or a state folder closed to others
+# (make up's), the viewer lives under /var/lib/orthancseg.
 place_reachable "$ohif" nobody "the OHIF viewer"
 command -v npm >/dev/null 2>&1 || die "npm is missing. Fix: apt-get install nodejs npm (make up / make test do it)."
 command -v node >/dev/null 2>&1 || die "node is missing. Fix: apt-get install nodejs."
@@ -29,8 +30,10 @@ if [[ "$(cat "$ohif/VERSION" 2>/dev/null)" != "$OHIF_VERSION" || ! -f "$dist/ind
     mv "$unpack/package/dist" "$dist"
     rm -rf "$unpack"
     echo "$OHIF_VERSION" >"$ohif/VERSION"
-    chmod -R a+rX "$ohif/"
 fi
+# As root the viewer is served by users other than root (the stack's nginx as orthancseg, the tests' as nobody); it holds
+# no data, and outside a state folder that others cannot enter (place_reachable above) it is readable by all.
+is_root && chmod -R a+rX "$ohif/"
 
 install -m 644 "$ORTHANCSEG_CONFIG_DIR/app-config.js" "$dist/app-config.js"
 # A syntax error in app-config.js shows in the browser as a black page: catch it here instead.

@@ -4,6 +4,9 @@
 ORTHANCSEG_REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ORTHANCSEG_CONFIG_DIR="$ORTHANCSEG_REPO/orthanc-config"
 STACK="${ORTHANCSEG_STACK_DIR:-$ORTHANCSEG_REPO/.stack}"
+# A state folder kept under /var/lib/orthancseg (stack.sh's place_state) is a link: every part is given its real path,
+# never one through a private folder it cannot enter.
+[[ -L "$STACK" ]] && STACK="$(readlink -f "$STACK")"
 
 # The ports `make up` used (written by it), so `make status` and `make down` find the stack without the variables set again;
 # a variable set by the caller still wins.
@@ -21,6 +24,8 @@ ORTHANC_DICOM_PORT="${ORTHANCSEG_ORTHANC_DICOM_PORT:-4242}"
 ORTHANC_AET="${ORTHANCSEG_ORTHANC_AET:-ORTHANCSEG}"
 OHIF_PORT="${ORTHANCSEG_OHIF_PORT:-3000}"
 WORKER_PORT="${ORTHANCSEG_WORKER_PORT:-50051}"
+# Adminer, the database GUI (nginx + php-fpm), on loopback only.
+ADMINER_PORT="${ORTHANCSEG_ADMINER_PORT:-5050}"
 # Seconds without a new instance before Orthanc calls a series stable and the bridge forwards it.
 # Orthanc's own default (60) makes a demo feel broken; 10 still lets a modality finish a series.
 STABLE_AGE="${ORTHANCSEG_STABLE_AGE:-10}"
@@ -34,8 +39,16 @@ PG_ORTHANC_DB="orthanc_index"
 PG_ORTHANC_ROLE="orthancseg_orthanc"
 PG_WORKER_DB="orthancseg"
 PG_WORKER_ROLE="orthancseg_worker"
+# People browsing the worker's records (Adminer, pgAdmin, psql): a login role that is a member of a NOLOGIN group role,
+# to which migration 0010 grants SELECT on the views of schema browse, and nothing else.
+PG_READER_ROLE="orthancseg_reader"
+PG_BROWSER_ROLE="orthancseg_browser"
 
+# The secrets make up generates, readable by root (or the user running the stack) only.
 SECRETS="$STACK/secrets"
+# Copies of the secrets the services read themselves (tokens, Orthanc's password, the worker's pgpass), owned by the
+# service user; written from SECRETS by every make up, so a service can never change what root reads.
+SERVICE_SECRETS="$STACK/service-secrets"
 LOGS="$STACK/logs"
 RUN="$STACK/run"
 
@@ -170,10 +183,11 @@ fail_part() {
 
 secret() { cat "$SECRETS/$1"; }
 
-# As root, a part that runs as another user (PostgreSQL as postgres, nginx's workers as nobody) must reach its
-# files, and nobody can enter a checkout under a private folder such as /root (mode 700). Then DIR becomes a
-# link to a folder of its own under /var/lib/orthancseg (a real folder moved there, if DIR was one), and the
-# part is given the link's target (readlink -f): it never has to walk through the private folder.
+# As root, files that another user serves must be reachable by it: the OHIF viewer, which the tests' nginx serves as
+# nobody, cannot stay in a checkout under a private folder such as /root (mode 700), nor in the state folder that make
+# up closes to others. Then DIR becomes a link to a folder of its own under /var/lib/orthancseg (a real folder moved
+# there, if DIR was one), and the user is given the link's target (readlink -f): it never walks through the private
+# folder. (make up keeps its whole state folder there the same way, see place_state in stack.sh.)
 # Usage: place_reachable DIR USER WHAT
 place_reachable() {
     local dir="$1" user="$2" what="$3" outside rel

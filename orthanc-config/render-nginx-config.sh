@@ -7,6 +7,9 @@
 #       ORTHANC_PASSWORD_FILE PID_FILE LOG_DIR TEMP_DIR, and optionally SERVER_NAMES: further host names (name or
 #       name:port) that browsers use to reach this nginx, separated by blanks or commas.
 #       TEMP_DIR is created here. Requests whose Host header names none of them, 127.0.0.1 or localhost are 421.
+#       Optionally RUN_AS: the unprivileged user that starts nginx (the stack's supervisord does, as root); without it
+#       nginx is started by the caller, and as root drops its workers to nobody. INCLUDE: a file of further server
+#       blocks (the stack's Adminer).
 set -euo pipefail
 dir="$(dirname "${BASH_SOURCE[0]}")"
 [[ $# -ge 1 ]] || { echo "usage: $0 OUTPUT KEY=VALUE..." >&2; exit 2; }
@@ -43,18 +46,29 @@ mkdir -p "${v[TEMP_DIR]}"
 # cannot enter (a checkout under /root, see place_reachable in lib.sh).
 v[TEMP_DIR]="$(readlink -f "${v[TEMP_DIR]}")"
 v[OHIF_ROOT]="$(readlink -f "${v[OHIF_ROOT]}")"
-user_line=""
-if [[ "$(id -u)" == 0 ]]; then
+include_line=""
+if [[ -n "${v[INCLUDE]:-}" ]]; then
+    [[ ! "${v[INCLUDE]}" =~ $forbidden && -r "${v[INCLUDE]}" ]] || { echo "render-nginx-config: cannot include ${v[INCLUDE]}" >&2; exit 2; }
+    include_line="include ${v[INCLUDE]};"
+fi
+user_line="" runner=""
+if [[ -n "${v[RUN_AS]:-}" ]]; then
+    # Started as this user: a master that is not root has no user to switch to.
+    runner="${v[RUN_AS]}"
+elif [[ "$(id -u)" == 0 ]]; then
     # nginx's workers drop root; they must be able to write request bodies (STOW) to the temp dir.
     user_line="user nobody nogroup;"
-    chown nobody:nogroup "${v[TEMP_DIR]}"
-    # Without this check a viewer nobody can read is a 500 for every page, with the reason only in nginx's log.
-    if ! runuser -u nobody -- test -r "${v[OHIF_ROOT]}/index.html" 2>/dev/null; then
-        echo "render-nginx-config: nginx's workers (user nobody) cannot read ${v[OHIF_ROOT]}/index.html: a folder on the way is private. Fix: give nginx a copy in a folder that user nobody can reach (install-ohif.sh keeps the viewer under /var/lib/orthancseg when the state folder is private)." >&2
+    runner=nobody
+fi
+if [[ "$(id -u)" == 0 && -n "$runner" ]]; then
+    chown "$runner:$(id -gn "$runner")" "${v[TEMP_DIR]}"
+    # Without this check a viewer nginx cannot read is a 500 for every page, with the reason only in nginx's log.
+    if ! runuser -u "$runner" -- test -r "${v[OHIF_ROOT]}/index.html" 2>/dev/null; then
+        echo "render-nginx-config: nginx's workers (user $runner) cannot read ${v[OHIF_ROOT]}/index.html: a folder on the way is private. Fix: give nginx a copy in a folder that user $runner can reach (install-ohif.sh keeps the viewer under /var/lib/orthancseg when the state folder is private)." >&2
         exit 1
     fi
-    if ! runuser -u nobody -- test -w "${v[TEMP_DIR]}" 2>/dev/null; then
-        echo "render-nginx-config: nginx's workers (user nobody) cannot write to ${v[TEMP_DIR]}: a folder on the way is private. Fix: a TEMP_DIR outside it." >&2
+    if ! runuser -u "$runner" -- test -w "${v[TEMP_DIR]}" 2>/dev/null; then
+        echo "render-nginx-config: nginx's workers (user $runner) cannot write to ${v[TEMP_DIR]}: a folder on the way is private. Fix: a TEMP_DIR outside it." >&2
         exit 1
     fi
 fi
@@ -68,10 +82,15 @@ sed -e "s|{{USER_LINE}}|$user_line|" \
     -e "s|{{LOG_DIR}}|${v[LOG_DIR]}|g" \
     -e "s|{{TEMP_DIR}}|${v[TEMP_DIR]}|g" \
     -e "s|{{HOST_ENTRIES}}|${host_entries%\\n}|" \
+    -e "s|{{INCLUDE_LINE}}|$include_line|" \
     "$dir/nginx.conf.template" >"$output.tmp"
 if grep -q '{{' "$output.tmp"; then
     echo "render-nginx-config: unrendered placeholder left in $output" >&2; exit 1
 fi
-# The Authorization header inside is a credential.
+# The Authorization header inside is a credential: for the owner, and the group of the user that starts nginx.
 chmod 600 "$output.tmp"
+if [[ "$(id -u)" == 0 && -n "${v[RUN_AS]:-}" ]]; then
+    chgrp "$(id -gn "${v[RUN_AS]}")" "$output.tmp"
+    chmod 640 "$output.tmp"
+fi
 mv "$output.tmp" "$output"

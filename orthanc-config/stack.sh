@@ -5,36 +5,105 @@
 # which restarts a part that dies; stack.sh starts them in order and waits for each health check.
 # Usage: stack.sh up|down|status|systemd-units   (`make up`, `make down`, `make status`, `make systemd-units`)
 set -euo pipefail
-umask 022
+# Nothing the stack writes is readable by other users: logs, stored DICOM files, datasets.
+umask 027
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+# As root every long-running part drops root: PostgreSQL runs as 'postgres' (it refuses root), everything else as the
+# system user 'orthancseg' (created if missing). supervisord alone stays root, to start each part as its user. Run by
+# another user, every part runs as that user.
+if is_root; then
+    SERVICE_USER=orthancseg SERVICE_GROUP=orthancseg PG_USER=postgres
+else
+    SERVICE_USER="$(id -un)" SERVICE_GROUP="$(id -gn)" PG_USER="$(id -un)"
+fi
+
+external_pg() { [[ -n "${ORTHANCSEG_PG_URL:-}" ]]; }
+
+ensure_service_user() {
+    is_root || return 0
+    getent group "$SERVICE_GROUP" >/dev/null || groupadd --system "$SERVICE_GROUP" \
+        || die "could not create the group $SERVICE_GROUP (groupadd failed, see above)"
+    if ! getent passwd "$SERVICE_USER" >/dev/null; then
+        useradd --system --gid "$SERVICE_GROUP" --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin \
+            --comment "OrthancSeg services" "$SERVICE_USER" \
+            || die "could not create the system user $SERVICE_USER (useradd failed, see above)"
+        ok "created the system user $SERVICE_USER (no login shell) that runs Orthanc, the worker, nginx and php-fpm"
+    fi
+}
+
+# Can USER walk down to PATH (every folder on the way has x for it)?
+reachable_by() { runuser -u "$1" -- test -x "$2" 2>/dev/null; }
+
+# The state folder must be reachable by the service users. When the clone (or ORTHANCSEG_STACK_DIR) sits where they
+# cannot enter (a clone under /root, mode 700), the whole state folder lives in /var/lib/orthancseg/stack-<hash> and
+# the clone's .stack is a link to it (an existing one is moved there once). Root and the CLI go through the link.
+place_state() {
+    is_root || return 0
+    local link="${ORTHANCSEG_STACK_DIR:-$ORTHANCSEG_REPO/.stack}" parent outside
+    [[ -L "$link" ]] && return 0
+    parent="$(dirname "$link")"
+    if reachable_by "$SERVICE_USER" "$parent" && { external_pg || reachable_by "$PG_USER" "$parent"; }; then
+        return 0
+    fi
+    outside="/var/lib/orthancseg/stack-$(printf '%s' "$link" | sha1sum | cut -c1-12)"
+    mkdir -p /var/lib/orthancseg
+    chmod 755 /var/lib/orthancseg
+    if [[ -d "$link" ]]; then
+        [[ -f "$link/run/supervisord.pid" ]] && pid_alive "$link/run/supervisord.pid" \
+            && die "the stack in $link runs: make down first, then make up moves its state to $outside"
+        mkdir -p "$outside"
+        cp -a "$link/." "$outside/" && rm -rf "$link"
+    fi
+    mkdir -p "$outside"
+    ln -s "$outside" "$link"
+    STACK="$outside"
+    warn "the service users cannot enter $parent: the stack's state lives in $outside (linked from $link)"
+}
+
+# Both write the state folder (systemd-units names its users and paths).
+if [[ "${1:-}" == up || "${1:-}" == systemd-units ]]; then
+    [[ "$1" == up ]] && "$ORTHANCSEG_CONFIG_DIR/install-deps.sh" stack
+    ensure_service_user
+    place_state
+    SECRETS="$STACK/secrets" SERVICE_SECRETS="$STACK/service-secrets" LOGS="$STACK/logs" RUN="$STACK/run"
+fi
 
 PG_DIR="$STACK/pg"
 ORTHANC_DIR="$STACK/orthanc"
 NGINX_DIR="$STACK/nginx"
+ADMINER_DIR="$STACK/adminer"
 APP_DIR="$STACK/app"
 SUPERVISOR_DIR="$STACK/supervisor"
 SUPERVISOR_CONF="$SUPERVISOR_DIR/supervisord.conf"
 SUPERVISOR_SOCK="$RUN/supervisor.sock"
 SYSTEMD_DIR="$STACK/systemd"
+# What the services write themselves: folders of their own (the rest of the state folder is root's, read-only to them).
+WEB_LOGS="$LOGS/web"
+WEB_RUN="$RUN/web"
+HOME_DIR="$STACK/home"
+DATA_DIR="$STACK/data"
+# The Orthanc bridge, copied where Orthanc's user can read it (the clone may be private).
+BRIDGE_DIR="$APP_DIR/bridge"
 # The operator's list of DICOM modalities allowed to store (Orthanc's DicomModalities), created empty by make up.
 MODALITIES="$STACK/modalities.json"
 # One file per part: how often supervisord restarted it since it started, and the last restart's log line.
 COUNTS="$RUN/restarts"
 RESTARTS_LOG="$LOGS/restarts.log"
+# For a site's own pgAdmin: the read-only connection, imported in one step (docs/operations.md, "Browsing the database").
+PGADMIN_SERVERS="$STACK/pgadmin-servers.json"
 
-# PostgreSQL's folder may be a link to /var/lib/orthancseg (place_reachable): postgres is given the target.
+# PostgreSQL's folder may be a link to /var/lib/orthancseg (made by an older make up): postgres is given the target.
 resolve_pg_paths() {
     PG_HOME="$(readlink -m "$PG_DIR")"
     PG_DATA="$PG_HOME/data"
 }
 resolve_pg_paths
 
-external_pg() { [[ -n "${ORTHANCSEG_PG_URL:-}" ]]; }
-
 # The supervised parts in start order: supervisord's program names (also in its log and restarts.log).
 programs() {
     external_pg || echo postgres
-    echo orthanc worker nginx
+    echo orthanc worker adminer nginx
 }
 
 # The name `make status` shows for a program.
@@ -43,19 +112,62 @@ part_name() {
         postgres) echo PostgreSQL ;;
         orthanc) echo Orthanc ;;
         worker) echo Worker ;;
+        adminer) echo Adminer ;;
         nginx) echo OHIF ;;
+    esac
+}
+
+# The user a program runs as when root runs the stack.
+program_user() {
+    case "$1" in
+        postgres) echo "$PG_USER" ;;
+        *) echo "$SERVICE_USER" ;;
     esac
 }
 
 # ---------------------------------------------------------------------------------------------
 # Layout and secrets
 
+# Creates the folders and gives them to OWNER (user:group; ignored unless root) with MODE.
+# Usage: make_dirs OWNER MODE DIR...
+make_dirs() {
+    local owner="$1" mode="$2"
+    shift 2
+    mkdir -p "$@"
+    if is_root; then chown "$owner" "$@"; fi
+    chmod "$mode" "$@"
+}
+
+# Root's files that a service reads (configuration, published binaries): readable by the service group, nobody else.
+share_with_service() {
+    if is_root; then chgrp -R "$SERVICE_GROUP" "$@"; fi
+    chmod -R g+rX,g-w,o-rwx "$@"
+}
+
+# Who owns what: the state folder and everything root writes in it (configuration, supervisord's logs, the binaries)
+# belong to root, readable by the service group; the services write only in folders of their own, never in one root
+# writes into (a service could otherwise point root at another file with a link). Others get nothing.
 prepare_layout() {
-    mkdir -p "$STACK" "$LOGS" "$RUN" "$ORTHANC_DIR/storage" "$NGINX_DIR" "$APP_DIR" "$STACK/bin" "$SUPERVISOR_DIR"
-    mkdir -p -m 700 "$SECRETS"
-    chmod 700 "$SECRETS"
-    local name
-    for name in orthanc-password pg-orthanc-password pg-worker-password admin-token bridge-token viewer-token operator-token; do
+    local svc="$SERVICE_USER:$SERVICE_GROUP" shared="root:$SERVICE_GROUP" name
+    make_dirs "$shared" 0750 "$STACK" "$RUN" "$ORTHANC_DIR" "$NGINX_DIR" "$ADMINER_DIR" "$APP_DIR" "$STACK/bin" "$STACK/cache"
+    # setgid: the files supervisord writes there (as root) are readable by the crash-recorder (as the service user).
+    make_dirs "$shared" 2750 "$LOGS"
+    make_dirs root:root 0700 "$SECRETS" "$SUPERVISOR_DIR"
+    make_dirs "$svc" 0700 "$SERVICE_SECRETS" "$HOME_DIR" "$ADMINER_DIR/sessions"
+    make_dirs "$svc" 0750 "$WEB_LOGS" "$WEB_RUN" "$COUNTS" "$ORTHANC_DIR/storage" "$NGINX_DIR/tmp" "$DATA_DIR"
+    if is_root && ! external_pg; then
+        # PostgreSQL's own folder is under the state folder: postgres may pass through it, and no more.
+        setfacl -m "u:$PG_USER:--x" "$STACK" \
+            || die "could not let $PG_USER pass through $STACK with an ACL (setfacl). Fix: put the state folder on a filesystem with POSIX ACLs (ORTHANCSEG_STACK_DIR)."
+    fi
+    # A stack made by an older make up (umask 022, everything as root): once, give the services their files and close
+    # everything to others. Orthanc's storage may be large, so this is not repeated.
+    if [[ "$(cat "$STACK/layout" 2>/dev/null)" != 2 ]]; then
+        if is_root; then chown -R "$svc" "$ORTHANC_DIR/storage" "$DATA_DIR"; fi
+        find "$STACK" -mindepth 1 ! -type l -perm /o=rwx -exec chmod o-rwx {} + 2>/dev/null || true
+        echo 2 >"$STACK/layout"
+    fi
+    for name in orthanc-password pg-orthanc-password pg-worker-password pg-browser-password admin-token bridge-token viewer-token operator-token; do
         ensure_secret "$name"
     done
     write_orthanc_netrc
@@ -72,11 +184,26 @@ EOF
         ok "created $MODALITIES: no modality may store over DICOM until one is declared there"
     fi
     if ! external_pg; then
-        # As root PostgreSQL runs as 'postgres', which cannot enter a checkout under /root: then its data lives
-        # under /var/lib/orthancseg. Placed before supervisord and the units are written: they name the real folder.
-        place_reachable "$PG_DIR" postgres "PostgreSQL's data"
+        [[ -L "$PG_DIR" ]] || mkdir -p "$PG_DIR"
         resolve_pg_paths
     fi
+    if [[ -n "${ORTHANCSEG_NNUNET_RAW:-}" ]] && is_root; then
+        mkdir -p "$ORTHANCSEG_NNUNET_RAW"
+        runuser -u "$SERVICE_USER" -- test -w "$ORTHANCSEG_NNUNET_RAW" 2>/dev/null \
+            || die "the worker runs as $SERVICE_USER, which cannot write to ORTHANCSEG_NNUNET_RAW=$ORTHANCSEG_NNUNET_RAW. Fix: chown -R $SERVICE_USER: that folder, or unset ORTHANCSEG_NNUNET_RAW."
+    fi
+}
+
+# The secrets a service reads itself, copied for its user (mode 600: the worker refuses token files others can read).
+write_service_secrets() {
+    local name host port query
+    for name in orthanc-password admin-token bridge-token viewer-token operator-token; do
+        install -m 600 "$SECRETS/$name" "$SERVICE_SECRETS/$name"
+    done
+    read -r host port query < <(pg_endpoint)
+    # The worker's password stays in a pgpass file (mode 600), not in the environment or a command line.
+    (umask 077 && printf '%s:%s:%s:%s:%s\n' "$host" "$port" "$PG_WORKER_DB" "$PG_WORKER_ROLE" "$(secret pg-worker-password)" >"$SERVICE_SECRETS/worker.pgpass")
+    if is_root; then chown "$SERVICE_USER:$SERVICE_GROUP" "$SERVICE_SECRETS"/*; fi
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -154,9 +281,10 @@ pg_up() {
 # Two databases with their own roles, so neither service can read the other's data. Idempotent:
 # passwords are (re)set from .stack/secrets on every start.
 pg_provision() {
-    local orthanc_pw worker_pw
+    local orthanc_pw worker_pw browser_pw
     orthanc_pw="$(secret pg-orthanc-password)"
     worker_pw="$(secret pg-worker-password)"
+    browser_pw="$(secret pg-browser-password)"
     pg_admin_sql >/dev/null <<SQL || die "could not create the roles and databases (see psql's message above). Fix: with ORTHANCSEG_PG_URL, the URL's user needs CREATEROLE and CREATEDB."
 SELECT format('CREATE ROLE %I LOGIN', r) FROM unnest(ARRAY['$PG_ORTHANC_ROLE', '$PG_WORKER_ROLE']) AS r
  WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) \gexec
@@ -167,7 +295,38 @@ SELECT format('CREATE DATABASE %I OWNER %I ENCODING ''UTF8'' TEMPLATE template0'
  WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = d) \gexec
 REVOKE CONNECT, TEMPORARY ON DATABASE $PG_ORTHANC_DB FROM PUBLIC;
 REVOKE CONNECT, TEMPORARY ON DATABASE $PG_WORKER_DB FROM PUBLIC;
+-- Run on every start: no notice for what is already so (e.g. the membership below).
+SET client_min_messages = warning;
+SELECT 'CREATE ROLE $PG_READER_ROLE NOLOGIN' WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$PG_READER_ROLE') \gexec
+SELECT 'CREATE ROLE $PG_BROWSER_ROLE LOGIN' WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$PG_BROWSER_ROLE') \gexec
+ALTER ROLE $PG_BROWSER_ROLE LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT PASSWORD '$browser_pw';
+GRANT $PG_READER_ROLE TO $PG_BROWSER_ROLE;
+GRANT CONNECT ON DATABASE $PG_WORKER_DB TO $PG_READER_ROLE;
+ALTER ROLE $PG_BROWSER_ROLE IN DATABASE $PG_WORKER_DB SET search_path = browse;
 SQL
+}
+
+# The read-only login for people (Adminer, pgAdmin), as pgAdmin's servers.json: imported in one step
+# (docs/operations.md, "Browsing the database"). The password is not in it: pgAdmin asks for it.
+write_pgadmin_servers() {
+    local host port query
+    read -r host port query < <(pg_endpoint)
+    cat >"$PGADMIN_SERVERS" <<EOF
+{
+  "Servers": {
+    "1": {
+      "Name": "OrthancSeg records (read-only)",
+      "Group": "OrthancSeg",
+      "Host": "$host",
+      "Port": $port,
+      "MaintenanceDB": "$PG_WORKER_DB",
+      "Username": "$PG_BROWSER_ROLE",
+      "SSLMode": "prefer",
+      "Comment": "Views of schema browse: workflows, cases, labels, snapshots, training_runs, models. Password: $SECRETS/pg-browser-password"
+    }
+  }
+}
+EOF
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -199,6 +358,12 @@ orthanc_up() {
         "$ORTHANCSEG_REPO/plugin-bridge/generate.sh" >"$LOGS/bridge-generate.log" 2>&1 \
             || fail_part "the bridge's protobuf modules" "$LOGS/bridge-generate.log" "plugin-bridge/generate.sh failed"
     fi
+    # Orthanc loads the bridge (and its generated modules beside it) from a copy its user can read.
+    rm -rf "$BRIDGE_DIR"
+    mkdir -p "$BRIDGE_DIR"
+    cp "$BRIDGE_SCRIPT" "$BRIDGE_DIR/"
+    [[ -d "$ORTHANCSEG_REPO/plugin-bridge/generated" ]] && cp -r "$ORTHANCSEG_REPO/plugin-bridge/generated" "$BRIDGE_DIR/"
+    share_with_service "$BRIDGE_DIR"
     require_free_port "$ORTHANC_HTTP_PORT" "Orthanc (HTTP)" ORTHANCSEG_ORTHANC_HTTP_PORT
     require_free_port "$ORTHANC_DICOM_PORT" "Orthanc (DICOM)" ORTHANCSEG_ORTHANC_DICOM_PORT
     local host port query uri
@@ -209,9 +374,11 @@ orthanc_up() {
     "$ORTHANCSEG_CONFIG_DIR/render-orthanc-config.sh" "$ORTHANC_DIR/orthanc.json" \
         HTTP_PORT="$ORTHANC_HTTP_PORT" DICOM_PORT="$ORTHANC_DICOM_PORT" DICOM_AET="$ORTHANC_AET" \
         STORAGE_DIR="$ORTHANC_DIR/storage" HTTP_USER="$ORTHANC_USER" HTTP_PASSWORD_FILE="$SECRETS/orthanc-password" \
-        STABLE_AGE="$STABLE_AGE" PYTHON_SCRIPT="$BRIDGE_SCRIPT" PG_URI="$uri" PG_PASSWORD_FILE="$SECRETS/pg-orthanc-password" \
-        WORKER_PORT="$WORKER_PORT" BRIDGE_TOKEN_FILE="$SECRETS/bridge-token" MODALITIES_FILE="$MODALITIES" \
+        STABLE_AGE="$STABLE_AGE" PYTHON_SCRIPT="$BRIDGE_DIR/$(basename "$BRIDGE_SCRIPT")" PG_URI="$uri" PG_PASSWORD_FILE="$SECRETS/pg-orthanc-password" \
+        WORKER_PORT="$WORKER_PORT" BRIDGE_TOKEN_FILE="$SERVICE_SECRETS/bridge-token" MODALITIES_FILE="$MODALITIES" \
         || die "could not render $ORTHANC_DIR/orthanc.json (see the message above; a mistake in $MODALITIES is named there)"
+    # Passwords inside: root's file, readable by Orthanc's group only.
+    share_with_service "$ORTHANC_DIR/orthanc.json"
     start_program orthanc "Orthanc" "$LOGS/orthanc.log"
     await_started "Orthanc" "$LOGS/orthanc.log" "program_alive orthanc" 120 orthanc_healthy \
         "Orthanc ready on http://127.0.0.1:$ORTHANC_HTTP_PORT/" "/system did not answer within 120 s"
@@ -239,17 +406,18 @@ worker_environment() {
     cat <<EOF
 DOTNET_ENVIRONMENT=Production
 ASPNETCORE_ENVIRONMENT=Production
-OrthancSeg__Database__ConnectionString=Host=$host;Port=$port;Database=$PG_WORKER_DB;Username=$PG_WORKER_ROLE;Passfile=$SECRETS/worker.pgpass$ssl
+HOME=$HOME_DIR
+OrthancSeg__Database__ConnectionString=Host=$host;Port=$port;Database=$PG_WORKER_DB;Username=$PG_WORKER_ROLE;Passfile=$SERVICE_SECRETS/worker.pgpass$ssl
 OrthancSeg__Orthanc__Url=http://127.0.0.1:$ORTHANC_HTTP_PORT
 OrthancSeg__Orthanc__Username=$ORTHANC_USER
-OrthancSeg__Orthanc__PasswordFile=$SECRETS/orthanc-password
-OrthancSeg__Auth__BridgeTokenFile=$SECRETS/bridge-token
-OrthancSeg__Auth__AdminTokenFile=$SECRETS/admin-token
-OrthancSeg__Auth__Tokens__viewer__File=$SECRETS/viewer-token
+OrthancSeg__Orthanc__PasswordFile=$SERVICE_SECRETS/orthanc-password
+OrthancSeg__Auth__BridgeTokenFile=$SERVICE_SECRETS/bridge-token
+OrthancSeg__Auth__AdminTokenFile=$SERVICE_SECRETS/admin-token
+OrthancSeg__Auth__Tokens__viewer__File=$SERVICE_SECRETS/viewer-token
 OrthancSeg__Auth__Tokens__viewer__Role=viewer
-OrthancSeg__Auth__Tokens__operator__File=$SECRETS/operator-token
+OrthancSeg__Auth__Tokens__operator__File=$SERVICE_SECRETS/operator-token
 OrthancSeg__Auth__Tokens__operator__Role=operator
-OrthancSeg__Datasets__RawRoot=${ORTHANCSEG_NNUNET_RAW:-$STACK/data/nnUNet_raw}
+OrthancSeg__Datasets__RawRoot=${ORTHANCSEG_NNUNET_RAW:-$DATA_DIR/nnUNet_raw}
 Kestrel__Endpoints__Grpc__Url=http://127.0.0.1:$WORKER_PORT
 Kestrel__Endpoints__Grpc__Protocols=Http2
 EOF
@@ -264,12 +432,10 @@ worker_up() {
     step "worker: building and starting orthancseg-worker on 127.0.0.1:$WORKER_PORT"
     require_free_port "$WORKER_PORT" "the worker (gRPC)" ORTHANCSEG_WORKER_PORT
     publish worker/OrthancSeg.Worker "$APP_DIR/worker" "$LOGS/worker-build.log"
+    # Root's build, which the worker's user may read and not change.
+    share_with_service "$APP_DIR/worker"
     # The CLI speaks the worker's contract: rebuild it with the worker it talks to.
     cli_install force
-    local host port query
-    read -r host port query < <(pg_endpoint)
-    # The password stays in a pgpass file (mode 600), not in the environment or a command line.
-    (umask 077 && printf '%s:%s:%s:%s:%s\n' "$host" "$port" "$PG_WORKER_DB" "$PG_WORKER_ROLE" "$(secret pg-worker-password)" >"$SECRETS/worker.pgpass")
     start_program worker "the worker" "$LOGS/worker.log"
     await_started "the worker" "$LOGS/worker.log" "program_alive worker" 90 worker_healthy \
         "worker ready (gRPC health SERVING) on http://127.0.0.1:$WORKER_PORT" "its gRPC health check did not pass within 90 s"
@@ -280,6 +446,8 @@ cli_install() {
         return 0
     fi
     publish worker/OrthancSeg.Cli "$APP_DIR/cli" "$LOGS/cli-build.log"
+    share_with_service "$APP_DIR/cli"
+    # Root's (or the admin's) tool: it reads the admin token from root's secrets, never a copy a service could change.
     cat >"$STACK/bin/orthancseg" <<EOF
 #!/bin/sh
 # OrthancSeg admin CLI for the stack in $STACK: finds the worker and the admin token by itself.
@@ -287,7 +455,7 @@ export ORTHANCSEG_URL="\${ORTHANCSEG_URL:-http://127.0.0.1:$WORKER_PORT}"
 export ORTHANCSEG_TOKEN_FILE="\${ORTHANCSEG_TOKEN_FILE:-$SECRETS/admin-token}"
 exec dotnet "$APP_DIR/cli/orthancseg.dll" "\$@"
 EOF
-    chmod 755 "$STACK/bin/orthancseg"
+    chmod 750 "$STACK/bin/orthancseg"
     ok "CLI installed as $STACK/bin/orthancseg"
 }
 
@@ -301,24 +469,86 @@ ohif_healthy() {
 
 ohif_up() {
     if program_alive nginx; then
-        await_started "OHIF (nginx)" "$LOGS/nginx-error.log" "program_alive nginx" 30 ohif_healthy \
+        await_started "OHIF (nginx)" "$LOGS/nginx.log" "program_alive nginx" 30 ohif_healthy \
             "OHIF already served on http://127.0.0.1:$OHIF_PORT/" "nginx runs but the viewer or its /dicom-web/ proxy did not answer 200 within 30 s"
         return 0
     fi
-    step "OHIF $OHIF_VERSION: nginx on 127.0.0.1:$OHIF_PORT, /dicom-web/ proxied to Orthanc"
+    step "OHIF $OHIF_VERSION: nginx on 127.0.0.1:$OHIF_PORT, /dicom-web/ proxied to Orthanc; Adminer on 127.0.0.1:$ADMINER_PORT"
     "$ORTHANCSEG_CONFIG_DIR/install-ohif.sh"
     require_free_port "$OHIF_PORT" "OHIF (nginx)" ORTHANCSEG_OHIF_PORT
-    # As root nginx's workers run as nobody, which must write request and response bodies here.
-    place_reachable "$NGINX_DIR/tmp" nobody "nginx's temporary files"
+    require_free_port "$ADMINER_PORT" "Adminer (nginx)" ORTHANCSEG_ADMINER_PORT
+    local run_as=()
+    is_root && run_as=(RUN_AS="$SERVICE_USER")
     "$ORTHANCSEG_CONFIG_DIR/render-nginx-config.sh" "$NGINX_DIR/nginx.conf" \
         LISTEN="127.0.0.1:$OHIF_PORT" OHIF_ROOT="$STACK/ohif/dist" ORTHANC_URL="http://127.0.0.1:$ORTHANC_HTTP_PORT" \
         ORTHANC_USER="$ORTHANC_USER" ORTHANC_PASSWORD_FILE="$SECRETS/orthanc-password" \
-        PID_FILE="$RUN/nginx.pid" LOG_DIR="$LOGS" TEMP_DIR="$NGINX_DIR/tmp" SERVER_NAMES="$SERVER_NAMES" \
+        PID_FILE="$WEB_RUN/nginx.pid" LOG_DIR="$WEB_LOGS" TEMP_DIR="$NGINX_DIR/tmp" SERVER_NAMES="$SERVER_NAMES" \
+        INCLUDE="$ADMINER_DIR/nginx-site.conf" "${run_as[@]}" \
         || die "could not render $NGINX_DIR/nginx.conf (see the message above)"
-    touch "$LOGS/nginx-error.log"
-    start_program nginx "OHIF (nginx)" "$LOGS/nginx-error.log"
-    await_started "OHIF (nginx)" "$LOGS/nginx-error.log" "program_alive nginx" 30 ohif_healthy \
+    start_program nginx "OHIF (nginx)" "$LOGS/nginx.log"
+    await_started "OHIF (nginx)" "$LOGS/nginx.log" "program_alive nginx" 30 ohif_healthy \
         "OHIF ready on http://127.0.0.1:$OHIF_PORT/" "http://127.0.0.1:$OHIF_PORT/ or its /dicom-web/ proxy did not answer 200 within 30 s"
+    await_started "Adminer" "$WEB_LOGS/php-fpm.log" "program_alive adminer" 30 adminer_healthy \
+        "Adminer ready on http://127.0.0.1:$ADMINER_PORT/ (read-only login: $PG_BROWSER_ROLE, make status shows where its password is)" \
+        "http://127.0.0.1:$ADMINER_PORT/ did not show Adminer's login page within 30 s"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Adminer: the database GUI, Debian's adminer run by php-fpm behind the same nginx, on loopback
+
+adminer_healthy() { curl -sf --max-time 5 "http://127.0.0.1:$ADMINER_PORT/" 2>/dev/null | grep -q 'auth\[password\]'; }
+
+# php-fpm's configuration, and nginx's server block for Adminer (included by nginx.conf); php-fpm starts here, before
+# nginx, which is started by ohif_up.
+adminer_up() {
+    [[ -f /usr/share/adminer/adminer.php ]] || die "Adminer is missing (/usr/share/adminer/adminer.php). Fix: apt-get install adminer (make up's install-deps.sh does)."
+    local host port query
+    read -r host port query < <(pg_endpoint)
+    install -m 640 "$ORTHANCSEG_CONFIG_DIR/adminer.php" "$ADMINER_DIR/index.php"
+    cat >"$ADMINER_DIR/nginx-site.conf" <<EOF
+# Generated by orthanc-config/stack.sh: Adminer (docs/operations.md, "Browsing the database"), on loopback only.
+server {
+    listen 127.0.0.1:$ADMINER_PORT;
+    access_log $WEB_LOGS/adminer-access.log orthancseg;
+    # A page of another origin that a DNS rebinding points here is refused.
+    if (\$http_host !~ "^(127\.0\.0\.1|localhost):$ADMINER_PORT\$") {
+        return 421;
+    }
+    # Adminer is one script; it serves its own styles and scripts (?file=...).
+    location / {
+        limit_except GET POST { deny all; }
+        include /etc/nginx/fastcgi_params;
+        fastcgi_param SCRIPT_FILENAME $ADMINER_DIR/index.php;
+        fastcgi_param SCRIPT_NAME /index.php;
+        fastcgi_param ORTHANCSEG_PG_SERVER $host:$port;
+        fastcgi_param ORTHANCSEG_PG_DATABASE $PG_WORKER_DB;
+        fastcgi_pass unix:$WEB_RUN/php-fpm.sock;
+    }
+}
+EOF
+    cat >"$ADMINER_DIR/php-fpm.conf" <<EOF
+; Generated by orthanc-config/stack.sh: php-fpm for Adminer, in the foreground under supervisord, as $SERVICE_USER.
+[global]
+pid = $WEB_RUN/php-fpm.pid
+error_log = $WEB_LOGS/php-fpm.log
+daemonize = no
+
+[adminer]
+listen = $WEB_RUN/php-fpm.sock
+listen.mode = 0600
+pm = ondemand
+pm.max_children = 4
+pm.process_idle_timeout = 60s
+clear_env = yes
+; Adminer's sessions hold the login: in the state folder, for this user only.
+php_admin_value[session.save_path] = $ADMINER_DIR/sessions
+php_admin_value[open_basedir] = /usr/share/adminer:$ADMINER_DIR:/tmp
+php_admin_flag[expose_php] = off
+php_admin_value[upload_max_filesize] = 1M
+EOF
+    share_with_service "$ADMINER_DIR/index.php" "$ADMINER_DIR/nginx-site.conf" "$ADMINER_DIR/php-fpm.conf"
+    program_alive adminer && return 0
+    start_program adminer "Adminer (php-fpm)" "$LOGS/adminer.log"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -326,6 +556,14 @@ ohif_up() {
 # same description of each program (program_spec), so they start exactly the same commands.
 
 sctl() { supervisorctl -c "$SUPERVISOR_CONF" "$@"; }
+
+# Debian's php-fpm (package php8.2-fpm; the newest one installed).
+php_fpm() {
+    local fpm
+    fpm="$(ls /usr/sbin/php-fpm* 2>/dev/null | sort -V | tail -n 1)"
+    [[ -n "$fpm" ]] || die "php-fpm is missing. Fix: apt-get install php8.2-fpm php8.2-pgsql (make up's install-deps.sh does)."
+    printf '%s' "$fpm"
+}
 
 supervisor_running() {
     [[ -f "$SUPERVISOR_CONF" ]] && pid_alive "$RUN/supervisord.pid" && sctl pid >/dev/null 2>&1
@@ -357,11 +595,13 @@ start_program() {
 # started, log file, description.
 program_spec() {
     P_USER="" P_DIR="$STACK" P_STOPSIGNAL=TERM P_STOPWAIT=30 P_STARTSECS=5 P_ENV=""
+    is_root && P_USER="$(program_user "$1")"
     case "$1" in
         postgres)
-            # In the foreground (not pg_ctl), so supervisord is its parent and sees it die.
-            P_COMMAND=("$(pg_bin)/postgres" -D "$PG_DATA" -p "$PG_PORT" -c listen_addresses=127.0.0.1 -k "$PG_HOME")
-            is_root && P_USER=postgres
+            # In the foreground (not pg_ctl), so supervisord is its parent and sees it die. Its socket is for its own
+            # user (the stack's psql runs as postgres); the services connect over TCP with passwords.
+            P_COMMAND=("$(pg_bin)/postgres" -D "$PG_DATA" -p "$PG_PORT" -c listen_addresses=127.0.0.1 -k "$PG_HOME"
+                -c unix_socket_permissions=0700)
             P_DIR="$PG_HOME"
             # SIGINT is PostgreSQL's fast shutdown (pg_ctl stop -m fast).
             P_STOPSIGNAL=INT P_STOPWAIT=60 P_STARTSECS=3
@@ -377,10 +617,16 @@ program_spec() {
             P_DIR="$APP_DIR/worker" P_ENV="$(worker_environment)"
             P_LOG="$LOGS/worker.log" P_DESC="worker"
             ;;
+        adminer)
+            P_COMMAND=("$(php_fpm)" --nodaemonize --fpm-config "$ADMINER_DIR/php-fpm.conf")
+            P_DIR="$ADMINER_DIR" P_STOPSIGNAL=QUIT P_STOPWAIT=10 P_STARTSECS=2
+            P_LOG="$LOGS/adminer.log" P_DESC="php-fpm (Adminer, the database GUI)"
+            ;;
         nginx)
-            P_COMMAND=(/usr/sbin/nginx -p "$NGINX_DIR" -c "$NGINX_DIR/nginx.conf" -e "$LOGS/nginx-error.log" -g "daemon off;")
+            # nginx writes its own logs (in logs/web/, a folder of its user); supervisord keeps what it prints.
+            P_COMMAND=(/usr/sbin/nginx -p "$NGINX_DIR" -c "$NGINX_DIR/nginx.conf" -e "$WEB_LOGS/nginx-error.log" -g "daemon off;")
             P_DIR="$NGINX_DIR" P_STOPSIGNAL=QUIT P_STOPWAIT=10 P_STARTSECS=2
-            P_LOG="$LOGS/nginx-error.log" P_DESC="nginx (OHIF viewer)"
+            P_LOG="$LOGS/nginx.log" P_DESC="nginx (OHIF viewer and Adminer)"
             ;;
     esac
 }
@@ -410,7 +656,22 @@ write_supervisor_conf() {
     require_plain_paths
     ((${#SUPERVISOR_SOCK} < 100)) \
         || die "supervisord's socket path $SUPERVISOR_SOCK is too long for a unix socket. Fix: a shorter ORTHANCSEG_STACK_DIR."
-    local name key value env priority=10
+    local name key value env priority=10 socket_access="chmod=0700" listener_user="" recorder
+    # The crash-recorder runs as the service user and controls supervisord through its socket (restarting Orthanc after
+    # PostgreSQL, signalling nginx to reopen its logs): the socket is open to the service group. supervisord starts
+    # only the programs written here (root's file), each as its user, so that group gains no more than stop and start.
+    if is_root; then
+        socket_access="chmod=0770"$'\n'"chown=root:$SERVICE_GROUP"
+        listener_user="user=$SERVICE_USER"
+    fi
+    # The listener's script is copied where its user can read it (the clone may be private).
+    recorder="$APP_DIR/supervisor-events.py"
+    install -m 640 "$ORTHANCSEG_CONFIG_DIR/supervisor-events.py" "$recorder"
+    share_with_service "$recorder"
+    local recorder_args=("$recorder" "$LOGS/supervisord.log" "$COUNTS")
+    external_pg || recorder_args+=(postgres:orthanc)
+    recorder_args+=("nginx=$WEB_LOGS/nginx-access.log" "nginx=$WEB_LOGS/adminer-access.log" "nginx=$WEB_LOGS/nginx-error.log"
+        "adminer=$WEB_LOGS/php-fpm.log")
     {
         cat <<EOF
 ; Generated by orthanc-config/stack.sh on every start of supervisord; edits are lost.
@@ -420,7 +681,7 @@ write_supervisor_conf() {
 
 [unix_http_server]
 file=$(quote_words "$SUPERVISOR_SOCK")
-chmod=0700
+$socket_access
 
 [supervisord]
 logfile=$(quote_words "$LOGS/supervisord.log")
@@ -431,7 +692,7 @@ pidfile=$(quote_words "$RUN/supervisord.pid")
 childlogdir=$(quote_words "$LOGS")
 directory=$(quote_words "$STACK")
 identifier=orthancseg
-umask=022
+umask=027
 
 [rpcinterface:supervisor]
 supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
@@ -439,18 +700,20 @@ supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
 [supervisorctl]
 serverurl=unix://$(quote_words "$SUPERVISOR_SOCK")
 
-; Counts restarts and logs each with the program's name and exit reason (restarts.log): supervisord keeps no count.
-; postgres:orthanc: Orthanc is restarted when PostgreSQL died, as its PostgreSQL plugin never reconnects.
+; Counts restarts and logs each with the program's name and exit reason (its stderr is restarts.log): supervisord keeps
+; no count. postgres:orthanc: Orthanc is restarted when PostgreSQL died, as its PostgreSQL plugin never reconnects.
+; PROGRAM=FILE: logs the parts write themselves, rotated by size every minute (TICK_60).
 [eventlistener:crash-recorder]
-command=/usr/bin/python3 $(quote_words "$ORTHANCSEG_CONFIG_DIR/supervisor-events.py" "$LOGS/supervisord.log" "$RESTARTS_LOG" "$COUNTS" $(external_pg || echo postgres:orthanc))
-events=PROCESS_STATE_EXITED,PROCESS_STATE_BACKOFF,PROCESS_STATE_FATAL
+command=/usr/bin/python3 $(quote_words "${recorder_args[@]}")
+events=PROCESS_STATE_EXITED,PROCESS_STATE_BACKOFF,PROCESS_STATE_FATAL,TICK_60
+$listener_user
 buffer_size=1024
 autostart=true
 autorestart=true
 stdout_logfile=NONE
-stderr_logfile=$(quote_words "$LOGS/crash-recorder.log")
+stderr_logfile=$(quote_words "$RESTARTS_LOG")
 stderr_logfile_maxbytes=1MB
-stderr_logfile_backups=2
+stderr_logfile_backups=1
 EOF
         for name in $(programs); do
             program_spec "$name"
@@ -469,6 +732,7 @@ EOF
             fi
             cat <<EOF
 priority=$priority
+umask=027
 autostart=false
 autorestart=true
 startsecs=$P_STARTSECS
@@ -497,7 +761,9 @@ supervisor_up() {
     write_supervisor_conf
     # Counts are per supervisord: a fresh one starts from zero (restarts.log keeps the history).
     rm -rf "$COUNTS"
-    mkdir -p "$COUNTS"
+    make_dirs "$SERVICE_USER:$SERVICE_GROUP" 0750 "$COUNTS"
+    # supervisord's own log is read by the crash-recorder, through the log folder's group.
+    share_with_service "$LOGS"
     supervisord -c "$SUPERVISOR_CONF" >>"$LOGS/supervisord.log" 2>&1 \
         || fail_part "supervisord" "$LOGS/supervisord.log" "it refused to start"
     wait_for 30 "" sctl pid || fail_part "supervisord" "$LOGS/supervisord.log" "its socket $SUPERVISOR_SOCK did not answer within 30 s"
@@ -508,7 +774,7 @@ supervisor_down() {
     supervisor_running || return 0
     local name pid i
     # Reverse start order: the viewer first, PostgreSQL last.
-    for name in nginx worker orthanc postgres; do
+    for name in nginx adminer worker orthanc postgres; do
         if program_alive "$name"; then
             sctl stop "$name" >/dev/null 2>&1 || warn "supervisord could not stop $name cleanly"
             ok "$(part_name "$name") stopped"
@@ -572,6 +838,8 @@ EOF
             [[ "$name" == postgres ]] && printf 'ExecStartPost=+%s --no-block try-restart orthancseg-orthanc.service\n' "$(command -v systemctl || echo /usr/bin/systemctl)"
             [[ -n "$P_USER" ]] && printf 'User=%s\n' "$P_USER"
             ! is_root && printf 'User=%s\n' "$(id -un)"
+            printf 'UMask=0027\n'
+
             if [[ -n "$P_ENV" ]]; then
                 while IFS= read -r env; do
                     printf 'Environment="%s"\n' "$(printf '%s' "${env//%/%%}" | sed 's/\$/$$/g')"
@@ -610,7 +878,9 @@ EOF
 modalities_count() { /usr/bin/python3 -c 'import json, sys; print(len(json.load(sys.stdin)["DicomModalities"]))' <"$ORTHANC_DIR/orthanc.json" 2>/dev/null || echo "?"; }
 
 print_summary() {
-    local rel="${STACK#"$PWD"/}" host port query
+    # The state folder as the user named it (a link when it is kept under /var/lib/orthancseg), relative when below here.
+    local rel="${ORTHANCSEG_STACK_DIR:-$ORTHANCSEG_REPO/.stack}" host port query
+    rel="${rel#"$PWD"/}"
     read -r host port query < <(pg_endpoint)
     cat <<EOF
 
@@ -624,29 +894,34 @@ ${_bold}OrthancSeg is up.${_reset}
   Logs            $rel/logs/   restarts and crashes in $rel/logs/restarts.log
   Supervisor      every part is restarted when it dies; make status shows each part's restarts
   Scanners        allowed to store over DICOM: $rel/modalities.json ($(modalities_count) declared)
+  Adminer         http://127.0.0.1:$ADMINER_PORT/   user $PG_BROWSER_ROLE (read-only), password in $rel/secrets/pg-browser-password
 Upload:  curl --netrc-file $rel/secrets/orthanc.netrc -X POST --data-binary @slice.dcm http://127.0.0.1:$ORTHANC_HTTP_PORT/instances
 Stop:    make down
 EOF
+    print_places
 }
 
 # Remembers the ports of this stack for later `make status` / `make down` (read back by lib.sh).
 write_ports() {
     printf '%s\n' "ORTHANCSEG_PG_PORT=$PG_PORT" "ORTHANCSEG_ORTHANC_HTTP_PORT=$ORTHANC_HTTP_PORT" \
         "ORTHANCSEG_ORTHANC_DICOM_PORT=$ORTHANC_DICOM_PORT" "ORTHANCSEG_OHIF_PORT=$OHIF_PORT" "ORTHANCSEG_WORKER_PORT=$WORKER_PORT" \
+        "ORTHANCSEG_ADMINER_PORT=$ADMINER_PORT" \
         > "$STACK/ports.env"
 }
 
 cmd_up() {
-    "$ORTHANCSEG_CONFIG_DIR/install-deps.sh" stack
     prepare_layout
     write_ports
     legacy_down
     supervisor_up
     pg_up
+    write_service_secrets
     orthanc_up
     worker_up
     cli_install
+    adminer_up
     ohif_up
+    write_pgadmin_servers
     write_systemd_units
     print_summary
 }
@@ -700,16 +975,17 @@ cmd_status() {
             postgres) health=pg_ready detail="127.0.0.1:$PG_PORT" ;;
             orthanc) health=orthanc_healthy detail="http://127.0.0.1:$ORTHANC_HTTP_PORT/  DICOM $ORTHANC_DICOM_PORT" ;;
             worker) health=worker_healthy detail="http://127.0.0.1:$WORKER_PORT (gRPC)" ;;
+            adminer) health=adminer_healthy detail="http://127.0.0.1:$ADMINER_PORT/ (database GUI)" ;;
             nginx) health=ohif_healthy detail="http://127.0.0.1:$OHIF_PORT/" ;;
         esac
         case "$state" in
             RUNNING)
                 if $health >/dev/null 2>&1; then state="running"; else state="running, not answering"; down=1; fi
-                info="pid $(program_pid "$name"), $({ sctl status "$name" 2>/dev/null || true; } | grep -o 'uptime [0-9:, a-z]*' | head -n 1 || true)" ;;
+                info="pid $(program_pid "$name") as $(process_user "$name"), $({ sctl status "$name" 2>/dev/null || true; } | grep -o 'uptime [0-9:, a-z]*' | head -n 1 || true)" ;;
             # Within startsecs of a (re)start: already answering is running.
             STARTING)
                 if $health >/dev/null 2>&1; then state="running"; else state="starting"; down=1; fi
-                info="pid $(program_pid "$name"), just started" ;;
+                info="pid $(program_pid "$name") as $(process_user "$name"), just started" ;;
             BACKOFF) state="restarting (backoff)"; down=1; info="" ;;
             FATAL) state="failed: gave up"; down=1; info="make up tries again" ;;
             *) state="stopped"; down=1; info="" ;;
@@ -720,8 +996,34 @@ cmd_status() {
             printf '  %-12s last: %s\n' "" "$last"
         fi
     done
-    say "supervisord pid $(cat "$RUN/supervisord.pid"); every restart with its reason (e.g. terminated by SIGSEGV): $RESTARTS_LOG"
+    say "supervisord pid $(cat "$RUN/supervisord.pid") as $(ps -o user= -p "$(cat "$RUN/supervisord.pid")" 2>/dev/null || echo '?'); every restart with its reason (e.g. terminated by SIGSEGV): $RESTARTS_LOG"
+    print_places
     return $down
+}
+
+# The user a running program's process runs as, as the system sees it.
+process_user() {
+    local pid
+    pid="$(program_pid "$1")"
+    ps -o user= -p "$pid" 2>/dev/null || echo '?'
+}
+
+# Where everything is: make status and make up print it.
+print_places() {
+    local link="${ORTHANCSEG_STACK_DIR:-$ORTHANCSEG_REPO/.stack}" where="$STACK"
+    [[ -L "$link" ]] && where="$STACK (linked from $link)"
+    cat <<EOF
+Where:
+  state folder    $where   owner $(stat -c %U:%G "$STACK" 2>/dev/null); nothing in it is open to other users
+  services run as $SERVICE_USER (Orthanc, worker, nginx, php-fpm)$(external_pg || echo ", $PG_USER (PostgreSQL, data in $PG_HOME)")
+  secrets         $SECRETS (root only); the services' copies in $SERVICE_SECRETS
+  logs            $LOGS   (nginx and php-fpm: $WEB_LOGS)
+  Orthanc files   $ORTHANC_DIR/storage
+  datasets        ${ORTHANCSEG_NNUNET_RAW:-$DATA_DIR/nnUNet_raw}
+  CLI             $STACK/bin/orthancseg   (address and admin token from this folder)
+  Adminer         http://127.0.0.1:$ADMINER_PORT/   read-only user $PG_BROWSER_ROLE, password: cat $SECRETS/pg-browser-password
+  pgAdmin         import $PGADMIN_SERVERS
+EOF
 }
 
 case "${1:-}" in

@@ -7,6 +7,7 @@ var commands = new Dictionary<string, (string Summary, Func<string[], int> Run)>
     ["records"] = ("issue 4: Events pushes/s, catch-up of 10,000 changes, Orthanc upload time with the bridge (own stack, or --url a running worker)", RecordsBenchmark.Run),
     ["convert"] = ("DICOM series → .nii.gz: in-process and the CLI as a process vs dcm2niix -z y", ConvertBenchmark.Run),
     ["seg"] = ("series → volume and a 3-segment, 200-frame SEG → label map", SegBenchmark.Run),
+    ["training"] = ("issue 9: StartTraining → first nnU-Net process (local), and 200 fold jobs on two GPUs: concurrency and overhead per job", TrainingBenchmark.Run),
     ["snapshot"] = ("Orthanc → nnU-Net dataset: our export vs orthanc-neuro vs archive + dcm2niix, and a 20-series snapshot", SnapshotBenchmark.Run),
 };
 

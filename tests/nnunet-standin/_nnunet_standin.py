@@ -9,6 +9,7 @@ steer through the environment:
   ORTHANCSEG_STANDIN_EPOCHS         epochs nnUNetv2_train runs (default 3)
   ORTHANCSEG_STANDIN_FAIL_FOLD      nnUNetv2_train of this fold fails in its second epoch (a CUDA out-of-memory error)
   ORTHANCSEG_STANDIN_RECORD         a file each invocation appends one JSON line to (argv, cwd, CUDA_VISIBLE_DEVICES, pid)
+  ORTHANCSEG_STANDIN_MISSED_VOXELS_FILE  a file holding how many voxels of each label validation predictions miss (default 1)
 """
 import datetime
 import glob

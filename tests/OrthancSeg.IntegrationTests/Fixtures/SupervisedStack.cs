@@ -7,19 +7,21 @@ using Grpc.Health.V1;
 using Grpc.Net.Client;
 using Npgsql;
 using OrthancSeg.Contracts.V1;
+using OrthancSeg.Dicom;
 using OrthancSeg.IntegrationTests.Records;
 
 namespace OrthancSeg.IntegrationTests.Fixtures;
 
 /// <summary>
 /// The real stack, started by `make up` itself (orthanc-config/stack.sh up) under its supervisord, on free ports, with its
-/// state folder inside a folder only its owner can enter (mode 700, like a clone under /root): what PostgreSQL and nginx's
-/// workers, running as other users, must cope with. Stopped by `make down`; the folders it placed outside are removed.
+/// state folder inside a folder only its owner can enter (mode 700, like a clone under /root), which the services, running
+/// as other users, cannot enter: make up keeps the state under /var/lib/orthancseg and links it. Stopped by `make down`;
+/// the folders it placed outside are removed.
 /// </summary>
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
 public sealed class SupervisedStack : IAsyncLifetime
 {
-    private readonly int[] _ports = ProcessRunner.FreePorts(5);
+    private readonly int[] _ports = ProcessRunner.FreePorts(6);
     private GrpcChannel? _channel;
 
     /// <summary>The private folder (mode 700) that holds the state folder.</summary>
@@ -36,6 +38,11 @@ public sealed class SupervisedStack : IAsyncLifetime
     public int OhifPort => _ports[3];
 
     public int WorkerPort => _ports[4];
+
+    public int AdminerPort => _ports[5];
+
+    /// <summary>The state folder's real path (StackDirectory may be a link to it).</summary>
+    public string StateFolder => new DirectoryInfo(StackDirectory).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? StackDirectory;
 
     public Uri ViewerUrl => new($"http://127.0.0.1:{OhifPort}/");
 
@@ -56,11 +63,14 @@ public sealed class SupervisedStack : IAsyncLifetime
     public async Task DisposeAsync()
     {
         _channel?.Dispose();
-        // What make up placed outside the private folder (as root: PostgreSQL's data, the viewer, nginx's temporary files).
+        // What make up placed outside the private folder (as root: the state folder, the viewer; an older make up also
+        // PostgreSQL's data and nginx's temporary files).
         var outside = new[] { "pg", "ohif", Path.Combine("nginx", "tmp") }
-            .Select(p => new DirectoryInfo(Path.Combine(StackDirectory, p)))
+            .Select(p => new DirectoryInfo(Path.Combine(StateFolder, p)))
             .Where(d => d.LinkTarget is not null)
-            .Select(d => d.LinkTarget!)
+            .Select(d => d.ResolveLinkTarget(returnFinalTarget: true)!.FullName)
+            .Append(StateFolder)
+            .Where(d => d != StackDirectory)
             .ToList();
         try
         {
@@ -125,6 +135,19 @@ public sealed class SupervisedStack : IAsyncLifetime
     public static Task KillAsync(int pid) =>
         ProcessRunner.RunAsync("kill", ["-KILL", pid.ToString(CultureInfo.InvariantCulture)], TimeSpan.FromSeconds(10));
 
+    /// <summary>Stores DICOM files in the stack's Orthanc through its REST API, as an uploader would.</summary>
+    public async Task UploadAsync(IEnumerable<DicomFile> files)
+    {
+        using var orthanc = CreateOrthancClient();
+        foreach (var file in files)
+        {
+            using var content = new ByteArrayContent(DicomWriter.ToBytes(file));
+            content.Headers.ContentType = new MediaTypeHeaderValue("application/dicom");
+            using var response = await orthanc.PostAsync(new Uri("instances", UriKind.Relative), content);
+            Assert.True(response.IsSuccessStatusCode, $"Orthanc refused an upload: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
+        }
+    }
+
     public HttpClient CreateOrthancClient()
     {
         var password = File.ReadAllText(Path.Combine(StackDirectory, "secrets", "orthanc-password")).Trim();
@@ -183,6 +206,7 @@ public sealed class SupervisedStack : IAsyncLifetime
         ["ORTHANCSEG_ORTHANC_DICOM_PORT"] = DicomPort.ToString(CultureInfo.InvariantCulture),
         ["ORTHANCSEG_OHIF_PORT"] = OhifPort.ToString(CultureInfo.InvariantCulture),
         ["ORTHANCSEG_WORKER_PORT"] = WorkerPort.ToString(CultureInfo.InvariantCulture),
+        ["ORTHANCSEG_ADMINER_PORT"] = AdminerPort.ToString(CultureInfo.InvariantCulture),
         ["ORTHANCSEG_STABLE_AGE"] = "2",
         // Copy the Release build the tests run from; rebuilding in place would pull it from under other tests' workers.
         ["ORTHANCSEG_NO_BUILD"] = "1",

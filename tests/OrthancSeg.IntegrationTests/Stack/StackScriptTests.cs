@@ -13,7 +13,7 @@ namespace OrthancSeg.IntegrationTests.Stack;
 public sealed class StackScriptTests : IDisposable
 {
     private readonly string _stack = Path.Combine(Path.GetTempPath(), "orthancseg-stack-" + Guid.NewGuid().ToString("N")[..12]);
-    private readonly int[] _ports = ProcessRunner.FreePorts(5);
+    private readonly int[] _ports = ProcessRunner.FreePorts(6);
 
     private int PgPort => _ports[0];
 
@@ -25,6 +25,8 @@ public sealed class StackScriptTests : IDisposable
 
     private int WorkerPort => _ports[4];
 
+    private int AdminerPort => _ports[5];
+
     [Fact]
     public async Task Up_starts_every_part_twice_is_a_no_op_and_down_leaves_no_process()
     {
@@ -35,7 +37,7 @@ public sealed class StackScriptTests : IDisposable
             Assert.Contains($"http://127.0.0.1:{OhifPort}/", up, StringComparison.Ordinal);
 
             var status = await StackAsync("status", TimeSpan.FromMinutes(1));
-            foreach (var part in new[] { "PostgreSQL", "Orthanc", "Worker", "OHIF" })
+            foreach (var part in new[] { "PostgreSQL", "Orthanc", "Worker", "Adminer", "OHIF" })
             {
                 Assert.Matches($@"{part}\s+\S*running\S*\s", status);
             }
@@ -100,7 +102,7 @@ public sealed class StackScriptTests : IDisposable
         var secrets = Directory.GetFiles(Path.Combine(_stack, "secrets"))
             .Where(f => !f.EndsWith(".pgpass", StringComparison.Ordinal) && !f.EndsWith(".netrc", StringComparison.Ordinal))
             .ToDictionary(f => new FileInfo(f).Name, f => File.ReadAllText(f).Trim());
-        Assert.Equal(7, secrets.Count);
+        Assert.Equal(8, secrets.Count);
         Assert.True(seen.Count > 50, $"only {seen.Count} distinct command lines were sampled");
         Assert.Contains(seen, line => line.Contains("render-orthanc-config.sh", StringComparison.Ordinal)
             || line.Contains("Orthanc", StringComparison.Ordinal));
@@ -137,6 +139,12 @@ public sealed class StackScriptTests : IDisposable
     {
         if (Directory.Exists(_stack))
         {
+            // The viewer nginx serves is kept outside the state folder, which its user may not read.
+            var viewer = new DirectoryInfo(Path.Combine(_stack, "ohif"));
+            if (viewer.LinkTarget is not null && viewer.ResolveLinkTarget(returnFinalTarget: true) is { Exists: true } outside)
+            {
+                Directory.Delete(outside.FullName, recursive: true);
+            }
             // PostgreSQL's files belong to the postgres user, but root (or the owner) removes them.
             Directory.Delete(_stack, recursive: true);
         }
@@ -152,6 +160,7 @@ public sealed class StackScriptTests : IDisposable
             ["ORTHANCSEG_ORTHANC_DICOM_PORT"] = DicomPort.ToString(CultureInfo.InvariantCulture),
             ["ORTHANCSEG_OHIF_PORT"] = OhifPort.ToString(CultureInfo.InvariantCulture),
             ["ORTHANCSEG_WORKER_PORT"] = WorkerPort.ToString(CultureInfo.InvariantCulture),
+            ["ORTHANCSEG_ADMINER_PORT"] = AdminerPort.ToString(CultureInfo.InvariantCulture),
             // The tests run after `make test` built the Release binaries; rebuilding them in place would pull
             // them from under the other tests' workers.
             ["ORTHANCSEG_NO_BUILD"] = "1",

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Net.Http.Headers;
 using System.Text.Json;
 using OrthancSeg.Contracts.V1;
@@ -194,11 +195,158 @@ public sealed class SupervisionTests(SupervisedStack stack) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Every_process_of_the_stack_but_supervisord_runs_as_a_user_other_than_root_and_nothing_in_its_state_is_open_to_others()
+    {
+        // The stack was started by root (the tests run as root), from a clone in a folder only root can enter.
+        Assert.Equal(0, await IdAsync("-u"));
+        var supervisord = int.Parse(await File.ReadAllTextAsync(Path.Combine(stack.StateFolder, "run", "supervisord.pid")), CultureInfo.InvariantCulture);
+        var processes = DescendantsOf(supervisord);
+        // PostgreSQL and its backends, Orthanc, the worker, php-fpm and its workers, nginx and its worker, the crash-recorder.
+        foreach (var program in new[] { "postgres", "Orthanc", "dotnet", "php-fpm8.2", "nginx", "python3" })
+        {
+            Assert.Contains(processes, p => p.Name == program);
+        }
+        var asRoot = processes.Where(p => p.Uids.Contains(0)).Select(p => $"{p.Pid} {p.Name} (Uid: {string.Join(' ', p.Uids)})").ToList();
+        Assert.True(asRoot.Count == 0, $"processes of the stack with root among their user ids:\n{string.Join('\n', asRoot)}");
+        var (orthancseg, postgres) = (await IdAsync("-u", "orthancseg"), await IdAsync("-u", "postgres"));
+        Assert.All(processes, p => Assert.True(p.Uids.All(uid => uid == (p.Name == "postgres" ? postgres : orthancseg)),
+            $"{p.Pid} {p.Name} runs as {string.Join(' ', p.Uids)}, not as {(p.Name == "postgres" ? "postgres" : "orthancseg")}"));
+        // make status says so, too.
+        var status = await stack.StatusAsync();
+        Assert.Matches(@"PostgreSQL\s+running.* as postgres,", status);
+        foreach (var part in new[] { "Orthanc", "Worker", "Adminer", "OHIF" })
+        {
+            Assert.Matches($@"{part}\s+running.* as orthancseg,", status);
+        }
+
+        // Walked without following links (the OHIF viewer, public code, lives outside): no file, folder or socket
+        // with any permission for others.
+        var open = new List<string>();
+        Walk(new DirectoryInfo(stack.StateFolder), open);
+        Assert.True(open.Count == 0, $"{open.Count} entries of the state folder are open to others, e.g.:\n{string.Join('\n', open.Take(20))}");
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(Path.Combine(stack.StateFolder, "secrets")));
+        Assert.All(Directory.GetFiles(Path.Combine(stack.StateFolder, "secrets")),
+            f => Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(f)));
+
+        // And the stack still works end to end: an upload becomes a case, which the CLI (run by root, finding the
+        // address and token through the clone's .stack link) lists.
+        var series = new TestSeries(slices: 2, description: "Supervised unprivileged");
+        await UploadAsync(series.Files());
+        await AssertRecordedOnceAsync(series);
+        var recorded = Assert.Single(await ListCasesAsync(RecordingWorkflow), c => c.SeriesInstanceUid == series.SeriesInstanceUid);
+        Assert.Contains(recorded.CaseKey, await stack.CliAsync("cases", "list", "--workflow", RecordingWorkflow), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_logs_nginx_writes_itself_are_rotated_past_20_MB_and_nginx_goes_on_logging_into_a_new_file()
+    {
+        var log = Path.Combine(stack.StateFolder, "logs", "web", "nginx-access.log");
+        var old = log + ".1";
+        File.Delete(old);
+        // As if the viewer had been busy for weeks: the log grows past the 20 MB that supervisord's logs rotate at.
+        await using (var grow = new FileStream(log, FileMode.Append, FileAccess.Write))
+        {
+            var line = System.Text.Encoding.ASCII.GetBytes("127.0.0.1 [04/Dec/2026:00:00:00 +0000] \"GET /dicom-web/studies\" 200 2 0.001\n");
+            for (var written = 0L; written <= 21 * 1024 * 1024; written += line.Length)
+            {
+                grow.Write(line);
+            }
+        }
+
+        // The crash-recorder looks every minute (supervisord's TICK_60).
+        await WaitUntilAsync(() => Task.FromResult(File.Exists(old)), TimeSpan.FromSeconds(90), "nginx-access.log to be rotated");
+        Assert.True(new FileInfo(old).Length > 20 * 1024 * 1024, "the rotated log is not the one that grew");
+        using var browser = new HttpClient { BaseAddress = stack.ViewerUrl };
+        const string marker = "app-config.js";
+        // A request made in the moment between the move and nginx reopening its log lands in the old file: ask again.
+        await WaitUntilAsync(async () =>
+        {
+            using (await browser.GetAsync(new Uri(marker, UriKind.Relative)))
+            {
+            }
+            return File.Exists(log) && (await File.ReadAllTextAsync(log)).Contains(marker, StringComparison.Ordinal);
+        }, TimeSpan.FromSeconds(10), "nginx to log into a new nginx-access.log");
+        Assert.True(new FileInfo(log).Length < 1024 * 1024, "nginx went on writing into the rotated file");
+    }
+
+    private sealed record StackProcess(int Pid, string Name, int[] Uids);
+
+    /// <summary>Every process below <paramref name="root"/> (not itself), with its real, effective, saved and file-system user ids.</summary>
+    private static List<StackProcess> DescendantsOf(int root)
+    {
+        var parents = new Dictionary<int, int>();
+        foreach (var directory in Directory.GetDirectories("/proc"))
+        {
+            if (int.TryParse(Path.GetFileName(directory), out var pid) && ReadStatus(pid) is { } status)
+            {
+                parents[pid] = int.Parse(status["PPid"], CultureInfo.InvariantCulture);
+            }
+        }
+        var found = new List<StackProcess>();
+        foreach (var pid in parents.Keys)
+        {
+            var ancestor = parents[pid];
+            while (ancestor > 1 && ancestor != root)
+            {
+                ancestor = parents.GetValueOrDefault(ancestor, 1);
+            }
+            if (ancestor == root && ReadStatus(pid) is { } status)
+            {
+                var uids = status["Uid"].Split('\t', StringSplitOptions.RemoveEmptyEntries).Select(u => int.Parse(u, CultureInfo.InvariantCulture)).ToArray();
+                found.Add(new StackProcess(pid, status["Name"], uids));
+            }
+        }
+        return found;
+    }
+
+    private static Dictionary<string, string>? ReadStatus(int pid)
+    {
+        try
+        {
+            return File.ReadAllLines($"/proc/{pid}/status")
+                .Select(line => line.Split(':', 2))
+                .Where(parts => parts.Length == 2)
+                .ToDictionary(parts => parts[0], parts => parts[1].Trim());
+        }
+        catch (IOException)
+        {
+            return null; // The process ended while being read.
+        }
+    }
+
+    private static void Walk(DirectoryInfo directory, List<string> open)
+    {
+        const UnixFileMode others = UnixFileMode.OtherRead | UnixFileMode.OtherWrite | UnixFileMode.OtherExecute;
+        if ((directory.UnixFileMode & others) != 0)
+        {
+            open.Add($"{directory.FullName} ({directory.UnixFileMode})");
+        }
+        foreach (var entry in directory.EnumerateFileSystemInfos())
+        {
+            if (entry.LinkTarget is not null)
+            {
+                continue;
+            }
+            if (entry is DirectoryInfo child)
+            {
+                Walk(child, open);
+            }
+            else if ((entry.UnixFileMode & others) != 0)
+            {
+                open.Add($"{entry.FullName} ({entry.UnixFileMode})");
+            }
+        }
+    }
+
+    private static async Task<int> IdAsync(params string[] arguments) =>
+        int.Parse((await ProcessRunner.RunAsync("id", arguments, TimeSpan.FromSeconds(10))).Trim(), CultureInfo.InvariantCulture);
+
+    [Fact]
     public async Task The_generated_systemd_units_pass_systemd_analyze_verify()
     {
         var units = Path.Combine(stack.StackDirectory, "systemd");
         var files = Directory.GetFiles(units).Order(StringComparer.Ordinal).ToList();
-        Assert.Equal(["orthancseg-nginx.service", "orthancseg-orthanc.service", "orthancseg-postgres.service", "orthancseg-worker.service", "orthancseg.target"],
+        Assert.Equal(["orthancseg-adminer.service", "orthancseg-nginx.service", "orthancseg-orthanc.service", "orthancseg-postgres.service", "orthancseg-worker.service", "orthancseg.target"],
             files.Select(Path.GetFileName));
         foreach (var service in files.Where(f => f.EndsWith(".service", StringComparison.Ordinal)))
         {
@@ -224,17 +372,7 @@ public sealed class SupervisionTests(SupervisedStack stack) : IAsyncLifetime
         return file;
     }
 
-    private async Task UploadAsync(IEnumerable<DicomFile> files)
-    {
-        using var orthanc = stack.CreateOrthancClient();
-        foreach (var file in files)
-        {
-            using var content = new ByteArrayContent(DicomWriter.ToBytes(file));
-            content.Headers.ContentType = new MediaTypeHeaderValue("application/dicom");
-            using var response = await orthanc.PostAsync(new Uri("instances", UriKind.Relative), content);
-            Assert.True(response.IsSuccessStatusCode, $"Orthanc refused an upload: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
-        }
-    }
+    private Task UploadAsync(IEnumerable<DicomFile> files) => stack.UploadAsync(files);
 
     /// <summary>Waits until supervisord runs a new Orthanc (not <paramref name="gone"/>) that answers /system.</summary>
     private async Task WaitForOrthancAsync(int gone) =>

@@ -104,7 +104,7 @@ public sealed class TrainingRunTests : IDisposable
         return seen;
     }
 
-    private static async Task<string> CliAsync(RecordsHarness harness, params string[] arguments)
+    internal static async Task<string> CliAsync(RecordsHarness harness, params string[] arguments)
     {
         var result = await CliProcess.RunAsync([.. arguments, "--url", harness.WorkerAddress, "--token-file", harness.AdminTokenFile]);
         Assert.True(result.ExitCode == 0, $"orthancseg {string.Join(' ', arguments)} exited {result.ExitCode}: {result.Stderr}\n{result.Stdout}");

@@ -98,6 +98,7 @@ internal static class ModelsCommand
             new[] { "configuration", $"{m.Configuration}, {m.Trainer}, {m.Plans}" },
             new[] { "folds", string.Join(',', m.Folds) },
             new[] { "mean Dice", Dice(m) },
+            new[] { "retrain comparison", TrainingFlags.Describe(m.Comparison) },
             new[] { "training time", TimeSpan.FromSeconds(m.TrainingSeconds).ToString() },
             new[] { "location", m.Location },
             new[] { "created", Formatting.Time(m.CreateTime) },
@@ -126,5 +127,18 @@ internal static class ModelsCommand
         trainingSeconds = m.TrainingSeconds,
         createTime = Formatting.TimeValue(m.CreateTime),
         activateTime = Formatting.TimeValue(m.ActivateTime),
+        comparison = ComparisonJson(m.Comparison),
+    };
+
+    internal static object? ComparisonJson(ModelComparison? c) => c is null ? null : new
+    {
+        modelId = c.ModelId,
+        activeModelId = c.ActiveModelId,
+        activeDice = c.HasActiveDice ? c.ActiveDice : (double?)null,
+        newDice = c.HasNewDice ? c.NewDice : (double?)null,
+        minDiceImprovement = c.MinDiceImprovement,
+        activated = c.Activated,
+        reason = c.Reason,
+        createTime = Formatting.TimeValue(c.CreateTime),
     };
 }

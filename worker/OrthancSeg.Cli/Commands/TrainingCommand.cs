@@ -8,18 +8,19 @@ using OrthancSeg.Contracts.V1;
 
 namespace OrthancSeg.Cli.Commands;
 
-/// <summary>`orthancseg training start|list|show|logs|cancel`: nnU-Net training runs of a workflow's snapshots.</summary>
+/// <summary>`orthancseg training start|list|show|logs|watch|cancel`: nnU-Net training runs of a workflow's snapshots.</summary>
 internal static partial class TrainingCommand
 {
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
 
     public static Command Create()
     {
-        var command = new Command("training", "Train nnU-Net on a snapshot (this machine's GPUs or Slurm): start, list, show, logs, cancel");
+        var command = new Command("training", "Train nnU-Net on a snapshot (this machine's GPUs or Slurm): start, list, show, logs, watch, cancel");
         command.Subcommands.Add(StartCommand());
         command.Subcommands.Add(ListCommand());
         command.Subcommands.Add(ShowCommand());
         command.Subcommands.Add(LogsCommand());
+        command.Subcommands.Add(WatchCommand());
         command.Subcommands.Add(CancelCommand());
         return command;
     }
@@ -28,49 +29,18 @@ internal static partial class TrainingCommand
     {
         var workflow = new Option<string>("--workflow") { Description = "The workflow to train", Required = true };
         var snapshot = new Option<long>("--snapshot") { Description = "The snapshot to train on (default: the workflow's newest succeeded one)" };
-        var configuration = new Option<string>("--configuration") { Description = "nnU-Net configuration", DefaultValueFactory = _ => "3d_fullres" };
-        var folds = new Option<string>("--folds") { Description = "Folds to train: a list such as 0,1,2,3,4, or all (one model on every case)", DefaultValueFactory = _ => "0,1,2,3,4" };
-        var trainer = new Option<string?>("--trainer") { Description = "nnU-Net trainer (default nnUNetTrainer)" };
-        var plans = new Option<string?>("--plans") { Description = "nnU-Net plans (default nnUNetPlans; e.g. nnUNetResEncUNetMPlans)" };
-        var planner = new Option<string?>("--planner") { Description = "The planner for plans nnU-Net cannot derive" };
-        var backend = new Option<string?>("--backend") { Description = "local or slurm (default: the worker's)" };
-        var gpus = new Option<int>("--gpus") { Description = "GPUs per fold (0 trains on CPU)", DefaultValueFactory = _ => 1 };
-        var cpus = new Option<int>("--cpus") { Description = "CPUs per step (default 8, at most the local backend's)" };
-        var memory = new Option<string?>("--memory") { Description = "Memory per step, e.g. 32G or 16000M (default 32G, at most the local backend's)" };
-        var time = new Option<string>("--time") { Description = "Time limit per step, [D-]HH:MM:SS", DefaultValueFactory = _ => "24:00:00" };
-        var partition = new Option<string?>("--partition") { Description = "Slurm partition (default: the cluster's)" };
+        var flags = new TrainingFlags();
         var wait = new Option<bool>("--wait") { Description = "Follow the run until it ends (exit code 1 unless it succeeded)" };
-        var command = new Command("start", "Start a training run: preprocessing, then one job per fold; a model is registered when every fold succeeds")
+        var command = new Command("start",
+            "Start a training run: preprocessing, then one job per fold; a model is registered when every fold succeeds. Flags left out take the workflow's defaults")
         {
-            workflow, snapshot, configuration, folds, trainer, plans, planner, backend, gpus, cpus, memory, time, partition, wait,
+            workflow, snapshot, wait,
         };
+        flags.AddTo(command);
         command.SetAction((parseResult, cancellationToken) => CommandRunner.RunAsync(parseResult, async (worker, output, ct) =>
         {
-            var request = new StartTrainingRequest
-            {
-                Workflow = parseResult.GetValue(workflow)!,
-                SnapshotId = parseResult.GetValue(snapshot),
-                Configuration = parseResult.GetValue(configuration)!,
-                Trainer = parseResult.GetValue(trainer) ?? "",
-                Plans = parseResult.GetValue(plans) ?? "",
-                Planner = parseResult.GetValue(planner) ?? "",
-                Backend = parseResult.GetValue(backend) switch
-                {
-                    null => TrainingBackend.Unspecified,
-                    "local" => TrainingBackend.Local,
-                    "slurm" => TrainingBackend.Slurm,
-                    var other => throw new CliException($"--backend {other} is not a backend; use local or slurm", ExitCodes.Unhealthy),
-                },
-                Resources = new TrainingResources
-                {
-                    Gpus = parseResult.GetValue(gpus),
-                    Cpus = parseResult.GetValue(cpus),
-                    MemoryMib = parseResult.GetValue(memory) is { } m ? MemoryMiB(m) : 0,
-                    TimeLimitSeconds = Seconds(parseResult.GetValue(time)!),
-                    Partition = parseResult.GetValue(partition) ?? "",
-                },
-            };
-            request.Folds.AddRange(parseResult.GetValue(folds)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+            var request = new StartTrainingRequest { Workflow = parseResult.GetValue(workflow)!, SnapshotId = parseResult.GetValue(snapshot) };
+            flags.Fill(parseResult, request);
             var run = (await worker.Training.StartTrainingAsync(request, deadline: DateTime.UtcNow + Deadline, cancellationToken: ct)).Run;
             if (!parseResult.GetValue(wait))
             {
@@ -178,6 +148,57 @@ internal static partial class TrainingCommand
         return command;
     }
 
+    private static Command WatchCommand()
+    {
+        var id = new Argument<long>("run") { Description = "The training run number" };
+        var logs = new Option<bool>("--logs") { Description = "Also print every line the steps write to their logs" };
+        var command = new Command("watch", "Follow a run until it ends: state changes and each epoch nnU-Net finishes (losses, pseudo Dice)") { id, logs };
+        command.SetAction((parseResult, cancellationToken) => CommandRunner.RunAsync(parseResult, async (worker, output, ct) =>
+        {
+            var request = new WatchTrainingRunRequest { Id = parseResult.GetValue(id), Epochs = true, LogLines = parseResult.GetValue(logs) };
+            TrainingRun? run = null;
+            var states = "";
+            using var watch = worker.Training.WatchTrainingRun(request, cancellationToken: ct);
+            await foreach (var update in watch.ResponseStream.ReadAllAsync(ct))
+            {
+                if (output.Json)
+                {
+                    output.WriteJson(new
+                    {
+                        run = update.Run is null ? null : ToJson(update.Run),
+                        epochs = update.Epochs.Select(EpochJson).ToArray(),
+                        logLines = update.LogLines.Select(l => new { step = l.Step, text = l.Text }).ToArray(),
+                    });
+                }
+                else
+                {
+                    foreach (var line in update.LogLines)
+                    {
+                        output.Line($"[{(line.Step == "preprocess" ? line.Step : $"fold {line.Step}")}] {line.Text}");
+                    }
+                    foreach (var epoch in update.Epochs)
+                    {
+                        output.Line($"fold {epoch.Fold}: {TrainingFlags.Describe(epoch)}");
+                    }
+                    if (update.Run is { } changed
+                        && $"{Formatting.Word(changed.State)}; {string.Join(", ", changed.Steps.Select(s => $"{StepName(s)} {Formatting.Word(s.State)}"))}" is var now
+                        && now != states)
+                    {
+                        output.Line(string.Create(CultureInfo.InvariantCulture, $"run {changed.Id}: {now}"));
+                        states = now;
+                    }
+                }
+                run = update.Run ?? run;
+            }
+            if (run is not null && !output.Json && run.Error.Length > 0)
+            {
+                output.Line(run.Error);
+            }
+            return run?.State == TrainingState.Succeeded ? ExitCodes.Ok : ExitCodes.Unhealthy;
+        }, cancellationToken));
+        return command;
+    }
+
     private static Command CancelCommand()
     {
         var id = new Argument<long>("run") { Description = "The training run number" };
@@ -210,6 +231,8 @@ internal static partial class TrainingCommand
             new[] { "resources", string.Create(CultureInfo.InvariantCulture,
                 $"{r.Resources.Gpus} GPU(s), {r.Resources.Cpus} CPU(s), {r.Resources.MemoryMib} MiB, {TimeSpan.FromSeconds(r.Resources.TimeLimitSeconds)}{(r.Resources.Partition.Length > 0 ? $", partition {r.Resources.Partition}" : "")}") },
             new[] { "registered model", r.ModelId == 0 ? "" : Formatting.Number(r.ModelId) },
+            new[] { "started by", r.Trigger },
+            new[] { "comparison", TrainingFlags.Describe(r.Comparison) },
             new[] { "error", r.Error },
             new[] { "created", Formatting.Time(r.CreateTime) },
             new[] { "started", Formatting.Time(r.StartTime) },
@@ -220,6 +243,12 @@ internal static partial class TrainingCommand
             r.Steps.Select(s => (IReadOnlyList<string>)[
                 StepName(s), Formatting.Word(s.State), s.JobId == 0 ? "" : Formatting.Number(s.JobId), s.BackendJobId, s.Host, s.Gpus,
                 s.HasExitCode ? Formatting.Number(s.ExitCode) : "", Formatting.Time(s.StartTime), Formatting.Time(s.FinishTime), s.LogPath]));
+        if (r.Steps.Any(s => s.LatestEpoch is not null))
+        {
+            output.Line();
+            output.Table(["STEP", "LATEST EPOCH"], r.Steps.Where(s => s.LatestEpoch is not null).Select(s => (IReadOnlyList<string>)[
+                StepName(s), TrainingFlags.Describe(s.LatestEpoch)]));
+        }
         foreach (var failed in r.Steps.Where(s => s.Error.Length > 0))
         {
             output.Line();
@@ -295,6 +324,8 @@ internal static partial class TrainingCommand
         timeLimitSeconds = r.Resources.TimeLimitSeconds,
         partition = r.Resources.Partition,
         modelId = r.ModelId,
+        trigger = r.Trigger,
+        comparison = ModelsCommand.ComparisonJson(r.Comparison),
         error = r.Error,
         createTime = Formatting.TimeValue(r.CreateTime),
         startTime = Formatting.TimeValue(r.StartTime),
@@ -310,10 +341,22 @@ internal static partial class TrainingCommand
             gpus = s.Gpus,
             exitCode = s.HasExitCode ? s.ExitCode : (int?)null,
             logPath = s.LogPath,
+            latestEpoch = s.LatestEpoch is null ? null : EpochJson(s.LatestEpoch),
             error = s.Error,
             startTime = Formatting.TimeValue(s.StartTime),
             finishTime = Formatting.TimeValue(s.FinishTime),
         }).ToArray(),
+    };
+
+    private static object EpochJson(TrainingEpoch e) => new
+    {
+        fold = e.Fold,
+        epoch = e.Epoch,
+        learningRate = e.HasLearningRate ? e.LearningRate : (double?)null,
+        trainLoss = e.HasTrainLoss ? e.TrainLoss : (double?)null,
+        valLoss = e.HasValLoss ? e.ValLoss : (double?)null,
+        pseudoDice = e.PseudoDice.ToArray(),
+        epochSeconds = e.HasEpochSeconds ? e.EpochSeconds : (double?)null,
     };
 
     [GeneratedRegex("^([0-9]+)([MmGgTt]?)$", RegexOptions.CultureInvariant)]

@@ -6,7 +6,7 @@ using OrthancSeg.Contracts.V1;
 
 namespace OrthancSeg.Cli.Commands;
 
-/// <summary>`orthancseg workflows create|list|get|pause|resume`.</summary>
+/// <summary>`orthancseg workflows create|list|get (show)|update|pause|resume`.</summary>
 internal static class WorkflowsCommand
 {
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
@@ -17,6 +17,7 @@ internal static class WorkflowsCommand
         command.Subcommands.Add(CreateCommand());
         command.Subcommands.Add(ListCommand());
         command.Subcommands.Add(GetCommand());
+        command.Subcommands.Add(UpdateCommand());
         command.Subcommands.Add(StateCommand("pause", "Stop admitting new series (labels are still recorded)", pause: true));
         command.Subcommands.Add(StateCommand("resume", "Admit series again and backfill what arrived meanwhile", pause: false));
         return command;
@@ -37,6 +38,10 @@ internal static class WorkflowsCommand
         {
             name, datasetId, datasetName, modality, description, bodyPart, labels, synonyms, noOhif,
         };
+        var training = new TrainingFlags();
+        training.AddTo(command);
+        var retrain = new RetrainFlags();
+        retrain.AddTo(command);
         command.SetAction((parseResult, cancellationToken) => CommandRunner.RunAsync(parseResult, async (worker, output, ct) =>
         {
             var workflow = new Workflow
@@ -53,6 +58,14 @@ internal static class WorkflowsCommand
                 AllowOhifDefaultNames = !parseResult.GetValue(noOhif),
             };
             workflow.Labels.AddRange(ParseLabels(parseResult.GetValue(labels)!, parseResult.GetValue(synonyms) ?? []));
+            if (training.AnyGiven(parseResult))
+            {
+                workflow.TrainingDefaults = training.Read(parseResult, null);
+            }
+            if (retrain.AnyGiven(parseResult))
+            {
+                workflow.RetrainPolicy = retrain.Read(parseResult, null);
+            }
             var response = await worker.Admin.CreateWorkflowAsync(new CreateWorkflowRequest { Workflow = workflow, SetAllowOhifDefaultNames = true },
                 deadline: DateTime.UtcNow + Deadline, cancellationToken: ct);
             Show(output, response.Workflow);
@@ -96,12 +109,48 @@ internal static class WorkflowsCommand
     private static Command GetCommand()
     {
         var name = new Argument<string>("name") { Description = "The workflow's name" };
-        var command = new Command("get", "Show one workflow") { name };
+        var command = new Command("get", "Show one workflow, with its training defaults and retrain policy") { name };
+        command.Aliases.Add("show");
         command.SetAction((parseResult, cancellationToken) => CommandRunner.RunAsync(parseResult, async (worker, output, ct) =>
         {
             var response = await worker.Admin.GetWorkflowAsync(new GetWorkflowRequest { Name = parseResult.GetValue(name)! },
                 deadline: DateTime.UtcNow + Deadline, cancellationToken: ct);
             Show(output, response.Workflow);
+            return ExitCodes.Ok;
+        }, cancellationToken));
+        return command;
+    }
+
+    private static Command UpdateCommand()
+    {
+        var name = new Argument<string>("name") { Description = "The workflow's name" };
+        var reset = new Option<bool>("--reset-training-defaults") { Description = "Forget the workflow's training defaults (the built-in ones apply)" };
+        var command = new Command("update", "Change a workflow's training defaults (the flags given; the others are kept) and its retrain policy") { name, reset };
+        var training = new TrainingFlags();
+        training.AddTo(command);
+        var retrain = new RetrainFlags();
+        retrain.AddTo(command);
+        command.SetAction((parseResult, cancellationToken) => CommandRunner.RunAsync(parseResult, async (worker, output, ct) =>
+        {
+            var current = (await worker.Admin.GetWorkflowAsync(new GetWorkflowRequest { Name = parseResult.GetValue(name)! },
+                deadline: DateTime.UtcNow + Deadline, cancellationToken: ct)).Workflow;
+            var request = new UpdateWorkflowRequest { Workflow = new Workflow { Name = current.Name }, UpdateMask = new() };
+            if (parseResult.GetValue(reset) || training.AnyGiven(parseResult))
+            {
+                request.Workflow.TrainingDefaults = training.Read(parseResult, parseResult.GetValue(reset) ? null : current.TrainingDefaults);
+                request.UpdateMask.Paths.Add("training_defaults");
+            }
+            if (retrain.AnyGiven(parseResult))
+            {
+                request.Workflow.RetrainPolicy = retrain.Read(parseResult, current.RetrainPolicy);
+                request.UpdateMask.Paths.Add("retrain_policy");
+            }
+            if (request.UpdateMask.Paths.Count == 0)
+            {
+                throw new CliException("Nothing to change: give training flags (e.g. --folds all --gpus 1) or retrain flags (e.g. --retrain on --retrain-after 10)",
+                    ExitCodes.Unhealthy);
+            }
+            Show(output, (await worker.Admin.UpdateWorkflowAsync(request, deadline: DateTime.UtcNow + Deadline, cancellationToken: ct)).Workflow);
             return ExitCodes.Ok;
         }, cancellationToken));
         return command;
@@ -169,6 +218,8 @@ internal static class WorkflowsCommand
             new[] { "selection", Selection(w.Selection) },
             new[] { "ohif default names", w.AllowOhifDefaultNames ? "Segment N → label N" : "not accepted" },
             new[] { "cases", $"{w.CaseCount} ({w.LabeledCaseCount} labeled)" },
+            new[] { "training defaults", TrainingFlags.Describe(w.TrainingDefaults) },
+            new[] { "retrain policy", TrainingFlags.Describe(w.RetrainPolicy) },
             new[] { "created", Formatting.Time(w.CreateTime) },
         });
         output.Line();
@@ -212,6 +263,8 @@ internal static class WorkflowsCommand
         labeledCaseCount = w.LabeledCaseCount,
         createTime = Formatting.TimeValue(w.CreateTime),
         updateTime = Formatting.TimeValue(w.UpdateTime),
+        trainingDefaults = w.TrainingDefaults is null ? (object?)null : System.Text.Json.JsonDocument.Parse(Google.Protobuf.JsonFormatter.Default.Format(w.TrainingDefaults)).RootElement,
+        retrainPolicy = w.RetrainPolicy is null ? (object?)null : System.Text.Json.JsonDocument.Parse(Google.Protobuf.JsonFormatter.Default.Format(w.RetrainPolicy)).RootElement,
     };
 
 }

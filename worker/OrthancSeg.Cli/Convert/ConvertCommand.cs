@@ -85,7 +85,7 @@ internal static class ConvertCommand
         var folder = new Option<string>("--series") { Description = "Folder with the DICOM series the labels were made on", Required = true };
         var labels = new Option<string>("--labels") { Description = "Segment name ← label value, e.g. liver=1,tumor=2", Required = true };
         var algorithm = new Option<string?>("--algorithm") { Description = "Algorithm (model) name; makes the segments AUTOMATIC (default MANUAL)" };
-        var description = new Option<string>("--series-description") { Description = "SeriesDescription of the SEG", DefaultValueFactory = _ => "Segmentation" };
+        var description = new Option<string?>("--series-description") { Description = "SeriesDescription of the SEG (default: \"Segmentation by ALGORITHM\" with --algorithm, else \"Segmentation\")" };
         var seriesUid = SeriesUidOption();
         var command = new Command("labels", "Write a NIfTI label map on a series' grid as a DICOM SEG referencing that series")
         {
@@ -104,7 +104,7 @@ internal static class ConvertCommand
             var labelMap = new Volume(grid, VoxelType.UInt8, image.ToVolume(VoxelType.UInt8).Data);
             var name = parse.GetValue(algorithm);
             var options = new SegmentationWriterOptions(
-                name is null ? SegmentAlgorithmType.Manual : SegmentAlgorithmType.Automatic, name, parse.GetValue(description)!);
+                name is null ? SegmentAlgorithmType.Manual : SegmentAlgorithmType.Automatic, name, parse.GetValue(description));
             var result = SegmentationWriter.Write(labelMap, sources, mapping.Labels.Select(l => new SegmentDefinition(l.Value, l.Key)), options);
             if (!result.Written)
             {

@@ -8,6 +8,7 @@ using OrthancSeg.Worker.Cases;
 using OrthancSeg.Worker.Errors;
 using OrthancSeg.Worker.Jobs;
 using OrthancSeg.Worker.Labels;
+using OrthancSeg.Worker.Training;
 using OrthancSeg.Worker.Workflows;
 using ContractCase = OrthancSeg.Contracts.V1.Case;
 using ContractLabel = OrthancSeg.Contracts.V1.Label;
@@ -23,9 +24,10 @@ namespace OrthancSeg.Worker.Grpc;
 
 /// <summary>The admin RPCs for workflows, cases, labels and dead letters: validation, paging and contract mapping.</summary>
 internal sealed class RecordsAdmin(WorkflowStore workflows, CaseStore cases, LabelStore labels, JobQueue queue,
-    NpgsqlDataSource dataSource)
+    NpgsqlDataSource dataSource, WorkflowTraining training)
 {
-    private static readonly HashSet<string> UpdatableFields = ["selection", "labels", "allow_ohif_default_names", "dataset_name"];
+    private static readonly HashSet<string> UpdatableFields =
+        ["selection", "labels", "allow_ohif_default_names", "dataset_name", WorkflowTraining.DefaultsField, WorkflowTraining.PolicyField];
 
     public async Task<CreateWorkflowResponse> CreateWorkflowAsync(CreateWorkflowRequest request, CancellationToken cancellationToken)
     {
@@ -34,7 +36,9 @@ internal sealed class RecordsAdmin(WorkflowStore workflows, CaseStore cases, Lab
             throw new InvalidArgumentException("workflow", "is required");
         }
         var spec = Spec(request.Workflow, request.SetAllowOhifDefaultNames ? request.Workflow.AllowOhifDefaultNames : true);
+        WorkflowTraining.Validate(request.Workflow, null);
         var created = await workflows.CreateAsync(spec, cancellationToken);
+        await training.SetAsync(created.Id, request.Workflow, null, cancellationToken);
         await BackfillWorkflowHandler.EnqueueAsync(queue, created.Name, created.CreatedAt, cancellationToken);
         return new CreateWorkflowResponse { Workflow = await ToContractAsync(created, cancellationToken) };
     }
@@ -73,7 +77,9 @@ internal sealed class RecordsAdmin(WorkflowStore workflows, CaseStore cases, Lab
                 ? $"name the fields to change: {string.Join(", ", UpdatableFields)}"
                 : $"{string.Join(", ", unknown)} cannot be changed; changeable: {string.Join(", ", UpdatableFields)}");
         }
+        WorkflowTraining.Validate(request.Workflow, fields);
         var updated = await workflows.UpdateAsync(Spec(request.Workflow, request.Workflow.AllowOhifDefaultNames), fields, cancellationToken);
+        await training.SetAsync(updated.Id, request.Workflow, fields, cancellationToken);
         if (fields.Contains("selection") && updated.IsActive)
         {
             await BackfillWorkflowHandler.EnqueueAsync(queue, updated.Name, updated.UpdatedAt, cancellationToken);
@@ -233,6 +239,7 @@ internal sealed class RecordsAdmin(WorkflowStore workflows, CaseStore cases, Lab
             Code = l.Code ?? "",
             Colour = l.Colour ?? "",
         }));
+        await training.DescribeAsync(workflow.Id, result, cancellationToken);
         return result;
     }
 

@@ -10,7 +10,7 @@ using OrthancSeg.Worker.Workflows;
 namespace OrthancSeg.Worker.Training;
 
 /// <summary>orthancseg.v1.ModelService: the models training registered, and which one of a workflow is active.</summary>
-internal sealed class ModelsService(TrainingStore store, WorkflowStore workflows) : ModelService.ModelServiceBase
+internal sealed class ModelsService(TrainingStore store, WorkflowStore workflows, RetrainStore retrains) : ModelService.ModelServiceBase
 {
     public override async Task<ListModelsResponse> ListModels(ListModelsRequest request, ServerCallContext context)
     {
@@ -67,6 +67,10 @@ internal sealed class ModelsService(TrainingStore store, WorkflowStore workflows
         {
             var value = int.Parse(key, NumberStyles.None, CultureInfo.InvariantCulture);
             result.LabelDice.Add(new LabelDice { Value = value, Name = names.GetValueOrDefault(value, ""), Dice = dice });
+        }
+        if (await retrains.ComparisonOfModelAsync(model.Id, cancellationToken) is { } comparison)
+        {
+            result.Comparison = comparison;
         }
         return result;
     }

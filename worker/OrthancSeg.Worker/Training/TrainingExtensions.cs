@@ -9,7 +9,8 @@ internal static class TrainingExtensions
 {
     /// <summary>
     /// Training dispatch: options (OrthancSeg:Training and its :NnUnet, :Local, :Slurm sections, validated at start), the nnU-Net
-    /// command builder, the Slurm client, the local GPUs and launcher, the run store, and the two step handlers in the "training" pool.
+    /// command builder, the Slurm client, the local GPUs and launcher, the run store, the two step handlers in the "training" pool, and the
+    /// workflows' training defaults and retrain policy with its periodic check (pool "retrain").
     /// </summary>
     public static WebApplicationBuilder AddOrthancSegTraining(this WebApplicationBuilder builder)
     {
@@ -27,9 +28,16 @@ internal static class TrainingExtensions
         builder.Services.AddSingleton<LocalProcessLauncher>();
         builder.Services.AddSingleton<LocalResources>();
         builder.Services.AddSingleton<TrainingStore>();
+        builder.Services.AddSingleton<WorkflowTrainingStore>();
+        builder.Services.AddSingleton<RetrainStore>();
+        builder.Services.AddScoped<WorkflowTraining>();
+        builder.Services.AddScoped<TrainingStarter>();
         builder.Services.AddScoped<TrainingStepRunner>();
         builder.Services.AddJobHandler<PreprocessHandler>();
         builder.Services.AddJobHandler<TrainFoldHandler>();
+        builder.Services.AddJobHandler<RetrainCheckHandler>();
+        // Checks are short and only move triggers along: one at a time per worker is plenty.
+        builder.Services.AddJobPool(RetrainCheckHandler.Pool, _ => 1);
         builder.Services.AddJobPool(TrainingStepRunner.Pool, services => services.GetRequiredService<IOptions<TrainingOptions>>().Value.Concurrency);
         return builder;
     }

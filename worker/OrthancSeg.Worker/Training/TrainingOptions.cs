@@ -30,6 +30,9 @@ internal sealed class TrainingOptions
     /// <summary>Lines of a failed step's log kept in its error.</summary>
     public int ErrorLogLines { get; set; } = 20;
 
+    /// <summary>How often the "retrain-check" job looks at the workflows whose retrain policy is on (one job per period while any is).</summary>
+    public TimeSpan RetrainCheckInterval { get; set; } = TimeSpan.FromMinutes(1);
+
     public string ResolvedRunsRoot(string rawRoot) =>
         Path.GetFullPath(!string.IsNullOrWhiteSpace(RunsRoot) ? RunsRoot : Path.Combine(Path.GetDirectoryName(Path.GetFullPath(rawRoot))!, "orthancseg_training"));
 }
@@ -62,6 +65,10 @@ internal sealed class TrainingOptionsValidator : IValidateOptions<TrainingOption
         if (options.ErrorLogLines is < 0 or > 1000)
         {
             problems.Add($"{TrainingOptions.Section}:ErrorLogLines must be 0..1000, not {options.ErrorLogLines}");
+        }
+        if (options.RetrainCheckInterval < TimeSpan.FromMilliseconds(100) || options.RetrainCheckInterval > TimeSpan.FromDays(1))
+        {
+            problems.Add($"{TrainingOptions.Section}:RetrainCheckInterval must be 100 ms..1 day, not {options.RetrainCheckInterval}");
         }
         return problems.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(problems);
     }

@@ -16,138 +16,19 @@ using OrthancSeg.Worker.Workflows;
 namespace OrthancSeg.Worker.Training;
 
 /// <summary>orthancseg.v1.TrainingService: starts runs (checking at once that they can ever run), shows, follows and cancels them.</summary>
-internal sealed partial class TrainingService(
+internal sealed class TrainingService(
     TrainingStore store,
-    WorkflowStore workflows,
-    SnapshotStore snapshots,
+    TrainingStarter starter,
+    RetrainStore retrains,
     JobQueue queue,
     JobRunner jobs,
-    NnUnetCommands commands,
-    IOptions<NnUnetOptions> nnunetOptions,
-    IOptions<TrainingOptions> options,
-    IOptions<LocalOptions> localOptions,
-    LocalResources localResources,
-    SlurmClient slurm) : Contracts.V1.TrainingService.TrainingServiceBase
+    IOptions<LocalOptions> localOptions) : Contracts.V1.TrainingService.TrainingServiceBase
 {
-    private const int DefaultGpus = 1;
-    private const int DefaultCpus = 8;
-    private const long DefaultMemoryMiB = 32_768;
-    private static readonly TimeSpan DefaultTimeLimit = TimeSpan.FromHours(24);
     private static readonly TimeSpan WatchPoll = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan LogPoll = TimeSpan.FromMilliseconds(500);
 
-    public override async Task<StartTrainingResponse> StartTraining(StartTrainingRequest request, ServerCallContext context)
-    {
-        var ct = context.CancellationToken;
-        if (request.Workflow.Length == 0)
-        {
-            throw new InvalidArgumentException("workflow", "is required");
-        }
-        var workflow = await workflows.GetAsync(request.Workflow, ct);
-        var snapshot = await SnapshotAsync(workflow, request.SnapshotId, ct);
-
-        var problems = new List<FieldProblem>();
-        var configuration = Or(request.Configuration, "3d_fullres");
-        if (!NnUnetCommands.Configurations.Contains(configuration))
-        {
-            problems.Add(new("configuration", $"'{configuration}' is not an nnU-Net configuration ({string.Join(", ", NnUnetCommands.Configurations)})"));
-        }
-        var trainer = Or(request.Trainer, "nnUNetTrainer");
-        var plans = Or(request.Plans, "nnUNetPlans");
-        var planner = request.Planner.Length == 0 ? null : request.Planner;
-        foreach (var (field, value) in new[] { ("trainer", trainer), ("plans", plans), ("planner", planner ?? "x") })
-        {
-            if (!Identifier().IsMatch(value))
-            {
-                problems.Add(new(field, $"'{value}' is not an nnU-Net class or plans name (letters, digits and _)"));
-            }
-        }
-        List<string> folds = request.Folds.Count == 0 ? ["0", "1", "2", "3", "4"] : [.. request.Folds];
-        foreach (var fold in folds.Where(f => f is not ("0" or "1" or "2" or "3" or "4" or "all")))
-        {
-            problems.Add(new("folds", $"'{fold}' is out of range: folds are 0..4 or 'all'"));
-        }
-        if (folds.Distinct(StringComparer.Ordinal).Count() != folds.Count)
-        {
-            problems.Add(new("folds", "a fold is named twice"));
-        }
-        var backend = request.Backend switch
-        {
-            TrainingBackend.Unspecified => options.Value.DefaultBackend,
-            TrainingBackend.Local => "local",
-            TrainingBackend.Slurm => "slurm",
-            _ => null,
-        };
-        if (backend is null)
-        {
-            problems.Add(new("backend", $"{request.Backend} is not a backend"));
-        }
-        var resources = request.Resources ?? new TrainingResources();
-        if (resources.Gpus < 0 || resources.Cpus < 0 || resources.MemoryMib < 0 || resources.TimeLimitSeconds < 0)
-        {
-            problems.Add(new("resources", "GPUs, CPUs, memory and time limit cannot be negative"));
-        }
-        if (resources.Partition.Length > 0 && !Identifier().IsMatch(resources.Partition.Replace("-", "_", StringComparison.Ordinal)))
-        {
-            problems.Add(new("resources.partition", $"'{resources.Partition}' is not a partition name"));
-        }
-        if (problems.Count > 0)
-        {
-            throw new InvalidArgumentException(problems);
-        }
-        if (folds.Any(f => f != "all") && snapshot.IncludedCount < CrossValidationSplits.FoldCount)
-        {
-            throw new FailedPreconditionException($"Snapshot {snapshot.Id} has {snapshot.IncludedCount} case(s); {CrossValidationSplits.FoldCount}-fold "
-                + "cross-validation needs at least 5. Train fold 'all' instead (--folds all)");
-        }
-        var model = new NnUnetModelSpec(workflow.DatasetId, workflow.DatasetName, configuration, trainer, plans);
-        try
-        {
-            commands.PlanAndPreprocess(model, nnunetOptions.Value.Paths(Path.GetDirectoryName(snapshot.DatasetPath)!), 1, planner);
-        }
-        catch (ArgumentException e)
-        {
-            throw new InvalidArgumentException("planner", e.Message);
-        }
-
-        var gpus = resources.HasGpus ? resources.Gpus : DefaultGpus;
-        var cpus = resources.Cpus;
-        var memory = resources.MemoryMib;
-        var time = resources.TimeLimitSeconds > 0 ? resources.TimeLimitSeconds : (long)DefaultTimeLimit.TotalSeconds;
-        var partition = resources.Partition.Length == 0 ? null : resources.Partition;
-        if (backend == "local")
-        {
-            // The defaults shrink to a smaller machine; an explicit request that cannot fit is refused.
-            var ledger = await localResources.LedgerAsync(ct);
-            cpus = cpus > 0 ? cpus : Math.Min(DefaultCpus, ledger.Capacity.Cpus);
-            memory = memory > 0 ? memory : Math.Min(DefaultMemoryMiB, ledger.Capacity.MemoryMiB);
-            var reason = ledger.WhyItCanNeverFit(new LocalRequest(gpus, cpus, memory)) ?? ledger.WhyItCanNeverFit(new LocalRequest(0, cpus, memory));
-            if (reason is not null)
-            {
-                throw new FailedPreconditionException($"The local backend can never run this request: {reason}");
-            }
-        }
-        else
-        {
-            cpus = cpus > 0 ? cpus : DefaultCpus;
-            memory = memory > 0 ? memory : DefaultMemoryMiB;
-            try
-            {
-                await slurm.EnsureCanEverRunAsync(new SlurmResources(gpus, cpus, memory, TimeSpan.FromSeconds(time), partition), ct);
-                await slurm.EnsureCanEverRunAsync(new SlurmResources(0, cpus, memory, TimeSpan.FromSeconds(time), partition), ct);
-            }
-            catch (SlurmRequestRefusedException e)
-            {
-                throw new FailedPreconditionException($"Slurm can never run this request: {e.Message}");
-            }
-        }
-
-        var runId = await store.CreateRunAsync(new TrainingRunSpec(workflow.Id, snapshot.Id, configuration, trainer, plans, planner, folds, backend!,
-            gpus, cpus, memory, time, partition), ct);
-        var preprocess = (await store.StepsAsync(runId, ct)).Single(s => s.Kind == TrainingStore.Preprocess);
-        var job = await PreprocessHandler.EnqueueAsync(queue, runId, preprocess.Id, options.Value.MaxAttempts, ct);
-        await store.SetStepJobAsync(preprocess.Id, job.Id.Value, ct);
-        return new StartTrainingResponse { Run = await RunAsync(runId, ct) };
-    }
+    public override async Task<StartTrainingResponse> StartTraining(StartTrainingRequest request, ServerCallContext context) =>
+        new() { Run = await RunAsync(await starter.StartAsync(request, null, context.CancellationToken), context.CancellationToken) };
 
     public override async Task<GetTrainingRunResponse> GetTrainingRun(GetTrainingRunRequest request, ServerCallContext context) =>
         new() { Run = await RunAsync(Id(request.Id), context.CancellationToken) };
@@ -198,21 +79,43 @@ internal sealed partial class TrainingService(
     {
         var ct = context.CancellationToken;
         var id = Id(request.Id);
+        var followers = new Dictionary<long, LogFollower>();
+        var follow = request.Epochs || request.LogLines;
         TrainingRun? sent = null;
         while (true)
         {
-            var run = await RunAsync(id, ct);
+            var record = await store.GetRunAsync(id, ct);
+            var steps = await store.StepsAsync(id, ct);
+            var run = await DescribeAsync(record, steps, ct);
             if (!run.Equals(sent))
             {
                 await responseStream.WriteAsync(new WatchTrainingRunResponse { Run = run }, ct);
                 sent = run;
+            }
+            if (follow)
+            {
+                // Read after the state: once a step reads as ended, its log is complete up to what this reads.
+                var events = new WatchTrainingRunResponse();
+                foreach (var step in steps.Where(s => s.LogPath is not null))
+                {
+                    if (!followers.TryGetValue(step.Id, out var follower) || follower.Path != step.LogPath)
+                    {
+                        // A local step that ran again has a new folder and log: follow that one from its start.
+                        follower = followers[step.Id] = new LogFollower(step.LogPath!, StepLabel(step));
+                    }
+                    await follower.ReadAsync(request.Epochs ? events.Epochs : null, request.LogLines ? events.LogLines : null, ct);
+                }
+                if (events.Epochs.Count > 0 || events.LogLines.Count > 0)
+                {
+                    await responseStream.WriteAsync(events, ct);
+                }
             }
             // A run ends before its last steps do (a cancel, a failed fold stopping the others): follow it until they have.
             if (run.State is not (TrainingState.Queued or TrainingState.Running) && run.Steps.All(s => s.State is not (TrainingState.Queued or TrainingState.Running)))
             {
                 return;
             }
-            await store.WaitForChangeAsync(WatchPoll, ct);
+            await store.WaitForChangeAsync(follow ? LogPoll : WatchPoll, ct);
         }
     }
 
@@ -260,31 +163,81 @@ internal sealed partial class TrainingService(
         return response;
     }
 
-    private async Task<SnapshotRecord> SnapshotAsync(Workflows.Workflow workflow, long snapshotId, CancellationToken ct)
+    private async Task<TrainingRun> RunAsync(long id, CancellationToken ct) =>
+        await DescribeAsync(await store.GetRunAsync(id, ct), await store.StepsAsync(id, ct), ct);
+
+    /// <summary>The run with its steps, each step's latest epoch read from the end of its log, and the retrain policy's comparison.</summary>
+    private async Task<TrainingRun> DescribeAsync(TrainingRunRecord record, IReadOnlyList<TrainingStepRecord> steps, CancellationToken ct)
     {
-        if (snapshotId < 0)
+        var run = ToContract(record, steps);
+        for (var i = 0; i < steps.Count; i++)
         {
-            throw new InvalidArgumentException("snapshot_id", $"{snapshotId} is not a snapshot number");
+            if (steps[i].Kind == TrainingStore.FoldStep && steps[i].LogPath is { } log && await LatestEpochAsync(log, steps[i].Fold, ct) is { } epoch)
+            {
+                run.Steps[i].LatestEpoch = epoch;
+            }
         }
-        if (snapshotId == 0)
+        if (record.TriggerId is not null && await retrains.ComparisonOfRunAsync(record.Id, ct) is { } comparison)
         {
-            return (await snapshots.ListAsync(workflow.Name, null, 1000, ct)).FirstOrDefault(s => s.State == SnapshotStore.Succeeded)
-                ?? throw new FailedPreconditionException($"Workflow {workflow.Name} has no succeeded snapshot to train on; export one first (snapshots export)");
+            run.Comparison = comparison;
         }
-        var snapshot = await snapshots.GetAsync(snapshotId, ct);
-        if (snapshot.WorkflowId != workflow.Id)
-        {
-            throw new InvalidArgumentException("snapshot_id", $"snapshot {snapshotId} belongs to workflow {snapshot.Workflow}, not {workflow.Name}");
-        }
-        return snapshot.State == SnapshotStore.Succeeded ? snapshot
-            : throw new FailedPreconditionException($"Snapshot {snapshotId} is {snapshot.State}, not succeeded: only a verified, finished snapshot can be trained on"
-                + (snapshot.Error is { } error ? $" ({error})" : ""));
+        return run;
     }
 
-    private async Task<TrainingRun> RunAsync(long id, CancellationToken ct)
+    /// <summary>The last epoch in the final 256 KiB of a log (a few hundred epochs of nnU-Net's output).</summary>
+    private static async Task<TrainingEpoch?> LatestEpochAsync(string path, string fold, CancellationToken ct)
     {
-        var run = await store.GetRunAsync(id, ct);
-        return ToContract(run, await store.StepsAsync(id, ct));
+        if (!File.Exists(path))
+        {
+            return null;
+        }
+        await using var log = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        var start = Math.Max(0, log.Length - (256 << 10));
+        log.Seek(start, SeekOrigin.Begin);
+        var (text, _) = await ReadAsync(log, log.Length - start, ct);
+        return NnUnetEpochParser.Latest(fold, text.Split('\n'));
+    }
+
+    private static string StepLabel(TrainingStepRecord step) => step.Kind == TrainingStore.Preprocess ? TrainingStore.Preprocess : step.Fold;
+
+    /// <summary>Follows one step's log for WatchTrainingRun: the bytes read so far, the line not yet ended, the epoch being read.</summary>
+    private sealed class LogFollower(string path, string step)
+    {
+        private readonly NnUnetEpochParser _parser = new(step);
+        private long _offset;
+        private string _partial = "";
+
+        public string Path => path;
+
+        public async Task ReadAsync(Google.Protobuf.Collections.RepeatedField<TrainingEpoch>? epochs, Google.Protobuf.Collections.RepeatedField<TrainingLogLine>? lines,
+            CancellationToken ct)
+        {
+            if (!File.Exists(path))
+            {
+                return;
+            }
+            await using var log = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            while (_offset < log.Length)
+            {
+                log.Seek(_offset, SeekOrigin.Begin);
+                var (text, read) = await TrainingService.ReadAsync(log, Math.Min(log.Length - _offset, 1 << 20), ct);
+                if (read == 0)
+                {
+                    return;
+                }
+                _offset += read;
+                var parts = (_partial + text).Split('\n');
+                _partial = parts[^1];
+                foreach (var line in parts[..^1].Select(l => l.TrimEnd('\r')))
+                {
+                    lines?.Add(new TrainingLogLine { Step = step, Text = line });
+                    if (_parser.Feed(line) is { } epoch)
+                    {
+                        epochs?.Add(epoch);
+                    }
+                }
+            }
+        }
     }
 
     /// <summary>Reads up to <paramref name="count"/> bytes, stopping before a UTF-8 character cut at the end (it is read next time).</summary>
@@ -311,8 +264,6 @@ internal sealed partial class TrainingService(
     }
 
     private static long Id(long id) => id > 0 ? id : throw new InvalidArgumentException("id", $"{id} is not a training run number");
-
-    private static string Or(string value, string fallback) => value.Length == 0 ? fallback : value;
 
     internal static TrainingState State(string state) => state switch
     {
@@ -349,6 +300,7 @@ internal sealed partial class TrainingService(
             Error = run.Error ?? "",
             ModelId = run.ModelId ?? 0,
             CreateTime = Timestamp.FromDateTimeOffset(run.CreatedAt),
+            Trigger = run.TriggerId is null ? "manual" : "retrain-policy",
         };
         if (run.StartedAt is { } started)
         {
@@ -388,7 +340,4 @@ internal sealed partial class TrainingService(
         }));
         return result;
     }
-
-    [GeneratedRegex("^[A-Za-z0-9_]{1,100}$", RegexOptions.CultureInvariant)]
-    private static partial Regex Identifier();
 }

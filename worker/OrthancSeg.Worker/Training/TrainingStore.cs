@@ -27,7 +27,8 @@ internal sealed record TrainingRunRecord(
     DateTimeOffset CreatedAt,
     DateTimeOffset? StartedAt,
     DateTimeOffset? FinishedAt,
-    long? ModelId)
+    long? ModelId,
+    long? TriggerId)
 {
     public bool IsActive => State is TrainingStore.Queued or TrainingStore.Running;
 
@@ -115,7 +116,7 @@ internal sealed class TrainingStore(NpgsqlDataSource dataSource)
     private const string SelectRun = """
         SELECT r.id, r.workflow_id, w.name, r.snapshot_id, r.configuration, r.trainer, r.plans, r.planner, r.folds, r.backend, r.gpus, r.cpus,
                r.memory_mib, r.time_limit_seconds, r.partition, r.state, r.error, r.created_at, r.started_at, r.finished_at,
-               (SELECT m.id FROM models m WHERE m.run_id = r.id)
+               (SELECT m.id FROM models m WHERE m.run_id = r.id), (SELECT t.id FROM retrain_triggers t WHERE t.run_id = r.id)
         FROM training_runs r
         JOIN workflows w ON w.id = r.workflow_id
         """;
@@ -132,8 +133,11 @@ internal sealed class TrainingStore(NpgsqlDataSource dataSource)
         JOIN workflows w ON w.id = m.workflow_id
         """;
 
-    /// <summary>Creates the run and its steps (preprocessing, then one per fold), all queued. FailedPrecondition when a run of the workflow is active.</summary>
-    public async Task<long> CreateRunAsync(TrainingRunSpec spec, CancellationToken cancellationToken)
+    /// <summary>
+    /// Creates the run and its steps (preprocessing, then one per fold), all queued, linked to the retrain trigger that asked for it if any.
+    /// FailedPrecondition when a run of the workflow is active, or when the trigger already started a run.
+    /// </summary>
+    public async Task<long> CreateRunAsync(TrainingRunSpec spec, long? triggerId, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
@@ -179,6 +183,10 @@ internal sealed class TrainingStore(NpgsqlDataSource dataSource)
             steps.Parameters.Add(new NpgsqlParameter<long>("run", runId));
             steps.Parameters.Add(new NpgsqlParameter<string[]>("folds", [.. spec.Folds]));
             await steps.ExecuteNonQueryAsync(cancellationToken);
+        }
+        if (triggerId is { } trigger && !await RetrainStore.LinkRunAsync(connection, transaction, trigger, runId, cancellationToken))
+        {
+            throw new FailedPreconditionException($"Retrain trigger {trigger} already started its run");
         }
         await transaction.CommitAsync(cancellationToken);
         Changed();
@@ -399,12 +407,14 @@ internal sealed class TrainingStore(NpgsqlDataSource dataSource)
                     SELECT workflow_id, id, snapshot_id, @location, configuration, trainer, plans, folds, @mean, @labels::jsonb,
                            ceil(extract(epoch FROM finished_at - coalesce(started_at, finished_at)))::bigint
                     FROM run
+                    RETURNING id
                     """, connection, transaction);
                 register.Parameters.Add(new NpgsqlParameter<long>("run", step.RunId));
                 register.Parameters.Add(Text("location", spec.Location));
                 register.Parameters.Add(new NpgsqlParameter("mean", NpgsqlDbType.Double) { Value = (object?)spec.MeanDice ?? DBNull.Value });
                 register.Parameters.Add(Text("labels", spec.LabelDiceJson));
-                await register.ExecuteNonQueryAsync(cancellationToken);
+                var modelId = (long)(await register.ExecuteScalarAsync(cancellationToken))!;
+                await RetrainStore.CompareAsync(connection, transaction, step.RunId, modelId, cancellationToken);
                 runSucceeded = true;
             }
         }
@@ -547,7 +557,7 @@ internal sealed class TrainingStore(NpgsqlDataSource dataSource)
                 reader.GetString(5), reader.GetString(6), NullableText(reader, 7), reader.GetFieldValue<string[]>(8), reader.GetString(9),
                 reader.GetInt32(10), reader.GetInt32(11), reader.GetInt64(12), reader.GetInt64(13), NullableText(reader, 14), reader.GetString(15),
                 NullableText(reader, 16), reader.GetFieldValue<DateTimeOffset>(17), NullableTime(reader, 18), NullableTime(reader, 19),
-                reader.IsDBNull(20) ? null : reader.GetInt64(20)));
+                reader.IsDBNull(20) ? null : reader.GetInt64(20), reader.IsDBNull(21) ? null : reader.GetInt64(21)));
         }
         return result;
     }
