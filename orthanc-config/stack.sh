@@ -167,7 +167,7 @@ prepare_layout() {
         find "$STACK" -mindepth 1 ! -type l -perm /o=rwx -exec chmod o-rwx {} + 2>/dev/null || true
         echo 2 >"$STACK/layout"
     fi
-    for name in orthanc-password pg-orthanc-password pg-worker-password pg-browser-password admin-token bridge-token; do
+    for name in orthanc-password pg-orthanc-password pg-worker-password pg-browser-password admin-token bridge-token viewer-token operator-token; do
         ensure_secret "$name"
     done
     write_orthanc_netrc
@@ -197,7 +197,7 @@ EOF
 # The secrets a service reads itself, copied for its user (mode 600: the worker refuses token files others can read).
 write_service_secrets() {
     local name host port query
-    for name in orthanc-password admin-token bridge-token; do
+    for name in orthanc-password admin-token bridge-token viewer-token operator-token; do
         install -m 600 "$SECRETS/$name" "$SERVICE_SECRETS/$name"
     done
     read -r host port query < <(pg_endpoint)
@@ -413,6 +413,10 @@ OrthancSeg__Orthanc__Username=$ORTHANC_USER
 OrthancSeg__Orthanc__PasswordFile=$SERVICE_SECRETS/orthanc-password
 OrthancSeg__Auth__BridgeTokenFile=$SERVICE_SECRETS/bridge-token
 OrthancSeg__Auth__AdminTokenFile=$SERVICE_SECRETS/admin-token
+OrthancSeg__Auth__Tokens__viewer__File=$SERVICE_SECRETS/viewer-token
+OrthancSeg__Auth__Tokens__viewer__Role=viewer
+OrthancSeg__Auth__Tokens__operator__File=$SERVICE_SECRETS/operator-token
+OrthancSeg__Auth__Tokens__operator__Role=operator
 OrthancSeg__Datasets__RawRoot=${ORTHANCSEG_NNUNET_RAW:-$DATA_DIR/nnUNet_raw}
 Kestrel__Endpoints__Grpc__Url=http://127.0.0.1:$WORKER_PORT
 Kestrel__Endpoints__Grpc__Protocols=Http2

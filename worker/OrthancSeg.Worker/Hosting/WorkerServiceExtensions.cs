@@ -1,3 +1,4 @@
+using OrthancSeg.Worker.Audit;
 using OrthancSeg.Worker.Auth;
 using OrthancSeg.Worker.Datasets;
 using OrthancSeg.Worker.Events;
@@ -25,6 +26,7 @@ internal static class WorkerServiceExtensions
         builder.AddOrthancSegJobs();
         builder.AddOrthancSegOrthanc();
         builder.AddOrthancSegAuth();
+        builder.AddOrthancSegAudit();
         builder.AddOrthancSegGrpc();
         builder.AddOrthancSegRecords();
         builder.AddOrthancSegDatasets();
