@@ -496,7 +496,7 @@ ohif_up() {
 # ---------------------------------------------------------------------------------------------
 # Adminer: the database GUI, Debian's adminer run by php-fpm behind the same nginx, on loopback
 
-adminer_healthy() { curl -sf --max-time 5 "http://127.0.0.1:$ADMINER_PORT/" 2>/dev/null | grep -q 'auth\[password\]'; }
+adminer_healthy() { curl -sf --max-time 15 "http://127.0.0.1:$ADMINER_PORT/" 2>/dev/null | grep -q 'auth\[password\]'; }
 
 # php-fpm's configuration, and nginx's server block for Adminer (included by nginx.conf); php-fpm starts here, before
 # nginx, which is started by ohif_up.
