@@ -166,10 +166,9 @@ internal sealed partial class TrainingStepRunner(
     private async Task<BackendResult> RunOnBackendAsync(TrainingRunRecord run, TrainingStepRecord step, NnUnetCommand command, string runDirectory,
         CancellationToken cancellationToken)
     {
-        var slurmRun = run.Backend == "slurm";
         string directory;
         IReadOnlyList<long> afterOk = [];
-        if (slurmRun)
+        if (run.Backend == "slurm")
         {
             directory = Path.Combine(runDirectory, step.Name);
             if (step.Kind == TrainingStore.FoldStep && !long.TryParse(step.BackendJobId, NumberStyles.None, CultureInfo.InvariantCulture, out _))
