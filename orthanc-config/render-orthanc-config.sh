@@ -10,9 +10,9 @@
 #       PG_PASSWORD_FILE may be empty (PG_URI then connects without a password); its password goes into PG_URI.
 #       MODALITIES_FILE (may be empty: none) is the operator's list of DICOM modalities allowed to store, Orthanc's
 #       DicomModalities: a JSON object, lines starting with // are comments (docs/operations.md, "Adding a scanner").
-# Optional keys for two machines (docs/deployment.md): SSL_CERTIFICATE (PEM file with certificate and key: Orthanc serves
-#       HTTPS only, and accepts remote callers), LINK_USER with LINK_PASSWORD_FILE (the worker's own account, which the
-#       bridge's filter lets read and upload only), WORKER_HOST (the worker's address, default 127.0.0.1) and
+# Optional keys for two machines (docs/deployment.md): LINK_USER with LINK_PASSWORD_FILE (the worker's own account,
+#       which the bridge's filter lets read and upload only; it reaches Orthanc through nginx's TLS front,
+#       render-link-proxy.sh, so Orthanc stays loopback-only), WORKER_HOST (the worker's address, default 127.0.0.1) and
 #       WORKER_CA_FILE (the CA the worker's TLS certificate must chain to; the bridge then calls it over TLS).
 set -euo pipefail
 template="$(dirname "${BASH_SOURCE[0]}")/orthanc.json.template"
@@ -51,8 +51,8 @@ if pg_password and "PG_URI" in values:
     userinfo = urllib.parse.quote(urllib.parse.unquote(url.username), safe="") + ":" + urllib.parse.quote(pg_password, safe="")
     values["PG_URI"] = urllib.parse.urlunsplit(url._replace(netloc=userinfo + "@" + url.netloc.rpartition("@")[2]))
 
-optional = {key: values.pop(key, "") for key in ("SSL_CERTIFICATE", "LINK_USER", "LINK_PASSWORD_FILE", "WORKER_HOST", "WORKER_CA_FILE")}
-for key in ("SSL_CERTIFICATE", "LINK_PASSWORD_FILE", "WORKER_CA_FILE"):
+optional = {key: values.pop(key, "") for key in ("LINK_USER", "LINK_PASSWORD_FILE", "WORKER_HOST", "WORKER_CA_FILE")}
+for key in ("LINK_PASSWORD_FILE", "WORKER_CA_FILE"):
     if optional[key] and not os.path.isabs(optional[key]):
         sys.exit(f"render-orthanc-config: {key} must be an absolute path, got {optional[key]!r}")
 if bool(optional["LINK_USER"]) != bool(optional["LINK_PASSWORD_FILE"]):
@@ -101,11 +101,6 @@ def substitute(match):
 
 config = json.loads(re.sub(r"\{\{([A-Z_]+)\}\}", substitute, text))
 config["DicomModalities"] = modalities
-if optional["SSL_CERTIFICATE"]:
-    # The peer reaches Orthanc across the link: HTTPS only (Orthanc then serves no plain HTTP on any address).
-    config["SslEnabled"] = True
-    config["SslCertificate"] = optional["SSL_CERTIFICATE"]
-    config["RemoteAccessAllowed"] = True
 if optional["LINK_USER"]:
     if optional["LINK_USER"] in config["RegisteredUsers"]:
         sys.exit("render-orthanc-config: LINK_USER must differ from HTTP_USER, the administrator")
