@@ -19,6 +19,9 @@ public sealed class WorkerProcess : IAsyncLifetime
     private readonly IReadOnlyDictionary<string, string> _settings;
     private readonly string _directory = Path.Combine(Path.GetTempPath(), "orthancseg-worker-" + Guid.NewGuid().ToString("N")[..12]);
     private BackgroundProcess? _process;
+    private LinkedHosts? _hosts;
+    private string? _namespace;
+    private string? _socket;
 
     /// <summary>Used by xunit as a class fixture: default settings, Orthanc unreachable.</summary>
     public WorkerProcess(PostgresServer postgres)
@@ -63,9 +66,16 @@ public sealed class WorkerProcess : IAsyncLifetime
     public bool HasExited => _process?.HasExited ?? true;
 
     /// <summary>Starts a worker with extra configuration (keys as in appsettings.json, e.g. "OrthancSeg:Orthanc:Url").</summary>
-    public static async Task<WorkerProcess> StartAsync(PostgresServer postgres, IReadOnlyDictionary<string, string> settings)
+    public static Task<WorkerProcess> StartAsync(PostgresServer postgres, IReadOnlyDictionary<string, string> settings) =>
+        StartAsync(postgres, settings, null, null);
+
+    /// <summary>
+    /// Starts a worker inside namespace <paramref name="ns"/> of <paramref name="hosts"/> (one of two machines); the test
+    /// reaches its loopback gRPC port through a unix socket (<see cref="CreateChannel"/>).
+    /// </summary>
+    public static async Task<WorkerProcess> StartAsync(PostgresServer postgres, IReadOnlyDictionary<string, string> settings, LinkedHosts? hosts, string? ns)
     {
-        var worker = new WorkerProcess(postgres, settings);
+        var worker = new WorkerProcess(postgres, settings) { _hosts = hosts, _namespace = ns };
         try
         {
             await worker.InitializeAsync();
@@ -78,7 +88,9 @@ public sealed class WorkerProcess : IAsyncLifetime
         return worker;
     }
 
-    public GrpcChannel CreateChannel() => GrpcChannel.ForAddress(Address);
+    public GrpcChannel CreateChannel() => _socket is null
+        ? GrpcChannel.ForAddress(Address)
+        : GrpcChannel.ForAddress(Address, new GrpcChannelOptions { HttpHandler = LinkedHosts.Handler(_socket) });
 
     public static Metadata Bearer(string token) => new() { { "authorization", $"Bearer {token}" } };
 
@@ -104,7 +116,13 @@ public sealed class WorkerProcess : IAsyncLifetime
             configuration[key] = value;
         }
 
-        _process = BackgroundProcess.Start("dotnet", [BuildOutput.WorkerAssembly], Path.Combine(_directory, "console.log"),
+        var (program, arguments) = ("dotnet", new[] { BuildOutput.WorkerAssembly });
+        if (_namespace is not null)
+        {
+            _socket = await (_hosts ?? throw new InvalidOperationException("A worker in a namespace needs the hosts it belongs to")).ForwardAsync(_namespace, Port);
+            (program, arguments) = LinkedHosts.Command(_namespace, program, arguments);
+        }
+        _process = BackgroundProcess.Start(program, arguments, Path.Combine(_directory, "console.log"),
             configuration.ToDictionary(c => c.Key.Replace(":", "__", StringComparison.Ordinal), c => c.Value), _directory);
 
         using var channel = CreateChannel();
