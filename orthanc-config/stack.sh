@@ -661,7 +661,11 @@ ohif_up() {
             "OHIF already served on http://127.0.0.1:$OHIF_PORT/" "nginx runs but the viewer or its /dicom-web/ proxy did not answer 200 within 30 s"
         return 0
     fi
-    step "OHIF $OHIF_VERSION: nginx on 127.0.0.1:$OHIF_PORT, /dicom-web/ proxied to Orthanc; Adminer on 127.0.0.1:$ADMINER_PORT"
+    if [[ "$ROLE" == pacs ]]; then
+        step "OHIF $OHIF_VERSION: nginx on 127.0.0.1:$OHIF_PORT, /dicom-web/ proxied to Orthanc; the link to Orthanc on https://$LISTEN:$LINK_ORTHANC_PORT"
+    else
+        step "OHIF $OHIF_VERSION: nginx on 127.0.0.1:$OHIF_PORT, /dicom-web/ proxied to Orthanc; Adminer on 127.0.0.1:$ADMINER_PORT"
+    fi
     "$ORTHANCSEG_CONFIG_DIR/install-ohif.sh"
     require_free_port "$OHIF_PORT" "OHIF (nginx)" ORTHANCSEG_OHIF_PORT
     local run_as=() include="$ADMINER_DIR/nginx-site.conf"

@@ -201,6 +201,51 @@ public sealed class TwoHostsTests : IAsyncLifetime
         Assert.NotEqual(0, otherCa.ExitCode);
     }
 
+    [Fact]
+    public async Task With_the_link_cut_for_two_minutes_during_uploads_every_series_is_recorded_once_when_it_is_back_and_nothing_is_dead_lettered()
+    {
+        using var channel = Worker.CreateChannel();
+        var admin = new Admin.AdminClient(RecordsHarness.WithToken(channel, Worker.AdminToken));
+        await admin.CreateWorkflowAsync(new CreateWorkflowRequest
+        {
+            Workflow = new Workflow { Name = "ct", DatasetId = 8, Selection = new SelectionRule { Modality = "CT" }, Labels = { new LabelDefinition { Value = 1, Name = "liver" } } },
+        });
+        using var pacs = Orthanc.CreateClient();
+        var series = Enumerable.Range(0, 12).Select(_ => new TestSeries(slices: 3, rows: 8, columns: 8)).ToList();
+        foreach (var file in series[0].Files())
+        {
+            await UploadAsync(pacs, file);
+        }
+        await WaitForCountAsync("SELECT count(*) FROM cases", 1, "the first case before the cut");
+
+        await _hosts.CutAsync();
+        var cutAt = DateTime.UtcNow;
+        // Uploads go on at the PACS while the segmentation server is unreachable: one series every 10 s, some becoming
+        // stable (StableAge 2 s) long before the link is back, so the bridge holds them and retries.
+        foreach (var s in series.Skip(1))
+        {
+            foreach (var file in s.Files())
+            {
+                await UploadAsync(pacs, file);
+            }
+            await Task.Delay(TimeSpan.FromSeconds(10));
+        }
+        var rest = TimeSpan.FromMinutes(2) - (DateTime.UtcNow - cutAt);
+        if (rest > TimeSpan.Zero)
+        {
+            await Task.Delay(rest);
+        }
+        Assert.Equal(1, await CountAsync("SELECT count(*) FROM cases"));
+        await _hosts.RestoreAsync();
+
+        await WaitForCountAsync("SELECT count(*) FROM cases", series.Count, $"{series.Count} cases once the link is back");
+        await ProcessRunner.WaitUntilAsync(async () => await CountAsync("SELECT count(*) FROM jobs WHERE state IN ('queued', 'running', 'failed')") == 0,
+            Patience, "the job queue to drain");
+        Assert.Equal(series.Count, await CountAsync("SELECT count(*) FROM cases"));
+        Assert.Equal(series.Count, await CountAsync("SELECT count(DISTINCT series_instance_uid) FROM cases"));
+        Assert.Equal(0, await CountAsync("SELECT count(*) FROM dead_letters"));
+    }
+
     private async Task<string> LinkCurlAsync(string method, string url, params string[] more)
     {
         var result = await CurlFromSegmentationAsync(["-o", "/dev/null", "-w", "%{http_code}", "--cacert", CaFile, "--netrc-file", NetrcFile, "-X", method, .. more, url]);
