@@ -19,24 +19,18 @@ namespace OrthancSeg.IntegrationTests.TwoHosts;
 /// </summary>
 public sealed class TwoHostsTests : IAsyncLifetime
 {
-    private const string LinkUser = "orthancseg-worker";
-    private const int LinkOrthancPort = 8443;
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(240);
 
     private readonly string _directory = Path.Combine(Path.GetTempPath(), "orthancseg-twohosts-" + Guid.NewGuid().ToString("N")[..12]);
     private LinkedHosts _hosts = null!;
     private OrthancServer? _orthanc;
-    private BackgroundProcess? _linkProxy;
+    private LinkProxy? _link;
     private PostgresServer? _segmentationDatabase;
     private WorkerProcess? _worker;
 
-    private string Pki => Path.Combine(_directory, "pki");
+    private string CaFile => _link!.CaFile;
 
-    private string CaFile => Path.Combine(Pki, "link-ca.pem");
-
-    private string LinkPasswordFile => Path.Combine(_directory, "link-password");
-
-    private string NetrcFile => Path.Combine(_directory, "link.netrc");
+    private string NetrcFile => _link!.NetrcFile;
 
     private string RawRoot => Path.Combine(_directory, "nnUNet_raw");
 
@@ -52,48 +46,24 @@ public sealed class TwoHostsTests : IAsyncLifetime
         await ProcessRunner.RunAsync(Path.Combine(RepositoryPaths.Root, "plugin-bridge", "generate.sh"), [], TimeSpan.FromSeconds(120));
         _hosts = await LinkedHosts.CreateAsync();
 
-        // The link's PKI as make up makes it: one private CA, nginx's certificate for the PACS address, the worker's for its own.
-        var certs = Path.Combine(RepositoryPaths.OrthancConfig, "link-certs.sh");
-        await ProcessRunner.RunAsync(certs, ["ca", Pki], TimeSpan.FromSeconds(30));
-        await ProcessRunner.RunAsync(certs, ["cert", Pki, "pacs-link", LinkedHosts.PacsAddress], TimeSpan.FromSeconds(30));
-        await ProcessRunner.RunAsync(certs, ["cert", Pki, "worker-link", LinkedHosts.SegmentationAddress], TimeSpan.FromSeconds(30));
-        var linkPassword = Guid.NewGuid().ToString("N");
-        await WorkerProcess.WriteSecretAsync(LinkPasswordFile, linkPassword);
-        await WorkerProcess.WriteSecretAsync(NetrcFile, $"machine {LinkedHosts.PacsAddress} login {LinkUser} password {linkPassword}");
+        _link = await LinkProxy.CreateAsync(Path.Combine(_directory, "link"));
 
         // The PACS side.
-        _orthanc = new OrthancServer
-        {
-            Hosts = _hosts,
-            Namespace = _hosts.Pacs,
-            ExtraConfiguration =
-            [
-                $"LINK_USER={LinkUser}", $"LINK_PASSWORD_FILE={LinkPasswordFile}", $"WORKER_HOST={LinkedHosts.SegmentationAddress}", $"WORKER_CA_FILE={CaFile}",
-            ],
-        };
+        _orthanc = new OrthancServer { Hosts = _hosts, Namespace = _hosts.Pacs, ExtraConfiguration = _link.OrthancConfiguration };
         await _orthanc.InitializeAsync();
-        _linkProxy = await StartLinkProxyAsync();
+        await _link.StartAsync(_hosts, _orthanc.HttpPort);
 
         // The segmentation side.
         _segmentationDatabase = new PostgresServer { Namespace = _hosts.Segmentation };
         await _segmentationDatabase.InitializeAsync();
-        _worker = await WorkerProcess.StartAsync(_segmentationDatabase, new Dictionary<string, string>
-        {
-            ["OrthancSeg:Orthanc:Url"] = $"https://{LinkedHosts.PacsAddress}:{LinkOrthancPort}",
-            ["OrthancSeg:Orthanc:Username"] = LinkUser,
-            ["OrthancSeg:Orthanc:PasswordFile"] = LinkPasswordFile,
-            ["OrthancSeg:Orthanc:CaFile"] = CaFile,
-            ["OrthancSeg:Auth:BridgeTokenFile"] = Orthanc.BridgeTokenFile,
-            ["Kestrel:Endpoints:Link:Url"] = $"https://{LinkedHosts.SegmentationAddress}:{Orthanc.WorkerPort}",
-            ["Kestrel:Endpoints:Link:Protocols"] = "Http2",
-            ["Kestrel:Endpoints:Link:Certificate:Path"] = Path.Combine(Pki, "worker-link.pem"),
-            ["Kestrel:Endpoints:Link:Certificate:KeyPath"] = Path.Combine(Pki, "worker-link.key"),
-            ["OrthancSeg:Datasets:RawRoot"] = RawRoot,
-            ["OrthancSeg:Jobs:PollInterval"] = "00:00:00.200",
-            // Every case and label below must come through the bridge's pushes across the link, not the catch-up.
-            ["OrthancSeg:Records:CatchUpInterval"] = "01:00:00",
-            ["OrthancSeg:Records:NewSeriesCheckDelay"] = "01:00:00",
-        }, _hosts, _hosts.Segmentation);
+        var settings = _link.WorkerSettings(_orthanc.WorkerPort);
+        settings["OrthancSeg:Auth:BridgeTokenFile"] = Orthanc.BridgeTokenFile;
+        settings["OrthancSeg:Datasets:RawRoot"] = RawRoot;
+        settings["OrthancSeg:Jobs:PollInterval"] = "00:00:00.200";
+        // Every case and label below must come through the bridge's pushes across the link, not the catch-up.
+        settings["OrthancSeg:Records:CatchUpInterval"] = "01:00:00";
+        settings["OrthancSeg:Records:NewSeriesCheckDelay"] = "01:00:00";
+        _worker = await WorkerProcess.StartAsync(_segmentationDatabase, settings, _hosts, _hosts.Segmentation);
     }
 
     [Fact]
@@ -161,7 +131,7 @@ public sealed class TwoHostsTests : IAsyncLifetime
         Assert.NotEqual(0, loopbackOnly.ExitCode);
 
         // Orthanc's link port: plain HTTP is refused by nginx before anything reaches Orthanc.
-        var plainHttp = await CurlFromSegmentationAsync(["-o", "/dev/null", "-w", "%{http_code}", $"http://{LinkedHosts.PacsAddress}:{LinkOrthancPort}/system"]);
+        var plainHttp = await CurlFromSegmentationAsync(["-o", "/dev/null", "-w", "%{http_code}", $"http://{LinkedHosts.PacsAddress}:{LinkProxy.Port}/system"]);
         Assert.Equal("400", plainHttp.Stdout.Trim());
         // Orthanc's own port answers loopback callers only.
         var direct = await CurlFromSegmentationAsync(["-o", "/dev/null", "-w", "%{http_code}", "--netrc-file", NetrcFile, $"http://{LinkedHosts.PacsAddress}:{Orthanc.HttpPort}/system"]);
@@ -175,7 +145,7 @@ public sealed class TwoHostsTests : IAsyncLifetime
         }
         using var studies = JsonDocument.Parse(await pacs.GetStringAsync(new Uri("studies", UriKind.Relative)));
         var study = studies.RootElement[0].GetString()!;
-        var link = $"https://{LinkedHosts.PacsAddress}:{LinkOrthancPort}";
+        var link = LinkProxy.Url;
 
         // The worker's account over TLS: reads, uploads; a DELETE is 403 and the study stays.
         Assert.Equal("200", (await LinkCurlAsync("GET", $"{link}/studies/{study}")).Trim());
@@ -272,36 +242,6 @@ public sealed class TwoHostsTests : IAsyncLifetime
         return (process.ExitCode, await stdout);
     }
 
-    /// <summary>nginx's TLS front for Orthanc on the PACS address, from the stack's own renderer, in the PACS namespace.</summary>
-    private async Task<BackgroundProcess> StartLinkProxyAsync()
-    {
-        var dir = Path.Combine(_directory, "nginx");
-        Directory.CreateDirectory(dir);
-        var site = Path.Combine(dir, "link-site.conf");
-        await ProcessRunner.RunAsync(Path.Combine(RepositoryPaths.OrthancConfig, "render-link-proxy.sh"),
-        [
-            site, $"LISTEN={LinkedHosts.PacsAddress}:{LinkOrthancPort}", $"CERT={Path.Combine(Pki, "pacs-link.pem")}", $"KEY={Path.Combine(Pki, "pacs-link.key")}",
-            $"ORTHANC_URL=http://127.0.0.1:{Orthanc.HttpPort}", $"LINK_USER={LinkUser}", $"LOG_DIR={dir}",
-        ], TimeSpan.FromSeconds(30));
-        var conf = Path.Combine(dir, "nginx.conf");
-        await File.WriteAllTextAsync(conf, $$"""
-            pid {{dir}}/nginx.pid;
-            error_log {{dir}}/error.log warn;
-            events { }
-            http {
-                client_body_temp_path {{dir}}/body;
-                proxy_temp_path {{dir}}/proxy;
-                include {{site}};
-            }
-            """);
-        var (program, arguments) = LinkedHosts.Command(_hosts.Pacs, "/usr/sbin/nginx", ["-p", dir, "-c", conf, "-g", "daemon off; user root;"]);
-        var proxy = BackgroundProcess.Start(program, arguments, Path.Combine(dir, "nginx.log"));
-        await proxy.WaitUntilReadyAsync(async () => (await CurlFromSegmentationAsync(["-o", "/dev/null", "-w", "%{http_code}", "--cacert", CaFile,
-            "--netrc-file", NetrcFile, $"https://{LinkedHosts.PacsAddress}:{LinkOrthancPort}/system"])).Stdout.Trim() == "200",
-            TimeSpan.FromSeconds(30), "nginx's TLS front for Orthanc on the link");
-        return proxy;
-    }
-
     private static async Task UploadAsync(HttpClient http, DicomFile file)
     {
         using var content = new ByteArrayContent(DicomWriter.ToBytes(file));
@@ -340,9 +280,9 @@ public sealed class TwoHostsTests : IAsyncLifetime
         {
             await _segmentationDatabase.DisposeAsync();
         }
-        if (_linkProxy is not null)
+        if (_link is not null)
         {
-            await _linkProxy.DisposeAsync();
+            await _link.DisposeAsync();
         }
         if (_orthanc is not null)
         {
