@@ -68,6 +68,17 @@ BACKOFF_MAX_SECONDS = 30.0
 # Failures other than UNAVAILABLE may be caused by this very event (a worker bug answering
 # INTERNAL, say); retrying it forever would stall every later event behind it.
 MAX_ATTEMPTS_UNLESS_UNAVAILABLE = 10
+# An HTTP/2 connection whose peer vanished without a word (the link between two machines cut, the
+# other machine powered off) is found dead by pings within ~15 s: calls then fail UNAVAILABLE, which
+# is retried for as long as it lasts, instead of DEADLINE_EXCEEDED on a dead connection, which is not.
+CHANNEL_OPTIONS = (
+    ("grpc.keepalive_time_ms", 10000),
+    ("grpc.keepalive_timeout_ms", 5000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.max_pings_without_data", 0),
+    # gRPC's own reconnection backoff grows to 120 s: the link back, changes flow within 10 s.
+    ("grpc.max_reconnect_backoff_ms", 10000),
+)
 # Orthanc's shutdown waits for this; closing the channel cancels an in-flight call, so the sender
 # normally stops in milliseconds.
 STOP_JOIN_TIMEOUT_SECONDS = 5.0
@@ -294,10 +305,12 @@ class Bridge:
             if self._stopping.is_set():
                 return
             if self._config.ca_file is None:
-                self._channel = self._grpc.insecure_channel(self._config.worker_address)
+                self._channel = self._grpc.insecure_channel(self._config.worker_address,
+                                                            options=CHANNEL_OPTIONS)
             else:
                 credentials = self._grpc.ssl_channel_credentials(root_certificates=self._ca_pem)
-                self._channel = self._grpc.secure_channel(self._config.worker_address, credentials)
+                self._channel = self._grpc.secure_channel(self._config.worker_address, credentials,
+                                                          options=CHANNEL_OPTIONS)
             stub = self._pb2_grpc.EventsStub(self._channel)
         try:
             while not self._stopping.is_set():
