@@ -8,6 +8,8 @@ mode="${1:-stack}"
 packages=(orthanc orthanc-python orthanc-dicomweb orthanc-postgresql orthanc-gdcm postgresql
           python3-grpcio python3-protobuf protobuf-compiler protobuf-compiler-grpc nginx iproute2 ca-certificates
           supervisor acl adminer php8.2-fpm php8.2-pgsql)
+# The well-known .proto files (google/protobuf/descriptor.proto) that plugin-bridge/generate.sh compiles options.proto against.
+packages+=(libprotobuf-dev)
 case "$mode" in
     stack) ;;
     # What the test suites use to make and check images: pydicom, nibabel, dcm2niix, orthanc-neuro; systemd for

@@ -171,7 +171,7 @@ prepare_layout() {
         find "$STACK" -mindepth 1 ! -type l -perm /o=rwx -exec chmod o-rwx {} + 2>/dev/null || true
         echo 2 >"$STACK/layout"
     fi
-    for name in orthanc-password pg-orthanc-password pg-worker-password pg-browser-password admin-token bridge-token; do
+    for name in orthanc-password pg-orthanc-password pg-worker-password pg-browser-password admin-token bridge-token viewer-token operator-token; do
         ensure_secret "$name"
     done
     write_orthanc_netrc
@@ -201,7 +201,7 @@ EOF
 # The secrets a service reads itself, copied for its user (mode 600: the worker refuses token files others can read).
 write_service_secrets() {
     local name host port query
-    for name in orthanc-password admin-token bridge-token; do
+    for name in orthanc-password admin-token bridge-token viewer-token operator-token; do
         install -m 600 "$SECRETS/$name" "$SERVICE_SECRETS/$name"
     done
     read -r host port query < <(pg_endpoint)
@@ -578,6 +578,10 @@ OrthancSeg__Database__ConnectionString=Host=$host;Port=$port;Database=$PG_WORKER
 $(worker_orthanc_environment)
 OrthancSeg__Auth__BridgeTokenFile=$SERVICE_SECRETS/bridge-token
 OrthancSeg__Auth__AdminTokenFile=$SERVICE_SECRETS/admin-token
+OrthancSeg__Auth__Tokens__viewer__File=$SERVICE_SECRETS/viewer-token
+OrthancSeg__Auth__Tokens__viewer__Role=viewer
+OrthancSeg__Auth__Tokens__operator__File=$SERVICE_SECRETS/operator-token
+OrthancSeg__Auth__Tokens__operator__Role=operator
 OrthancSeg__Datasets__RawRoot=${ORTHANCSEG_NNUNET_RAW:-$DATA_DIR/nnUNet_raw}
 Kestrel__Endpoints__Grpc__Url=http://127.0.0.1:$WORKER_PORT
 Kestrel__Endpoints__Grpc__Protocols=Http2
@@ -701,7 +705,7 @@ ohif_up() {
 # ---------------------------------------------------------------------------------------------
 # Adminer: the database GUI, Debian's adminer run by php-fpm behind the same nginx, on loopback
 
-adminer_healthy() { curl -sf --max-time 5 "http://127.0.0.1:$ADMINER_PORT/" 2>/dev/null | grep -q 'auth\[password\]'; }
+adminer_healthy() { curl -sf --max-time 15 "http://127.0.0.1:$ADMINER_PORT/" 2>/dev/null | grep -q 'auth\[password\]'; }
 
 # php-fpm's configuration, and nginx's server block for Adminer (included by nginx.conf); php-fpm starts here, before
 # nginx, which is started by ohif_up.

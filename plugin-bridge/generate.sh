@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Generates the bridge's Python gRPC modules from protos/orthancseg/v1/events.proto into
+# Generates the bridge's Python gRPC modules from protos/orthancseg/v1/events.proto (and options.proto, which it imports) into
 # plugin-bridge/generated/ (gitignored). Debian's toolchain is used on purpose: protoc 3.21
 # (protobuf-compiler) and grpc_python_plugin 1.51 (protobuf-compiler-grpc) produce code that the
 # python3-protobuf 3.21 / python3-grpcio 1.51 runtime inside Orthanc's Python plugin accepts,
@@ -19,13 +19,19 @@ for tool in protoc grpc_python_plugin; do
   fi
 done
 
+if [[ ! -f /usr/include/google/protobuf/descriptor.proto ]]; then
+  echo "generate.sh: google/protobuf/descriptor.proto (imported by options.proto) not found; install it with: apt-get install libprotobuf-dev" >&2
+  exit 1
+fi
+
 # Concurrent runs (test fixtures, `make up`) take turns, and a run finds nothing to do when the
 # modules are newer than the .proto and this script.
 exec 9>"$here/.generate.lock"
 flock 9
 proto="$protos/orthancseg/v1/events.proto"
+options="$protos/orthancseg/v1/options.proto"
 if [[ -f "$out/orthancseg/v1/events_pb2_grpc.py" && "$out/orthancseg/v1/events_pb2_grpc.py" -nt "$proto" \
-      && "$out/orthancseg/v1/events_pb2_grpc.py" -nt "${BASH_SOURCE[0]}" ]]; then
+      && "$out/orthancseg/v1/events_pb2_grpc.py" -nt "$options" && "$out/orthancseg/v1/events_pb2_grpc.py" -nt "${BASH_SOURCE[0]}" ]]; then
   echo "generate.sh: $out is up to date"
   exit 0
 fi
@@ -38,7 +44,7 @@ protoc --proto_path="$protos" \
   --python_out="$tmp" \
   --grpc_python_out="$tmp" \
   --plugin=protoc-gen-grpc_python="$(command -v grpc_python_plugin)" \
-  "$proto"
+  "$proto" "$options"
 chmod -R a+rX "$tmp"
 previous="$(readlink "$out" || true)"
 [[ -d "$out" && ! -L "$out" ]] && rm -rf "$out"   # a plain directory left by an older version of this script

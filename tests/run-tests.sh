@@ -94,6 +94,8 @@ orthanc-config/install-ohif.sh || broken "installing OHIF failed"
 if [[ -f tests/e2e/package-lock.json ]]; then
     (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error) || broken "npm ci in tests/e2e failed"
 fi
+# The independent gRPC client (Node, reflection) that tests/OrthancSeg.IntegrationTests/Auth drives.
+(cd tests/grpc-client && npm ci --no-audit --no-fund --loglevel=error) || broken "npm ci in tests/grpc-client failed"
 
 for project in tests/*/*.csproj; do
     name="$(basename "$project" .csproj)"

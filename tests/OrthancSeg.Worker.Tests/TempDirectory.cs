@@ -5,10 +5,15 @@ internal sealed class TempDirectory : IDisposable
 {
     public string Path { get; } = Directory.CreateTempSubdirectory("orthancseg-unit-").FullName;
 
-    public string Write(string name, string content)
+    /// <summary>Writes a file readable by its owner only (mode 600), as secrets must be, unless another mode is given.</summary>
+    public string Write(string name, string content, UnixFileMode mode = UnixFileMode.UserRead | UnixFileMode.UserWrite)
     {
         var path = System.IO.Path.Combine(Path, name);
         File.WriteAllText(path, content);
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(path, mode);
+        }
         return path;
     }
 

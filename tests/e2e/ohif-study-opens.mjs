@@ -8,22 +8,8 @@
 //   STUDY_DESCRIPTION   shown in the study list's Description column
 //   SLICES              number of images in the series
 //   SCREENSHOT          where to save a screenshot of the viewer (PNG)
-import { chromium } from 'playwright-core';
-
-const env = name => {
-  const value = process.env[name];
-  if (!value) {
-    fail(`environment variable ${name} is not set`);
-  }
-  return value;
-};
-
-class Failure extends Error {}
-
-// Throws, so the browser is still closed on the way out.
-function fail(message) {
-  throw new Failure(message);
-}
+import { dirname } from 'node:path';
+import { canvasSelector, env, fail, withOhif } from './ohif.mjs';
 
 const ohifUrl = env('OHIF_URL').replace(/\/$/, '');
 const studyUid = env('STUDY_UID');
@@ -33,17 +19,8 @@ const slices = Number(env('SLICES'));
 const screenshot = env('SCREENSHOT');
 const timeout = 60_000;
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-});
-let page;
-try {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  page = await context.newPage();
-  const errors = [];
-  page.on('pageerror', error => errors.push(String(error)));
+await withOhif('ohif-study-opens', dirname(screenshot), screenshot, async session => {
+  const page = session.page;
 
   // 1. The study list shows the uploaded study, found through Orthanc's QIDO-RS behind nginx.
   await page.goto(`${ohifUrl}/`, { waitUntil: 'domcontentloaded' });
@@ -63,39 +40,26 @@ try {
     rowText = await handle.jsonValue();
   } catch {
     const listed = await page.locator('body').innerText();
-    fail(`the study list at ${ohifUrl}/ shows no row with patient ${patientId} and description "${description}" after ${timeout / 1000} s; page errors: ${errors.join(' | ') || 'none'}; page text: ${listed.replace(/\s+/g, ' ').slice(0, 400)}`);
+    fail(`the study list at ${ohifUrl}/ shows no row with patient ${patientId} and description "${description}" after ${timeout / 1000} s; ${session.errorSummary()}; page text: ${listed.replace(/\s+/g, ' ').slice(0, 400)}`);
   }
   console.log(`study list row: ${rowText.replace(/\s+/g, ' ').trim()}`);
 
   // 2. The viewer opens the study and renders its images (WADO-RS through the same proxy).
   await page.goto(`${ohifUrl}/viewer?StudyInstanceUIDs=${encodeURIComponent(studyUid)}`, { waitUntil: 'domcontentloaded' });
-  const banner = page.locator('[data-cy=confirm-and-hide-button]');
-  try {
-    await banner.click({ timeout: 15_000 });
-  } catch {
+  await page.locator('[data-cy=confirm-and-hide-button]').click({ timeout: 15_000 }).catch(() => {
     // No investigational-use banner in this build or already dismissed: nothing covers the viewport.
-  }
-  const overlay = page.locator('[data-cy=viewport-overlay-bottom-right]').first();
-  try {
-    await page.waitForFunction(
-      ([selector, n]) => [...document.querySelectorAll(selector)].some(e => e.textContent.includes(`/${n})`)),
-      ['[data-cy=viewport-overlay-bottom-right]', slices],
-      { timeout },
-    );
-  } catch {
-    const shown = (await overlay.count()) ? await overlay.innerText() : '(no viewport overlay)';
-    fail(`the viewer did not show a stack of ${slices} images within ${timeout / 1000} s; overlay: ${shown}; page errors: ${errors.join(' | ') || 'none'}`);
-  }
-  console.log(`viewport overlay: ${(await overlay.innerText()).replace(/\s+/g, ' ').trim()}`);
+  });
+  await session.waitForStack(slices, timeout);
+  console.log(`viewport overlay: ${await session.overlayText()}`);
 
   // The overlay only proves the metadata arrived: the pixels must be on screen too. Wait until the
   // viewport's canvas shows an image with structure (many grey levels), not a flat black field.
-  const canvas = page.locator('.cornerstone-viewport-element canvas, [data-viewport-uid] canvas').first();
+  const canvas = page.locator(canvasSelector).first();
   await canvas.waitFor({ state: 'visible', timeout });
   let stats = { lit: 0, levels: 0 };
   const deadline = Date.now() + timeout;
   while (Date.now() < deadline) {
-    stats = await pixelStats(await canvas.screenshot());
+    stats = await session.pixelStats(await canvas.screenshot());
     if (stats.lit > 0.05 && stats.levels >= 16) {
       break;
     }
@@ -106,42 +70,4 @@ try {
     fail(`the viewport stays blank: ${(stats.lit * 100).toFixed(1)}% of its pixels lit, ${stats.levels} grey levels (screenshot ${screenshot})`);
   }
   console.log(`viewport pixels: ${(stats.lit * 100).toFixed(1)}% lit, ${stats.levels} grey levels; screenshot ${screenshot}`);
-} catch (error) {
-  if (page) {
-    await page.screenshot({ path: screenshot }).catch(() => {});
-  }
-  console.error(`ohif-study-opens: ${error instanceof Failure ? error.message : error?.stack ?? error}`);
-  process.exitCode = 1;
-} finally {
-  await browser.close();
-}
-
-// Decodes a PNG in a blank page of the same browser (no image library needed) and measures it.
-async function pixelStats(png) {
-  const probe = await browser.newPage();
-  try {
-    return await probe.evaluate(async base64 => {
-      const image = new Image();
-      image.src = `data:image/png;base64,${base64}`;
-      await image.decode();
-      const canvas = document.createElement('canvas');
-      canvas.width = image.width;
-      canvas.height = image.height;
-      const context = canvas.getContext('2d');
-      context.drawImage(image, 0, 0);
-      const { data } = context.getImageData(0, 0, image.width, image.height);
-      let lit = 0;
-      const levels = new Set();
-      for (let i = 0; i < data.length; i += 4) {
-        const grey = Math.round((data[i] + data[i + 1] + data[i + 2]) / 3);
-        if (grey > 20) {
-          lit++;
-        }
-        levels.add(grey);
-      }
-      return { lit: lit / (data.length / 4), levels: levels.size };
-    }, png.toString('base64'));
-  } finally {
-    await probe.close();
-  }
-}
+});

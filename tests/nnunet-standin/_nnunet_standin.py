@@ -10,6 +10,10 @@ steer through the environment:
   ORTHANCSEG_STANDIN_FAIL_FOLD      nnUNetv2_train of this fold fails in its second epoch (a CUDA out-of-memory error)
   ORTHANCSEG_STANDIN_RECORD         a file each invocation appends one JSON line to (argv, cwd, CUDA_VISIBLE_DEVICES, pid)
   ORTHANCSEG_STANDIN_MISSED_VOXELS_FILE  a file holding how many voxels of each label validation predictions miss (default 1)
+  ORTHANCSEG_STANDIN_PREDICT_MODE_FILE  a file nnUNetv2_predict reads at each start (a test changes it between predictions):
+                                    "labels" (or no file) predicts every label, "empty" nothing, "fail" fails as a broken model does,
+                                    "off-grid" writes its prediction on a grid shifted by 5 mm
+  ORTHANCSEG_STANDIN_PREDICTIONS    a folder nnUNetv2_predict copies each prediction into, so a test can compare what came back
 """
 import datetime
 import glob

@@ -211,3 +211,28 @@ def test_prediction_writes_label_maps_on_the_input_grid(roots, tmp_path):
     assert prediction.get_data_dtype() == np.uint8
     assert set(np.unique(np.asanyarray(prediction.dataobj)).tolist()) == {0, 1, 2}
     assert missing_fold.returncode == 1 and "FileNotFoundError" in missing_fold.stderr and "fold_1/checkpoint_final.pth" in missing_fold.stderr
+
+
+def test_prediction_modes_steer_empty_failing_and_off_grid_predictions(roots, tmp_path):
+    preprocess(roots)
+    assert run("nnUNetv2_train", "42", "3d_fullres", "0", roots=roots, env={"ORTHANCSEG_STANDIN_EPOCHS": "1"}).returncode == 0
+    images = tmp_path / "imagesTs"
+    write_nifti(str(images / "new_000_0000.nii.gz"), (np.arange(8 * 8 * 4).reshape(8, 8, 4)).astype(np.int16))
+    mode_file = tmp_path / "mode"
+    copies = tmp_path / "copies"
+    env = {"ORTHANCSEG_STANDIN_PREDICT_MODE_FILE": str(mode_file), "ORTHANCSEG_STANDIN_PREDICTIONS": str(copies)}
+
+    def predict(mode, out):
+        mode_file.write_text(mode)
+        return run("nnUNetv2_predict", "-i", str(images), "-o", str(tmp_path / out), "-d", "42", "-c", "3d_fullres", "-f", "0", roots=roots, env=env)
+
+    assert predict("empty", "empty").returncode == 0
+    assert not np.asanyarray(nib.load(str(tmp_path / "empty" / "new_000.nii.gz")).dataobj).any()
+    assert np.array_equal(np.asanyarray(nib.load(str(copies / "new_000.nii.gz")).dataobj), np.zeros((8, 8, 4), np.uint8))
+    failed = predict("fail", "failed")
+    assert failed.returncode == 1 and "RuntimeError: Error(s) in loading state_dict" in failed.stderr
+    assert predict("off-grid", "shifted").returncode == 0
+    shifted = nib.load(str(tmp_path / "shifted" / "new_000.nii.gz"))
+    source = nib.load(str(images / "new_000_0000.nii.gz"))
+    assert np.allclose(shifted.affine[:3, 3], source.affine[:3, 3] + 5.0)
+    assert predict("nonsense", "nonsense").returncode == 1

@@ -12,6 +12,8 @@ internal static class CliApplication
         {
             GlobalOptions.Url,
             GlobalOptions.TokenFile,
+            GlobalOptions.CaFile,
+            GlobalOptions.InsecurePlaintext,
             GlobalOptions.Json,
         };
 
@@ -26,6 +28,8 @@ internal static class CliApplication
         root.Subcommands.Add(SnapshotsCommand.Create());
         root.Subcommands.Add(TrainingCommand.Create());
         root.Subcommands.Add(ModelsCommand.Create());
+        root.Subcommands.Add(InferenceCommand.Create());
+        root.Subcommands.Add(AuditCommand.Create());
 
         // Offline commands (no worker needed).
         root.Subcommands.Add(ConvertCommand.Create());

@@ -190,6 +190,46 @@ public sealed class SegmentationWriterTests
         Assert.Contains("[5]", count.Output, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData(13, 11)] // 143 voxels: frames start mid-byte, several 32-voxel chunks and a tail per frame
+    [InlineData(16, 16)] // 256 voxels: frames own their bytes and are packed in parallel
+    public void Pixel_data_is_the_voxel_by_voxel_bit_stream_of_the_frames_for_any_frame_size(int rows, int columns)
+    {
+        var files = SyntheticSeries.Create(rows, columns, SyntheticSeries.AxialPositions(0, 1, 2, 3, 4, 5, 6, 7, 8));
+        var series = SeriesVolumeBuilder.Build(files);
+        var map = Volume.Allocate(series.Volume.Geometry, VoxelType.UInt8);
+        var random = new Random(7);
+        var n = rows * columns;
+        for (var i = 0; i < map.Data.Length; i++)
+        {
+            // Runs and scattered voxels of three values, and slice 4 empty.
+            map.Data[i] = i / n == 4 ? (byte)0 : (byte)(random.Next(10) < 6 ? 0 : 1 + ((i / 5) % 3));
+        }
+        var result = SegmentationWriter.Write(map, files.Select(f => f.Dataset).ToList(), [new(1, "liver"), new(2, "tumor"), new(3, "cyst")], Model);
+
+        // Segment-major, ascending slices, only frames with their value: the naive packer of the reader tests is the reference.
+        var frames = new List<byte[]>();
+        for (byte v = 1; v <= 3; v++)
+        {
+            for (var k = 0; k < 9; k++)
+            {
+                var mask = map.SliceBytes(k).ToArray().Select(x => x == v ? (byte)1 : (byte)0).ToArray();
+                if (mask.Contains((byte)1))
+                {
+                    frames.Add(mask);
+                }
+            }
+        }
+        var expected = SyntheticSeg.Pack(frames, n, SyntheticSeg.Packing.Contiguous);
+        var pixels = result.Segmentation![DicomTags.PixelData]!.Value.ToArray();
+        Assert.Equal(3 * 8, result.Segmentation.GetInt(DicomTags.NumberOfFrames));
+        Assert.Equal(expected, pixels[..expected.Length]);
+        Assert.All(pixels[expected.Length..], b => Assert.Equal(0, b));
+        var back = SegmentationReader.Read(DicomReader.Read(DicomWriter.ToBytes(DicomFile.Create(result.Segmentation))), series.Grid,
+            SegmentMapping.Parse("liver=1,tumor=2,cyst=3"));
+        Assert.Equal(map.Data, back.LabelMap.Data);
+    }
+
     [Fact]
     public void Rgb_colour_converts_to_dicom_cielab_like_dcmjs()
     {

@@ -57,6 +57,8 @@ public sealed class ConvertCommandTests : IDisposable
         var seg = DicomReader.ReadFile(Work("seg.dcm")).Dataset;
         Assert.Equal(SopClasses.Segmentation, seg.GetString(DicomTags.SOPClassUID));
         Assert.Equal("AUTOMATIC", seg.GetSequence(DicomTags.SegmentSequence)[0].GetString(DicomTags.SegmentAlgorithmType));
+        Assert.Equal("Segmentation by test-model", seg.GetString(DicomTags.SeriesDescription));
+        Assert.Equal("10200004", seg.GetSequence(DicomTags.SegmentSequence)[0].GetFirstItem(DicomTags.SegmentedPropertyTypeCodeSequence)!.GetString(DicomTags.CodeValue));
 
         var again = await Convert("seg", Work("seg.dcm"), "--series", SeriesFolder, "--labels", "liver=1,tumor=2", Work("labels-again.nii.gz"));
         Assert.True(again.ExitCode == 0, again.Stderr);

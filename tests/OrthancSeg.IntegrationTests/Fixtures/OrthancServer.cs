@@ -84,7 +84,8 @@ public sealed class OrthancServer : IAsyncLifetime
         await Postgres.InitializeAsync();
         Directory.CreateDirectory(_directory);
         await File.WriteAllTextAsync(PasswordFile, Password);
-        await File.WriteAllTextAsync(BridgeTokenFile, Guid.NewGuid().ToString("N"));
+        // The worker refuses a token file that others can read, as the stack's are (mode 600).
+        await WorkerProcess.WriteSecretAsync(BridgeTokenFile, Guid.NewGuid().ToString("N"));
 
         IndexConnectionString = await Postgres.CreateDatabaseAsync("orthanc");
         var database = new Npgsql.NpgsqlConnectionStringBuilder(IndexConnectionString).Database;

@@ -31,6 +31,9 @@ internal static class RepositoryPaths
 
     public static string EndToEnd => Path.Combine(Root, "tests", "e2e");
 
+    /// <summary>The independent gRPC client (Node's @grpc/grpc-js with reflection), installed by `npm ci` there (make test does).</summary>
+    public static string GrpcClient => Path.Combine(Root, "tests", "grpc-client");
+
     /// <summary>Screenshots and logs a person looks at after a run.</summary>
     public static string Artifacts
     {

@@ -37,18 +37,32 @@ public sealed class WorkerProcess : IAsyncLifetime
         if (settings.TryGetValue("Kestrel:Endpoints:Grpc:Url", out var url))
         {
             Port = new Uri(url).Port;
+            Scheme = new Uri(url).Scheme;
         }
     }
 
     public int Port { get; } = ProcessRunner.FreePort();
 
-    public string Address => $"http://127.0.0.1:{Port}";
+    /// <summary>http, or https when the test configures a TLS endpoint.</summary>
+    public string Scheme { get; } = "http";
+
+    public string Address => $"{Scheme}://127.0.0.1:{Port}";
 
     public string AdminToken { get; } = NewToken();
 
     public string BridgeToken { get; } = NewToken();
 
     public string AdminTokenFile => Path.Combine(_directory, "admin-token");
+
+    /// <summary>A token named "vera" with the viewer role (OrthancSeg:Auth:Tokens), for the role tests.</summary>
+    public string ViewerToken { get; } = NewToken();
+
+    public string ViewerTokenFile => Path.Combine(_directory, "viewer-token");
+
+    /// <summary>A token named "olga" with the operator role.</summary>
+    public string OperatorToken { get; } = NewToken();
+
+    public string OperatorTokenFile => Path.Combine(_directory, "operator-token");
 
     public string BridgeTokenFile => Path.Combine(_directory, "bridge-token");
 
@@ -66,16 +80,18 @@ public sealed class WorkerProcess : IAsyncLifetime
     public bool HasExited => _process?.HasExited ?? true;
 
     /// <summary>Starts a worker with extra configuration (keys as in appsettings.json, e.g. "OrthancSeg:Orthanc:Url").</summary>
-    public static Task<WorkerProcess> StartAsync(PostgresServer postgres, IReadOnlyDictionary<string, string> settings) =>
-        StartAsync(postgres, settings, null, null);
+    public static Task<WorkerProcess> StartAsync(PostgresServer postgres, IReadOnlyDictionary<string, string> settings, string? trustedCa = null) =>
+        StartAsync(new WorkerProcess(postgres, settings) { TrustedCa = trustedCa });
 
     /// <summary>
     /// Starts a worker inside namespace <paramref name="ns"/> of <paramref name="hosts"/> (one of two machines); the test
     /// reaches its loopback gRPC port through a unix socket (<see cref="CreateChannel"/>).
     /// </summary>
-    public static async Task<WorkerProcess> StartAsync(PostgresServer postgres, IReadOnlyDictionary<string, string> settings, LinkedHosts? hosts, string? ns)
+    public static Task<WorkerProcess> StartAsync(PostgresServer postgres, IReadOnlyDictionary<string, string> settings, LinkedHosts hosts, string ns) =>
+        StartAsync(new WorkerProcess(postgres, settings) { _hosts = hosts, _namespace = ns });
+
+    private static async Task<WorkerProcess> StartAsync(WorkerProcess worker)
     {
-        var worker = new WorkerProcess(postgres, settings) { _hosts = hosts, _namespace = ns };
         try
         {
             await worker.InitializeAsync();
@@ -88,9 +104,35 @@ public sealed class WorkerProcess : IAsyncLifetime
         return worker;
     }
 
-    public GrpcChannel CreateChannel() => _socket is null
-        ? GrpcChannel.ForAddress(Address)
-        : GrpcChannel.ForAddress(Address, new GrpcChannelOptions { HttpHandler = LinkedHosts.Handler(_socket) });
+    /// <summary>PEM file of the CA that signed the worker's certificate, when the test configures a TLS endpoint.</summary>
+    public string? TrustedCa { get; private init; }
+
+    /// <summary>A channel to the worker; over TLS it trusts <see cref="TrustedCa"/> only.</summary>
+    public GrpcChannel CreateChannel()
+    {
+        if (_socket is not null)
+        {
+            // In a namespace of LinkedHosts: the loopback port, through the forwarder's unix socket.
+            return GrpcChannel.ForAddress(Address, new GrpcChannelOptions { HttpHandler = LinkedHosts.Handler(_socket) });
+        }
+        if (Scheme != "https")
+        {
+            return GrpcChannel.ForAddress(Address);
+        }
+        var authorities = new System.Security.Cryptography.X509Certificates.X509Certificate2Collection();
+        authorities.ImportFromPemFile(TrustedCa ?? throw new InvalidOperationException("A TLS worker needs the CA that signed its certificate"));
+        var handler = new SocketsHttpHandler();
+        handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
+        {
+            using var chain = new System.Security.Cryptography.X509Certificates.X509Chain();
+            chain.ChainPolicy.TrustMode = System.Security.Cryptography.X509Certificates.X509ChainTrustMode.CustomRootTrust;
+            chain.ChainPolicy.CustomTrustStore.AddRange(authorities);
+            chain.ChainPolicy.RevocationMode = System.Security.Cryptography.X509Certificates.X509RevocationMode.NoCheck;
+            return certificate is not null && (errors & System.Net.Security.SslPolicyErrors.RemoteCertificateNameMismatch) == 0
+                && chain.Build(new System.Security.Cryptography.X509Certificates.X509Certificate2(certificate));
+        };
+        return GrpcChannel.ForAddress(Address, new GrpcChannelOptions { HttpHandler = handler });
+    }
 
     public static Metadata Bearer(string token) => new() { { "authorization", $"Bearer {token}" } };
 
@@ -99,6 +141,8 @@ public sealed class WorkerProcess : IAsyncLifetime
         Directory.CreateDirectory(_directory);
         await WriteSecretAsync(AdminTokenFile, AdminToken);
         await WriteSecretAsync(BridgeTokenFile, BridgeToken);
+        await WriteSecretAsync(ViewerTokenFile, ViewerToken);
+        await WriteSecretAsync(OperatorTokenFile, OperatorToken);
         ConnectionString = await _postgres.CreateDatabaseAsync("worker");
 
         var configuration = new Dictionary<string, string>
@@ -107,6 +151,10 @@ public sealed class WorkerProcess : IAsyncLifetime
             ["OrthancSeg:Orthanc:Url"] = $"http://127.0.0.1:{ProcessRunner.FreePort()}",
             ["OrthancSeg:Auth:BridgeTokenFile"] = BridgeTokenFile,
             ["OrthancSeg:Auth:AdminTokenFile"] = AdminTokenFile,
+            ["OrthancSeg:Auth:Tokens:vera:File"] = ViewerTokenFile,
+            ["OrthancSeg:Auth:Tokens:vera:Role"] = "viewer",
+            ["OrthancSeg:Auth:Tokens:olga:File"] = OperatorTokenFile,
+            ["OrthancSeg:Auth:Tokens:olga:Role"] = "operator",
             ["OrthancSeg:Logging:File"] = LogFile,
             ["Kestrel:Endpoints:Grpc:Url"] = Address,
             ["Serilog:MinimumLevel:Default"] = "Debug",

@@ -304,8 +304,10 @@ public sealed class RecordingTests
         var current = Assert.Single(labels, l => l.IsCurrent);
         Assert.Equal(newer.Dataset.GetString(OrthancSeg.Dicom.DicomTags.SOPInstanceUID), current.SopInstanceUid);
         Assert.Equal([4], current.PaintedSlices);
-        Assert.Equal(LabelSource.Model, labels.Single(l => l.SopInstanceUid == model.Dataset.GetString(OrthancSeg.Dicom.DicomTags.SOPInstanceUID)).Source);
-        Assert.Equal(4, labels.Count(l => l.Verdict == LabelVerdict.Accepted));
+        // A model's SEG that fits is only proposed: training data once a person accepts it.
+        var modelLabel = labels.Single(l => l.SopInstanceUid == model.Dataset.GetString(OrthancSeg.Dicom.DicomTags.SOPInstanceUID));
+        Assert.Equal((LabelSource.Model, LabelVerdict.Proposed, false), (modelLabel.Source, modelLabel.Verdict, modelLabel.IsCurrent));
+        Assert.Equal(3, labels.Count(l => l.Verdict == LabelVerdict.Accepted));
         Assert.Equal(CaseStatus.Labeled, (await harness.Admin.GetCaseAsync(new GetCaseRequest { CaseKey = grown.CaseKey })).Case.Status);
     }
 

@@ -102,7 +102,7 @@ public sealed class StackScriptTests : IDisposable
         var secrets = Directory.GetFiles(Path.Combine(_stack, "secrets"))
             .Where(f => !f.EndsWith(".pgpass", StringComparison.Ordinal) && !f.EndsWith(".netrc", StringComparison.Ordinal))
             .ToDictionary(f => new FileInfo(f).Name, f => File.ReadAllText(f).Trim());
-        Assert.Equal(6, secrets.Count);
+        Assert.Equal(8, secrets.Count);
         Assert.True(seen.Count > 50, $"only {seen.Count} distinct command lines were sampled");
         Assert.Contains(seen, line => line.Contains("render-orthanc-config.sh", StringComparison.Ordinal)
             || line.Contains("Orthanc", StringComparison.Ordinal));

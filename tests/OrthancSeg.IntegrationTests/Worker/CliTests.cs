@@ -62,7 +62,8 @@ public sealed class CliTests(WorkerProcess worker) : IClassFixture<WorkerProcess
         var result = await CliProcess.RunAsync(["status", "--url", worker.Address, "--token-file", worker.BridgeTokenFile]);
 
         Assert.Equal(2, result.ExitCode);
-        Assert.Contains("refused the admin token", result.Stderr, StringComparison.Ordinal);
+        Assert.Contains($"The token from '{worker.BridgeTokenFile}' may not do this", result.Stderr, StringComparison.Ordinal);
+        Assert.Contains("has the role bridge", result.Stderr, StringComparison.Ordinal);
         Assert.DoesNotContain(worker.BridgeToken, result.Stderr, StringComparison.Ordinal);
     }
 

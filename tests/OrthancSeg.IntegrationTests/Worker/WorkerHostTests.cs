@@ -52,15 +52,15 @@ public sealed class WorkerHostTests(WorkerProcess worker) : IClassFixture<Worker
     }
 
     [Fact]
-    public async Task Admin_call_without_a_token_is_unauthenticated_and_says_which_token_is_expected()
+    public async Task Admin_call_without_a_token_is_unauthenticated_and_says_which_roles_may_call()
     {
         using var channel = worker.CreateChannel();
 
         var error = await Assert.ThrowsAsync<RpcException>(() => new Admin.AdminClient(channel).GetSystemStatusAsync(new GetSystemStatusRequest()).ResponseAsync);
 
         Assert.Equal(StatusCode.Unauthenticated, error.StatusCode);
-        Assert.Contains("admin token", error.Status.Detail, StringComparison.Ordinal);
-        Assert.Contains("OrthancSeg:Auth:AdminTokenFile", error.Status.Detail, StringComparison.Ordinal);
+        Assert.Contains("needs a token of role viewer, operator or admin", error.Status.Detail, StringComparison.Ordinal);
+        Assert.Contains("authorization: Bearer <token>", error.Status.Detail, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -86,7 +86,7 @@ public sealed class WorkerHostTests(WorkerProcess worker) : IClassFixture<Worker
             () => new Admin.AdminClient(channel).GetSystemStatusAsync(new GetSystemStatusRequest(), WorkerProcess.Bearer(worker.BridgeToken)).ResponseAsync);
 
         Assert.Equal(StatusCode.PermissionDenied, error.StatusCode);
-        Assert.Contains("admin token", error.Status.Detail, StringComparison.Ordinal);
+        Assert.Contains("The token 'bridge' has the role bridge", error.Status.Detail, StringComparison.Ordinal);
     }
 
     [Fact]

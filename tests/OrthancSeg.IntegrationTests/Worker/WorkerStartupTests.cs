@@ -16,7 +16,7 @@ public sealed class WorkerStartupTests(PostgresServer server)
         try
         {
             var emptyToken = Path.Combine(directory, "admin-token");
-            await File.WriteAllTextAsync(emptyToken, "\n");
+            await WorkerProcess.WriteSecretAsync(emptyToken, "");
             var info = new ProcessStartInfo("dotnet")
             {
                 RedirectStandardOutput = true,

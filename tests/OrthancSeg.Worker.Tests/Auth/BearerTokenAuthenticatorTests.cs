@@ -1,4 +1,5 @@
 using Grpc.Core;
+using OrthancSeg.Contracts.V1;
 using OrthancSeg.Worker.Auth;
 
 namespace OrthancSeg.Worker.Tests.Auth;
@@ -6,28 +7,65 @@ namespace OrthancSeg.Worker.Tests.Auth;
 public sealed class BearerTokenAuthenticatorTests
 {
     private const string BridgeToken = "bridge-0123456789abcdef0123456789abcdef";
+    private const string ViewerToken = "viewer-0123456789abcdef0123456789abcdef";
+    private const string OperatorToken = "operator-0123456789abcdef0123456789abcdef";
     private const string AdminToken = "admin-0123456789abcdef0123456789abcdef";
-    private const string AdminMethod = "/orthancseg.v1.Admin/GetSystemStatus";
+    private const string ReadMethod = "/orthancseg.v1.Admin/ListCases";
+    private const string ExportMethod = "/orthancseg.v1.Admin/ExportSnapshot";
+    private const string WorkflowChange = "/orthancseg.v1.Admin/CreateWorkflow";
     private const string EventsMethod = "/orthancseg.v1.Events/NotifyStableSeries";
 
-    private readonly BearerTokenAuthenticator _authenticator = new(BridgeToken, AdminToken);
+    private readonly BearerTokenAuthenticator _authenticator = new(MethodPolicy.FromContracts(),
+    [
+        ("bridge", Role.Bridge, BridgeToken), ("carol", Role.Viewer, ViewerToken), ("olga", Role.Operator, OperatorToken), ("admin", Role.Admin, AdminToken),
+    ]);
 
-    [Fact]
-    public void The_admin_token_opens_the_admin_service()
+    [Theory]
+    [InlineData(ViewerToken, "carol", Role.Viewer)]
+    [InlineData(OperatorToken, "olga", Role.Operator)]
+    [InlineData(AdminToken, "admin", Role.Admin)]
+    public void Every_person_role_may_read_and_the_call_is_attributed_to_the_token_name(string token, string name, Role role)
     {
-        Assert.Null(_authenticator.Authorize(AdminMethod, $"Bearer {AdminToken}"));
+        var decision = _authenticator.Authorize(ReadMethod, $"Bearer {token}");
+
+        Assert.Null(decision.Refusal);
+        Assert.Equal(new Caller(name, role), decision.Caller);
+        Assert.True(decision.Rule?.ReadOnly);
     }
 
     [Fact]
-    public void The_bridge_token_opens_the_events_service()
+    public void An_export_needs_an_operator_and_is_not_read_only()
     {
-        Assert.Null(_authenticator.Authorize(EventsMethod, $"Bearer {BridgeToken}"));
+        Assert.Equal(StatusCode.PermissionDenied, _authenticator.Authorize(ExportMethod, $"Bearer {ViewerToken}").Refusal?.StatusCode);
+        var decision = _authenticator.Authorize(ExportMethod, $"Bearer {OperatorToken}");
+        Assert.Null(decision.Refusal);
+        Assert.False(decision.Rule?.ReadOnly);
+        Assert.Null(_authenticator.Authorize(ExportMethod, $"Bearer {AdminToken}").Refusal);
+    }
+
+    [Fact]
+    public void A_workflow_change_needs_an_admin_and_the_refusal_names_the_token_and_what_is_needed()
+    {
+        var refusal = _authenticator.Authorize(WorkflowChange, $"Bearer {OperatorToken}").Refusal;
+
+        Assert.Equal(StatusCode.PermissionDenied, refusal?.StatusCode);
+        Assert.Contains("The token 'olga' has the role operator", refusal?.Detail, StringComparison.Ordinal);
+        Assert.Contains($"{WorkflowChange} needs a token of role admin", refusal?.Detail, StringComparison.Ordinal);
+        Assert.Null(_authenticator.Authorize(WorkflowChange, $"Bearer {AdminToken}").Refusal);
+    }
+
+    [Fact]
+    public void The_events_are_the_bridges_alone_and_the_bridge_does_nothing_else()
+    {
+        Assert.Null(_authenticator.Authorize(EventsMethod, $"Bearer {BridgeToken}").Refusal);
+        Assert.Equal(StatusCode.PermissionDenied, _authenticator.Authorize(EventsMethod, $"Bearer {AdminToken}").Refusal?.StatusCode);
+        Assert.Equal(StatusCode.PermissionDenied, _authenticator.Authorize(ReadMethod, $"Bearer {BridgeToken}").Refusal?.StatusCode);
     }
 
     [Fact]
     public void The_scheme_is_case_insensitive_as_in_http()
     {
-        Assert.Null(_authenticator.Authorize(AdminMethod, $"bearer {AdminToken}"));
+        Assert.Null(_authenticator.Authorize(ReadMethod, $"bearer {AdminToken}").Refusal);
     }
 
     [Theory]
@@ -37,18 +75,17 @@ public sealed class BearerTokenAuthenticatorTests
     [InlineData("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo")]
     public void Health_and_reflection_need_no_token(string method)
     {
-        Assert.Null(_authenticator.Authorize(method, null));
+        Assert.Null(_authenticator.Authorize(method, null).Refusal);
     }
 
     [Fact]
-    public void A_missing_token_is_unauthenticated_and_the_message_names_the_expected_token()
+    public void A_missing_token_is_unauthenticated_and_the_message_names_the_roles_that_may_call()
     {
-        var status = _authenticator.Authorize(AdminMethod, null);
+        var refusal = _authenticator.Authorize(ReadMethod, null).Refusal;
 
-        Assert.Equal(StatusCode.Unauthenticated, status?.StatusCode);
-        Assert.Contains("No bearer token was sent", status?.Detail, StringComparison.Ordinal);
-        Assert.Contains("admin token", status?.Detail, StringComparison.Ordinal);
-        Assert.Contains("OrthancSeg:Auth:AdminTokenFile", status?.Detail, StringComparison.Ordinal);
+        Assert.Equal(StatusCode.Unauthenticated, refusal?.StatusCode);
+        Assert.Contains("No bearer token was sent", refusal?.Detail, StringComparison.Ordinal);
+        Assert.Contains("viewer, operator or admin", refusal?.Detail, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -56,49 +93,36 @@ public sealed class BearerTokenAuthenticatorTests
     {
         const string wrong = "guess-0123456789abcdef";
 
-        var status = _authenticator.Authorize(EventsMethod, $"Bearer {wrong}");
+        var decision = _authenticator.Authorize(EventsMethod, $"Bearer {wrong}");
 
-        Assert.Equal(StatusCode.Unauthenticated, status?.StatusCode);
-        Assert.Contains("OrthancSeg:Auth:BridgeTokenFile", status?.Detail, StringComparison.Ordinal);
-        Assert.DoesNotContain(wrong, status?.Detail, StringComparison.Ordinal);
-        Assert.DoesNotContain(BridgeToken, status?.Detail, StringComparison.Ordinal);
+        Assert.Equal(StatusCode.Unauthenticated, decision.Refusal?.StatusCode);
+        Assert.Null(decision.Caller);
+        Assert.Contains("OrthancSeg:Auth", decision.Refusal?.Detail, StringComparison.Ordinal);
+        Assert.DoesNotContain(wrong, decision.Refusal?.Detail, StringComparison.Ordinal);
+        Assert.DoesNotContain(BridgeToken, decision.Refusal?.Detail, StringComparison.Ordinal);
     }
 
     [Fact]
     public void A_token_that_differs_only_in_length_does_not_pass()
     {
-        Assert.Equal(StatusCode.Unauthenticated, _authenticator.Authorize(AdminMethod, $"Bearer {AdminToken}x")?.StatusCode);
-        Assert.Equal(StatusCode.Unauthenticated, _authenticator.Authorize(AdminMethod, $"Bearer {AdminToken[..^1]}")?.StatusCode);
+        Assert.Equal(StatusCode.Unauthenticated, _authenticator.Authorize(ReadMethod, $"Bearer {AdminToken}x").Refusal?.StatusCode);
+        Assert.Equal(StatusCode.Unauthenticated, _authenticator.Authorize(ReadMethod, $"Bearer {AdminToken[..^1]}").Refusal?.StatusCode);
     }
 
     [Fact]
-    public void The_bridge_token_on_the_admin_service_is_permission_denied()
+    public void A_method_outside_the_contract_needs_an_admin_token()
     {
-        var status = _authenticator.Authorize(AdminMethod, $"Bearer {BridgeToken}");
-
-        Assert.Equal(StatusCode.PermissionDenied, status?.StatusCode);
-        Assert.Contains("bridge token is not accepted", status?.Detail, StringComparison.Ordinal);
-    }
-
-    [Fact]
-    public void The_admin_token_on_the_events_service_is_permission_denied()
-    {
-        Assert.Equal(StatusCode.PermissionDenied, _authenticator.Authorize(EventsMethod, $"Bearer {AdminToken}")?.StatusCode);
-    }
-
-    [Fact]
-    public void A_service_without_a_policy_of_its_own_takes_the_admin_token()
-    {
-        Assert.Equal(StatusCode.Unauthenticated, _authenticator.Authorize("/orthancseg.v1.Future/Do", null)?.StatusCode);
-        Assert.Null(_authenticator.Authorize("/orthancseg.v1.Future/Do", $"Bearer {AdminToken}"));
+        Assert.Equal(StatusCode.Unauthenticated, _authenticator.Authorize("/orthancseg.v1.Future/Do", null).Refusal?.StatusCode);
+        Assert.Equal(StatusCode.PermissionDenied, _authenticator.Authorize("/orthancseg.v1.Future/Do", $"Bearer {OperatorToken}").Refusal?.StatusCode);
+        Assert.Null(_authenticator.Authorize("/orthancseg.v1.Future/Do", $"Bearer {AdminToken}").Refusal);
     }
 
     [Fact]
     public void Another_scheme_is_unauthenticated()
     {
-        var status = _authenticator.Authorize(AdminMethod, "Basic YWRtaW46YWRtaW4=");
+        var refusal = _authenticator.Authorize(ReadMethod, "Basic YWRtaW46YWRtaW4=").Refusal;
 
-        Assert.Equal(StatusCode.Unauthenticated, status?.StatusCode);
-        Assert.Contains("'Bearer <token>'", status?.Detail, StringComparison.Ordinal);
+        Assert.Equal(StatusCode.Unauthenticated, refusal?.StatusCode);
+        Assert.Contains("'Bearer <token>'", refusal?.Detail, StringComparison.Ordinal);
     }
 }

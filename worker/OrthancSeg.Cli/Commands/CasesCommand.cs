@@ -39,7 +39,7 @@ internal static class CasesCommand
             }, max);
             if (output.Json)
             {
-                output.WriteJson(all.Select(ToJson));
+                output.WriteJson(all.Select(c => ToJson(c)));
             }
             else
             {
@@ -59,9 +59,17 @@ internal static class CasesCommand
         command.SetAction((parseResult, cancellationToken) => CommandRunner.RunAsync(parseResult, async (worker, output, ct) =>
         {
             var c = (await worker.Admin.GetCaseAsync(new GetCaseRequest { CaseKey = parseResult.GetValue(key)! }, deadline: DateTime.UtcNow + Deadline, cancellationToken: ct)).Case;
+            // Every label of the case (a model's proposal, a person's SEG, an import) and which one is current.
+            var labelsRequest = new ListLabelsRequest { CaseKey = c.CaseKey, PageSize = 1000 };
+            var labels = await Paging.AllAsync(async token =>
+            {
+                labelsRequest.PageToken = token;
+                var page = await worker.Admin.ListLabelsAsync(labelsRequest, deadline: DateTime.UtcNow + Deadline, cancellationToken: ct);
+                return (page.Labels.AsEnumerable(), page.NextPageToken);
+            });
             if (output.Json)
             {
-                output.WriteJson(ToJson(c));
+                output.WriteJson(ToJson(c, labels));
                 return ExitCodes.Ok;
             }
             var g = c.Geometry;
@@ -86,13 +94,15 @@ internal static class CasesCommand
                 new[] { "updated", Formatting.Time(c.UpdateTime) },
             });
             output.Line();
+            LabelsCommand.Table(output, labels);
+            output.Line();
             output.Table(["SLICE", "SOP INSTANCE UID"], c.SopInstanceUids.Select((uid, i) => (IReadOnlyList<string>)[Formatting.Number(i), uid]));
             return ExitCodes.Ok;
         }, cancellationToken));
         return command;
     }
 
-    private static object ToJson(Case c) => new
+    private static object ToJson(Case c, IEnumerable<Label>? labels = null) => new
     {
         caseKey = c.CaseKey,
         workflow = c.Workflow,
@@ -113,6 +123,7 @@ internal static class CasesCommand
             : null,
         currentLabel = c.CurrentLabelSopInstanceUid,
         labelCount = c.LabelCount,
+        labels = labels?.Select(LabelsCommand.ToJson).ToArray(),
         createTime = Formatting.TimeValue(c.CreateTime),
         updateTime = Formatting.TimeValue(c.UpdateTime),
     };

@@ -6,7 +6,7 @@ using OrthancSeg.Contracts.V1;
 
 namespace OrthancSeg.Cli.Commands;
 
-/// <summary>`orthancseg workflows create|list|get (show)|update|pause|resume`.</summary>
+/// <summary>`orthancseg workflows create|list|get (show)|update|auto-infer|pause|resume`.</summary>
 internal static class WorkflowsCommand
 {
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
@@ -18,6 +18,7 @@ internal static class WorkflowsCommand
         command.Subcommands.Add(ListCommand());
         command.Subcommands.Add(GetCommand());
         command.Subcommands.Add(UpdateCommand());
+        command.Subcommands.Add(AutoInferCommand());
         command.Subcommands.Add(StateCommand("pause", "Stop admitting new series (labels are still recorded)", pause: true));
         command.Subcommands.Add(StateCommand("resume", "Admit series again and backfill what arrived meanwhile", pause: false));
         return command;
@@ -34,9 +35,10 @@ internal static class WorkflowsCommand
         var labels = new Option<string>("--labels") { Description = "Label schema: name=value,... (e.g. liver=1,tumor=2)", Required = true };
         var synonyms = new Option<string[]>("--synonym") { Description = "Another name for a label: label=synonym (repeatable)", AllowMultipleArgumentsPerToken = false };
         var noOhif = new Option<bool>("--no-ohif-default-names") { Description = "Do not map OHIF's default names \"Segment N\" to label value N" };
+        var autoInfer = new Option<bool>("--auto-infer") { Description = "Predict every new case with the workflow's active model (docs/inference.md)" };
         var command = new Command("create", "Create a workflow; series already in Orthanc that match it become cases")
         {
-            name, datasetId, datasetName, modality, description, bodyPart, labels, synonyms, noOhif,
+            name, datasetId, datasetName, modality, description, bodyPart, labels, synonyms, noOhif, autoInfer,
         };
         var training = new TrainingFlags();
         training.AddTo(command);
@@ -56,6 +58,7 @@ internal static class WorkflowsCommand
                     BodyPart = parseResult.GetValue(bodyPart) ?? "",
                 },
                 AllowOhifDefaultNames = !parseResult.GetValue(noOhif),
+                Inference = new InferencePolicy { AutoInfer = parseResult.GetValue(autoInfer) },
             };
             workflow.Labels.AddRange(ParseLabels(parseResult.GetValue(labels)!, parseResult.GetValue(synonyms) ?? []));
             if (training.AnyGiven(parseResult))
@@ -156,6 +159,30 @@ internal static class WorkflowsCommand
         return command;
     }
 
+    private static Command AutoInferCommand()
+    {
+        var name = new Argument<string>("name") { Description = "The workflow's name" };
+        var state = new Argument<string>("on|off") { Description = "on: every new case gets a prediction of the active model; off: none" };
+        var command = new Command("auto-infer", "Turn automatic inference of new cases on or off") { name, state };
+        command.SetAction((parseResult, cancellationToken) => CommandRunner.RunAsync(parseResult, async (worker, output, ct) =>
+        {
+            var on = parseResult.GetValue(state) switch
+            {
+                "on" => true,
+                "off" => false,
+                var other => throw new CliException($"auto-infer: '{other}' is not on or off", ExitCodes.Unhealthy),
+            };
+            var request = new UpdateWorkflowRequest
+            {
+                Workflow = new Workflow { Name = parseResult.GetValue(name)!, Inference = new InferencePolicy { AutoInfer = on } },
+                UpdateMask = new Google.Protobuf.WellKnownTypes.FieldMask { Paths = { "inference" } },
+            };
+            Show(output, (await worker.Admin.UpdateWorkflowAsync(request, deadline: DateTime.UtcNow + Deadline, cancellationToken: ct)).Workflow);
+            return ExitCodes.Ok;
+        }, cancellationToken));
+        return command;
+    }
+
     private static Command StateCommand(string verb, string description, bool pause)
     {
         var name = new Argument<string>("name") { Description = "The workflow's name" };
@@ -217,6 +244,7 @@ internal static class WorkflowsCommand
             new[] { "case key prefix", w.CaseKeyPrefix },
             new[] { "selection", Selection(w.Selection) },
             new[] { "ohif default names", w.AllowOhifDefaultNames ? "Segment N → label N" : "not accepted" },
+            new[] { "auto-inference", w.Inference?.AutoInfer == true ? "on: new cases are predicted by the active model" : "off" },
             new[] { "cases", $"{w.CaseCount} ({w.LabeledCaseCount} labeled)" },
             new[] { "training defaults", TrainingFlags.Describe(w.TrainingDefaults) },
             new[] { "retrain policy", TrainingFlags.Describe(w.RetrainPolicy) },
@@ -258,6 +286,7 @@ internal static class WorkflowsCommand
         caseKeyPrefix = w.CaseKeyPrefix,
         selection = new { modality = w.Selection?.Modality, seriesDescription = w.Selection?.SeriesDescriptionPattern, bodyPart = w.Selection?.BodyPart },
         allowOhifDefaultNames = w.AllowOhifDefaultNames,
+        autoInfer = w.Inference?.AutoInfer == true,
         labels = w.Labels.Select(l => new { value = l.Value, name = l.Name, synonyms = l.Synonyms.ToArray(), code = l.Code, colour = l.Colour }),
         caseCount = w.CaseCount,
         labeledCaseCount = w.LabeledCaseCount,

@@ -85,7 +85,7 @@ internal static class ConvertCommand
         var folder = new Option<string>("--series") { Description = "Folder with the DICOM series the labels were made on", Required = true };
         var labels = new Option<string>("--labels") { Description = "Segment name ← label value, e.g. liver=1,tumor=2", Required = true };
         var algorithm = new Option<string?>("--algorithm") { Description = "Algorithm (model) name; makes the segments AUTOMATIC (default MANUAL)" };
-        var description = new Option<string>("--series-description") { Description = "SeriesDescription of the SEG", DefaultValueFactory = _ => "Segmentation" };
+        var description = new Option<string?>("--series-description") { Description = "SeriesDescription of the SEG (default: \"Segmentation by ALGORITHM\" with --algorithm, else \"Segmentation\")" };
         var seriesUid = SeriesUidOption();
         var command = new Command("labels", "Write a NIfTI label map on a series' grid as a DICOM SEG referencing that series")
         {
@@ -96,15 +96,10 @@ internal static class ConvertCommand
             var mapping = ParseLabels(parse.GetValue(labels)!);
             var series = BuildSeries(parse.GetValue(folder)!, parse.GetValue(seriesUid), out var sources);
             var image = NiftiReader.ReadFile(parse.GetValue(input)!);
-            var grid = series.Grid.Geometry;
-            if (!image.Geometry.SameGridAs(grid, toleranceMm: 0.01))
-            {
-                throw new DicomException($"The label map's grid ({Grid(image.Geometry)}) is not the series' grid ({Grid(grid)})");
-            }
-            var labelMap = new Volume(grid, VoxelType.UInt8, image.ToVolume(VoxelType.UInt8).Data);
+            var labelMap = NiftiLabelMap.OnGrid(image, series.Grid.Geometry, "The label map");
             var name = parse.GetValue(algorithm);
             var options = new SegmentationWriterOptions(
-                name is null ? SegmentAlgorithmType.Manual : SegmentAlgorithmType.Automatic, name, parse.GetValue(description)!);
+                name is null ? SegmentAlgorithmType.Manual : SegmentAlgorithmType.Automatic, name, parse.GetValue(description));
             var result = SegmentationWriter.Write(labelMap, sources, mapping.Labels.Select(l => new SegmentDefinition(l.Value, l.Key)), options);
             if (!result.Written)
             {
@@ -146,9 +141,6 @@ internal static class ConvertCommand
             throw new DicomException($"--labels: {e.Message}", e);
         }
     }
-
-    private static string Grid(VolumeGeometry g) => string.Create(CultureInfo.InvariantCulture,
-        $"{g.Columns}×{g.Rows}×{g.Slices}, spacing {g.Spacing.X:0.###}×{g.Spacing.Y:0.###}×{g.Spacing.Z:0.###} mm, origin {g.Origin.X:0.###},{g.Origin.Y:0.###},{g.Origin.Z:0.###}");
 
     private static void Warn(IEnumerable<string> warnings)
     {

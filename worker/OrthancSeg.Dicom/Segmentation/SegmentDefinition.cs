@@ -6,6 +6,17 @@ namespace OrthancSeg.Dicom.Segmentation;
 /// </summary>
 public readonly record struct CieLabColour(ushort L, ushort A, ushort B)
 {
+    /// <summary>A colour written as a workflow label's colour is: "#rrggbb".</summary>
+    public static CieLabColour FromHex(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        if (text.Length != 7 || text[0] != '#' || !uint.TryParse(text.AsSpan(1), System.Globalization.NumberStyles.AllowHexSpecifier, System.Globalization.CultureInfo.InvariantCulture, out var rgb))
+        {
+            throw new DicomException($"'{text}' is not a colour like #dd8265");
+        }
+        return FromRgb((byte)(rgb >> 16), (byte)(rgb >> 8), (byte)rgb);
+    }
+
     /// <summary>
     /// sRGB (0–255) → CIE XYZ → CIELab (D65) → DICOM scaling, with the constants of dcmjs' rgb2DICOMLAB, which OHIF
     /// uses both ways: the same colour then comes back from OHIF's dicomlab2RGB.
@@ -34,16 +45,26 @@ public readonly record struct CieLabColour(ushort L, ushort A, ushort B)
 /// <summary>How a label value of a label map is described as a SEG segment.</summary>
 /// <param name="Value">The label value (1–255) in the label map.</param>
 /// <param name="Label">SegmentLabel: the name readers map back to a class.</param>
-/// <param name="Category">SegmentedPropertyCategoryCode; "Tissue" (85756007, SCT) when not given.</param>
-/// <param name="Type">SegmentedPropertyTypeCode; "Tissue" (85756007, SCT) when not given.</param>
-/// <param name="Colour">RecommendedDisplayCIELabValue; a fixed palette colour by label value when not given.</param>
+/// <param name="Category">
+/// SegmentedPropertyCategoryCode. When not given: the category of <paramref name="Type"/> if <see cref="KnownStructures"/>
+/// knows that code, else of <paramref name="Label"/> if it names a known structure, else "Tissue" (85756007, SCT).
+/// </param>
+/// <param name="Type">
+/// SegmentedPropertyTypeCode. When not given: the code of the structure <paramref name="Label"/> names ("liver" → 10200004
+/// SCT "Liver", with its laterality for "kidney left"), else "Tissue" (85756007, SCT).
+/// </param>
+/// <param name="Colour">
+/// RecommendedDisplayCIELabValue. When not given: the known structure's colour, else a fixed palette colour by label value.
+/// </param>
+/// <param name="TypeModifier">SegmentedPropertyTypeModifierCode, e.g. (7771000, SCT, "Left"); from the label when not given.</param>
 public sealed record SegmentDefinition(
     byte Value,
     string Label,
     CodedConcept? Category = null,
     CodedConcept? Type = null,
     CieLabColour? Colour = null,
-    string? Description = null);
+    string? Description = null,
+    CodedConcept? TypeModifier = null);
 
 public enum SegmentAlgorithmType
 {
@@ -53,15 +74,30 @@ public enum SegmentAlgorithmType
 }
 
 /// <summary>Series-level choices for a SEG written from a label map.</summary>
-/// <param name="AlgorithmName">Required for AUTOMATIC and SEMIAUTOMATIC (e.g. the model id); optional for MANUAL.</param>
+/// <param name="AlgorithmName">
+/// Required for AUTOMATIC and SEMIAUTOMATIC (e.g. the model id): SegmentAlgorithmName and the AlgorithmName of each
+/// segment's SegmentationAlgorithmIdentificationSequence; optional for MANUAL.
+/// </param>
+/// <param name="SeriesDescription">
+/// What the PACS and OHIF list the SEG as (at most 64 characters). When not given: "Segmentation by &lt;AlgorithmName&gt;"
+/// for AUTOMATIC and SEMIAUTOMATIC, so the study browser says which model made it, else "Segmentation".
+/// </param>
+/// <param name="ContentCreatorName">ContentCreatorName (PN, Type 2): the person who made or checked it; empty when not given.</param>
+/// <param name="ContentLabel">ContentLabel: a DICOM code string, at most 16 of A–Z, 0–9, space and underscore.</param>
+/// <param name="AlgorithmVersion">AlgorithmVersion, e.g. "3d_fullres folds 0-4 nnUNetTrainer"; "unspecified" when not given.</param>
+/// <param name="AlgorithmFamily">AlgorithmFamilyCodeSequence; "Artificial Intelligence" (123110, DCM) when not given.</param>
+/// <param name="AlgorithmParameters">AlgorithmParameters (LT), optional: how the algorithm was run.</param>
 public sealed record SegmentationWriterOptions(
     SegmentAlgorithmType AlgorithmType = SegmentAlgorithmType.Automatic,
     string? AlgorithmName = null,
-    string SeriesDescription = "Segmentation",
+    string? SeriesDescription = null,
     int SeriesNumber = 300,
     string? ContentCreatorName = null,
     string ContentLabel = "ORTHANCSEG",
-    string? ContentDescription = null);
+    string? ContentDescription = null,
+    string? AlgorithmVersion = null,
+    CodedConcept? AlgorithmFamily = null,
+    string? AlgorithmParameters = null);
 
 /// <summary>One segment as written: its SegmentNumber in the SEG and where it came from.</summary>
 public sealed record WrittenSegment(int Number, byte Value, string Label, long VoxelCount, int FrameCount);

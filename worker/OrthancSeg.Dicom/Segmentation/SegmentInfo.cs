@@ -5,6 +5,21 @@ public sealed record CodedConcept(string Value, string Scheme, string Meaning)
 {
     public override string ToString() => $"({Value}, {Scheme}, \"{Meaning}\")";
 
+    /// <summary>
+    /// A concept written as a workflow label's code is: "CodeValue^CodingSchemeDesignator^CodeMeaning", e.g.
+    /// "10200004^SCT^Liver". Value and scheme are DICOM short strings (at most 16 characters), the meaning at most 64.
+    /// </summary>
+    public static CodedConcept Parse(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var parts = text.Split('^');
+        if (parts.Length != 3 || parts.Any(p => p.Trim().Length == 0) || parts[0].Trim().Length > 16 || parts[1].Trim().Length > 16 || parts[2].Trim().Length > 64)
+        {
+            throw new DicomException($"'{text}' is not a coded concept like 10200004^SCT^Liver (value and scheme up to 16 characters, meaning up to 64)");
+        }
+        return new CodedConcept(parts[0].Trim(), parts[1].Trim(), parts[2].Trim());
+    }
+
     internal static CodedConcept? From(DicomDataset? item)
     {
         if (item is null)

@@ -1,5 +1,7 @@
 using System.Buffers.Binary;
 using System.Globalization;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 using OrthancSeg.Dicom.Volumes;
 
 namespace OrthancSeg.Dicom.Segmentation;
@@ -14,7 +16,13 @@ public static class SegmentationWriter
 {
     private static readonly DicomTag SpatialLocationsPreserved = new(0x0028, 0x135A);
     private static readonly DicomTag PatientAge = new(0x0010, 0x1010);
-    private static readonly CodedConcept Tissue = new("85756007", "SCT", "Tissue");
+    private static readonly DicomTag SegmentationAlgorithmIdentificationSequence = new(0x0062, 0x0007);
+    private static readonly DicomTag SegmentedPropertyTypeModifierCodeSequence = new(0x0062, 0x0011);
+    private static readonly DicomTag AlgorithmFamilyCodeSequence = new(0x0066, 0x002F);
+    private static readonly DicomTag AlgorithmVersion = new(0x0066, 0x0031);
+    private static readonly DicomTag AlgorithmParameters = new(0x0066, 0x0032);
+    private static readonly DicomTag AlgorithmName = new(0x0066, 0x0036);
+    private static readonly CodedConcept ArtificialIntelligence = new("123110", "DCM", "Artificial Intelligence");
     private static readonly CodedConcept SegmentationDerivation = new("113076", "DCM", "Segmentation");
     private static readonly CodedConcept SourceImagePurpose = new("121322", "DCM", "Source image for image processing operation");
 
@@ -55,6 +63,7 @@ public static class SegmentationWriter
         {
             throw new DicomException($"An {AlgorithmTypeCode(options.AlgorithmType)} segmentation needs an algorithm name (e.g. the model id)");
         }
+        CheckOptions(options);
         var definitions = new Dictionary<byte, SegmentDefinition>();
         foreach (var definition in segments)
         {
@@ -62,6 +71,7 @@ public static class SegmentationWriter
             {
                 throw new DicomException($"Segment definition for value {definition.Value} ('{definition.Label}') is repeated, has no label, or describes the background 0");
             }
+            CheckLength($"The segment name of label value {definition.Value}", definition.Label, 64);
         }
 
         var geometry = labelMap.Geometry;
@@ -72,11 +82,13 @@ public static class SegmentationWriter
         var counts = new long[256, geometry.Slices];
         Parallelism.For(geometry.Slices, (k, _) =>
         {
-            var local = new long[256];
-            foreach (var v in labelMap.SliceBytes(k))
+            var slice = labelMap.SliceBytes(k);
+            // Most slices of a prediction are empty: a vectorised scan skips them without a histogram.
+            if (slice.IndexOfAnyExcept((byte)0) < 0)
             {
-                local[v]++;
+                return;
             }
+            var local = Histogram(slice);
             for (var v = 1; v < 256; v++)
             {
                 counts[v, k] = local[v];
@@ -117,6 +129,45 @@ public static class SegmentationWriter
         WriteFunctionalGroups(ds, sources, slices, frames, geometry);
         ds.SetBytes(DicomTags.PixelData, DicomVR.OB, PackFrames(labelMap, frames, n));
         return new SegmentationWriteResult(ds, written, null);
+    }
+
+    private static void CheckOptions(SegmentationWriterOptions options)
+    {
+        CheckLength("The algorithm name", options.AlgorithmName, 64);
+        CheckLength("The algorithm version", options.AlgorithmVersion, 64);
+        CheckLength("The series description", options.SeriesDescription, 64);
+        CheckLength("The content description", options.ContentDescription, 64);
+        if (options.ContentLabel.Length is 0 or > 16 || !options.ContentLabel.All(c => char.IsAsciiLetterOrDigit(c) || c is ' ' or '_'))
+        {
+            throw new DicomException($"The content label '{options.ContentLabel}' is not a DICOM code string: 1 to 16 letters, digits, spaces or underscores");
+        }
+        if (options.SeriesNumber is < 0 or > 99_999_999)
+        {
+            throw new DicomException($"The series number {options.SeriesNumber} does not fit an integer string (0 to 99999999)");
+        }
+    }
+
+    private static void CheckLength(string what, string? value, int limit)
+    {
+        if (value is not null && value.Length > limit)
+        {
+            throw new DicomException($"{what} is {value.Length} characters long, more than the {limit} DICOM allows: '{value[..Math.Min(value.Length, 80)]}'");
+        }
+    }
+
+    /// <summary>The default SeriesDescription names the model, so the study browser says which model made the SEG.</summary>
+    private static string SeriesDescriptionOf(SegmentationWriterOptions options)
+    {
+        if (options.SeriesDescription is { } given)
+        {
+            return given;
+        }
+        if (options.AlgorithmType == SegmentAlgorithmType.Manual || string.IsNullOrWhiteSpace(options.AlgorithmName))
+        {
+            return "Segmentation";
+        }
+        var text = $"Segmentation by {options.AlgorithmName}";
+        return text.Length <= 64 ? text : text[..64];
     }
 
     /// <summary>slices[k] = index into sources of the image on slice k.</summary>
@@ -198,7 +249,7 @@ public static class SegmentationWriter
         ds.SetString(DicomTags.ManufacturerModelName, DicomVR.LO, "OrthancSeg");
         ds.SetString(DicomTags.DeviceSerialNumber, DicomVR.LO, "1");
         ds.SetString(DicomTags.SoftwareVersions, DicomVR.LO, Implementation.VersionName);
-        ds.SetString(DicomTags.SeriesDescription, DicomVR.LO, options.SeriesDescription);
+        ds.SetString(DicomTags.SeriesDescription, DicomVR.LO, SeriesDescriptionOf(options));
         ds.SetString(DicomTags.SeriesInstanceUID, DicomVR.UI, Implementation.NewUid());
         ds.SetNumbers(DicomTags.SeriesNumber, DicomVR.IS, [options.SeriesNumber]);
         ds.SetNumbers(DicomTags.InstanceNumber, DicomVR.IS, [1]);
@@ -275,14 +326,19 @@ public static class SegmentationWriter
 
     private static DicomDataset SegmentItem(WrittenSegment segment, SegmentDefinition definition, SegmentationWriterOptions options)
     {
-        var colour = definition.Colour ?? FromPalette(definition.Value);
+        var coding = Coding(definition);
         var item = new DicomDataset()
-            .SetSequence(DicomTags.SegmentedPropertyCategoryCodeSequence, (definition.Category ?? Tissue).ToItem())
+            .SetSequence(DicomTags.SegmentedPropertyCategoryCodeSequence, coding.Category.ToItem())
             .SetUInt16(DicomTags.SegmentNumber, (ushort)segment.Number)
             .SetString(DicomTags.SegmentLabel, DicomVR.LO, definition.Label)
             .SetString(DicomTags.SegmentAlgorithmType, DicomVR.CS, AlgorithmTypeCode(options.AlgorithmType))
-            .SetUInt16(DicomTags.RecommendedDisplayCIELabValue, colour.L, colour.A, colour.B)
-            .SetSequence(DicomTags.SegmentedPropertyTypeCodeSequence, (definition.Type ?? Tissue).ToItem());
+            .SetUInt16(DicomTags.RecommendedDisplayCIELabValue, coding.Colour.L, coding.Colour.A, coding.Colour.B);
+        var type = coding.Type.ToItem();
+        if (coding.TypeModifier is { } modifier)
+        {
+            type.SetSequence(SegmentedPropertyTypeModifierCodeSequence, modifier.ToItem());
+        }
+        item.SetSequence(DicomTags.SegmentedPropertyTypeCodeSequence, type);
         if (definition.Description is { } description)
         {
             item.SetString(DicomTags.SegmentDescription, DicomVR.ST, description);
@@ -291,7 +347,34 @@ public static class SegmentationWriter
         {
             item.SetString(DicomTags.SegmentAlgorithmName, DicomVR.LO, options.AlgorithmName);
         }
+        if (options.AlgorithmType != SegmentAlgorithmType.Manual)
+        {
+            // Required for AUTOMATIC and SEMIAUTOMATIC segments (PS3.3 C.8.20.2); highdicom reads the algorithm from here.
+            var algorithm = new DicomDataset()
+                .SetSequence(AlgorithmFamilyCodeSequence, (options.AlgorithmFamily ?? ArtificialIntelligence).ToItem())
+                .SetString(AlgorithmName, DicomVR.LO, options.AlgorithmName)
+                .SetString(AlgorithmVersion, DicomVR.LO, string.IsNullOrWhiteSpace(options.AlgorithmVersion) ? "unspecified" : options.AlgorithmVersion);
+            if (!string.IsNullOrWhiteSpace(options.AlgorithmParameters))
+            {
+                algorithm.SetString(AlgorithmParameters, DicomVR.LT, options.AlgorithmParameters);
+            }
+            item.SetSequence(SegmentationAlgorithmIdentificationSequence, algorithm);
+        }
         return item;
+    }
+
+    /// <summary>The definition's own codes and colour, completed from <see cref="KnownStructures"/>, else generic.</summary>
+    private static (CodedConcept Category, CodedConcept Type, CodedConcept? TypeModifier, CieLabColour Colour) Coding(SegmentDefinition definition)
+    {
+        var named = KnownStructures.Find(definition.Label);
+        // A configured type decides what the segment is: the name's table entry only fills in for a type it agrees with.
+        var known = definition.Type is null || (named is not null && named.Type.Value == definition.Type.Value && named.Type.Scheme == definition.Type.Scheme)
+            ? named
+            : KnownStructures.FindByType(definition.Type);
+        var type = definition.Type ?? known?.Type ?? KnownStructures.Tissue;
+        var modifier = definition.TypeModifier ?? (definition.Type is null || known == named ? named?.TypeModifier : null);
+        var colour = definition.Colour ?? (known is null ? FromPalette(definition.Value) : CieLabColour.FromRgb(known.Colour.R, known.Colour.G, known.Colour.B));
+        return (definition.Category ?? known?.Category ?? KnownStructures.Tissue, type, modifier, colour);
     }
 
     private static CieLabColour FromPalette(byte value)
@@ -342,25 +425,101 @@ public static class SegmentationWriter
         ds.SetSequence(DicomTags.PerFrameFunctionalGroupsSequence, items);
     }
 
-    /// <summary>Frames one after the other in one bit stream, LSB first, no per-frame padding (PS3.5 8.1.1).</summary>
+    /// <summary>
+    /// Voxels per value on one slice. A label map is mostly long runs of one value, where a plain byte-by-byte histogram
+    /// stalls on incrementing the same counter; 32 voxels of one value are counted at once.
+    /// </summary>
+    // Optimised from the first call: the writer runs once per prediction, too rarely for tiered compilation to reach these loops.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static long[] Histogram(ReadOnlySpan<byte> slice)
+    {
+        var counts = new long[256];
+        var p = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            for (; p + 32 <= slice.Length; p += 32)
+            {
+                var chunk = Vector256.Create(slice.Slice(p, 32));
+                var first = slice[p];
+                if (Vector256.EqualsAll(chunk, Vector256.Create(first)))
+                {
+                    counts[first] += 32;
+                    continue;
+                }
+                foreach (var v in slice.Slice(p, 32))
+                {
+                    counts[v]++;
+                }
+            }
+        }
+        foreach (var v in slice[p..])
+        {
+            counts[v]++;
+        }
+        return counts;
+    }
+
+    /// <summary>
+    /// Frames one after the other in one bit stream, LSB first, no per-frame padding (PS3.5 8.1.1). 32 voxels at a time:
+    /// a vector compare with the frame's value gives one byte per voxel whose top bits, gathered, are exactly the 32
+    /// bits in stream order. When a frame starts on a byte (Rows × Columns a multiple of 8, as for 512 × 512) frames own
+    /// their bytes and are packed in parallel; otherwise neighbours share a byte and frames are packed one by one.
+    /// </summary>
     private static byte[] PackFrames(Volume labelMap, List<(int Segment, byte Value, int Slice)> frames, int n)
     {
         var totalBits = (long)frames.Count * n;
         var length = (totalBits + 7) / 8;
         var packed = new byte[length + (length % 2)];
-        for (var f = 0; f < frames.Count; f++)
+        void Pack(int f)
         {
             var (_, value, slice) = frames[f];
-            var voxels = labelMap.SliceBytes(slice);
-            var bit = (long)f * n;
-            for (var p = 0; p < n; p++, bit++)
+            PackFrame(labelMap.SliceBytes(slice), value, packed, (long)f * n);
+        }
+        if (n % 8 == 0)
+        {
+            Parallelism.For(frames.Count, (f, _) => Pack(f));
+        }
+        else
+        {
+            for (var f = 0; f < frames.Count; f++)
             {
-                if (voxels[p] == value)
-                {
-                    packed[bit >> 3] |= (byte)(1 << (int)(bit & 7));
-                }
+                Pack(f);
             }
         }
         return packed;
+    }
+
+    /// <summary>ORs the bits "voxel == value" of one frame into <paramref name="packed"/> from bit <paramref name="bit"/> on.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void PackFrame(ReadOnlySpan<byte> voxels, byte value, byte[] packed, long bit)
+    {
+        var p = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var target = Vector256.Create(value);
+            for (; p + 32 <= voxels.Length; p += 32, bit += 32)
+            {
+                var mask = Vector256.Equals(Vector256.Create(voxels.Slice(p, 32)), target).ExtractMostSignificantBits();
+                if (mask == 0)
+                {
+                    continue;
+                }
+                var at = (int)(bit >> 3);
+                var shift = (int)(bit & 7);
+                // 32 bits from a bit offset within a byte span at most 5 bytes.
+                var bits = (ulong)mask << shift;
+                for (var i = 0; bits != 0; i++, bits >>= 8)
+                {
+                    packed[at + i] |= (byte)bits;
+                }
+            }
+        }
+        for (; p < voxels.Length; p++, bit++)
+        {
+            if (voxels[p] == value)
+            {
+                packed[bit >> 3] |= (byte)(1 << (int)(bit & 7));
+            }
+        }
     }
 }

@@ -1,19 +1,28 @@
 using System.Security.Cryptography;
 using System.Text;
 using Grpc.Core;
+using OrthancSeg.Contracts.V1;
 using OrthancSeg.Worker.Configuration;
 
 namespace OrthancSeg.Worker.Auth;
 
+/// <summary>Who made a call: the name of the token it carried and that token's role.</summary>
+internal sealed record Caller(string TokenName, Role Role);
+
 /// <summary>
-/// Decides whether a call may proceed from its method name and its authorization metadata.
-/// orthancseg.v1.Events takes the bridge token; every other OrthancSeg service takes the admin token, so a
-/// service added later is closed until someone decides otherwise. Health and reflection stay open because
-/// load balancers, grpcurl and `orthancseg health` call them without credentials.
+/// What the authenticator decided for one call. <see cref="Refusal"/> is null when the call may proceed; <see cref="Caller"/> is
+/// known when the token matched (also when its role was not enough); <see cref="Rule"/> is null for the open services.
+/// </summary>
+internal sealed record AccessDecision(Caller? Caller, MethodRule? Rule, Status? Refusal);
+
+/// <summary>
+/// Decides whether a call may proceed from its method and its authorization metadata: the token must be one of the configured
+/// ones, and its role must be allowed by the method's declared minimum role (<see cref="MethodPolicy"/>). Health and reflection
+/// stay open because load balancers, grpcurl and `orthancseg health` call them without credentials; any other method outside the
+/// contract needs an admin token, so nothing is open by accident.
 /// </summary>
 internal sealed class BearerTokenAuthenticator
 {
-    private const string EventsService = "orthancseg.v1.Events";
     private const string BearerPrefix = "Bearer ";
 
     private static readonly HashSet<string> OpenServices = new(StringComparer.Ordinal)
@@ -23,64 +32,69 @@ internal sealed class BearerTokenAuthenticator
         "grpc.reflection.v1.ServerReflection",
     };
 
-    // Tokens are compared as SHA-256 digests so that the comparison takes the same time whatever the
-    // length or content of the token sent.
-    private readonly byte[] _bridgeDigest;
-    private readonly byte[] _adminDigest;
+    private readonly MethodPolicy _policy;
 
-    public BearerTokenAuthenticator(string bridgeToken, string adminToken)
+    // Tokens are compared as SHA-256 digests so that each comparison takes the same time whatever the length or content of
+    // the token sent, and every configured token is compared on every call, so timing does not tell which one was close.
+    private readonly (byte[] Digest, Caller Caller)[] _tokens;
+
+    public BearerTokenAuthenticator(MethodPolicy policy, IEnumerable<(string Name, Role Role, string Token)> tokens)
     {
-        ArgumentException.ThrowIfNullOrEmpty(bridgeToken);
-        ArgumentException.ThrowIfNullOrEmpty(adminToken);
-        _bridgeDigest = Digest(bridgeToken);
-        _adminDigest = Digest(adminToken);
+        _policy = policy;
+        _tokens = tokens.Select(t =>
+        {
+            ArgumentException.ThrowIfNullOrEmpty(t.Token);
+            return (Digest(t.Token), new Caller(t.Name, t.Role));
+        }).ToArray();
     }
 
-    public static BearerTokenAuthenticator FromOptions(AuthOptions options) => new(
-        SecretFile.Read($"{AuthOptions.Section}:BridgeTokenFile", options.BridgeTokenFile ?? ""),
-        SecretFile.Read($"{AuthOptions.Section}:AdminTokenFile", options.AdminTokenFile ?? ""));
+    /// <summary>The configured tokens, read from their files (validated on start by <see cref="AuthOptionsValidator"/>).</summary>
+    public static BearerTokenAuthenticator FromOptions(AuthOptions options, MethodPolicy policy) => new(policy,
+        AuthOptionsValidator.Configured(options).Select(t => (t.Name, t.Role, SecretFile.Read(t.Key, t.Path ?? "", privateOnly: true))));
 
-    /// <summary>Null when the call may proceed, otherwise the status to answer with.</summary>
     /// <param name="method">The gRPC method path, "/package.Service/Method".</param>
     /// <param name="authorization">The value of the "authorization" metadata entry, if any.</param>
-    public Status? Authorize(string method, string? authorization)
+    public AccessDecision Authorize(string method, string? authorization)
     {
-        var service = ServiceOf(method);
-        if (OpenServices.Contains(service))
+        if (OpenServices.Contains(ServiceOf(method)))
         {
-            return null;
+            return new AccessDecision(null, null, null);
         }
-        var (required, other, requiredKey) = service == EventsService
-            ? (Role.Bridge, Role.Admin, "BridgeTokenFile")
-            : (Role.Admin, Role.Bridge, "AdminTokenFile");
-        var expectation = $"{service} requires the {Name(required)} token (the one in the file named by {AuthOptions.Section}:{requiredKey}) "
-            + "as metadata 'authorization: Bearer <token>'";
+        var rule = _policy.Find(method) ?? new MethodRule(method, Role.Admin, ReadOnly: false);
+        var expectation = $"{method} needs a token of role {Roles.AllowedFor(rule.MinimumRole)}, sent as metadata 'authorization: Bearer <token>'";
 
         if (string.IsNullOrEmpty(authorization))
         {
-            return new Status(StatusCode.Unauthenticated, $"No bearer token was sent. {expectation}");
+            return Refuse(null, StatusCode.Unauthenticated, $"No bearer token was sent. {expectation}");
         }
         if (!authorization.StartsWith(BearerPrefix, StringComparison.OrdinalIgnoreCase))
         {
-            return new Status(StatusCode.Unauthenticated, $"The authorization metadata is not of the form 'Bearer <token>'. {expectation}");
+            return Refuse(null, StatusCode.Unauthenticated, $"The authorization metadata is not of the form 'Bearer <token>'. {expectation}");
         }
-        var presented = Identify(authorization[BearerPrefix.Length..].Trim());
-        if (presented == required)
+        if (Identify(authorization[BearerPrefix.Length..].Trim()) is not { } caller)
         {
-            return null;
+            return Refuse(null, StatusCode.Unauthenticated,
+                $"The bearer token sent is none of the worker's tokens ({AuthOptions.Section} in its configuration). {expectation}");
         }
-        return presented == other
-            ? new Status(StatusCode.PermissionDenied, $"The {Name(other)} token is not accepted here. {expectation}")
-            : new Status(StatusCode.Unauthenticated, $"The bearer token sent does not match. {expectation}");
+        return Roles.Allows(caller.Role, rule.MinimumRole)
+            ? new AccessDecision(caller, rule, null)
+            : Refuse(caller, StatusCode.PermissionDenied, $"The token '{caller.TokenName}' has the role {Roles.Name(caller.Role)}. {expectation}");
+
+        AccessDecision Refuse(Caller? who, StatusCode code, string message) => new(who, rule, new Status(code, message));
     }
 
-    private Role? Identify(string token)
+    private Caller? Identify(string token)
     {
         var digest = Digest(token);
-        // Both comparisons always run, so timing does not tell which token was close.
-        var bridge = CryptographicOperations.FixedTimeEquals(digest, _bridgeDigest);
-        var admin = CryptographicOperations.FixedTimeEquals(digest, _adminDigest);
-        return admin ? Role.Admin : bridge ? Role.Bridge : null;
+        Caller? found = null;
+        foreach (var (expected, caller) in _tokens)
+        {
+            if (CryptographicOperations.FixedTimeEquals(digest, expected))
+            {
+                found = caller;
+            }
+        }
+        return found;
     }
 
     private static string ServiceOf(string method)
@@ -91,12 +105,4 @@ internal sealed class BearerTokenAuthenticator
     }
 
     private static byte[] Digest(string token) => SHA256.HashData(Encoding.UTF8.GetBytes(token));
-
-    private static string Name(Role role) => role == Role.Admin ? "admin" : "bridge";
-
-    private enum Role
-    {
-        Bridge,
-        Admin,
-    }
 }

@@ -1,5 +1,6 @@
 using OrthancSeg.Worker.Jobs;
 using OrthancSeg.Dicom.Volumes;
+using OrthancSeg.Worker.Inference;
 using OrthancSeg.Worker.Labels;
 using OrthancSeg.Worker.Orthanc;
 using OrthancSeg.Worker.Workflows;
@@ -11,7 +12,7 @@ namespace OrthancSeg.Worker.Cases;
 /// it as a case of each that admits it (again when it grew). SEGs that were waiting for it are re-checked.
 /// </summary>
 internal sealed partial class SeriesRecorder(
-    OrthancClient orthanc, WorkflowStore workflows, CaseStore cases, LabelStore labels, JobQueue queue, ILogger<SeriesRecorder> logger)
+    OrthancClient orthanc, WorkflowStore workflows, CaseStore cases, LabelStore labels, JobQueue queue, InferenceStarter inference, ILogger<SeriesRecorder> logger)
 {
     /// <summary>How often a series seen as new is re-checked for stability before the worker stops waiting.</summary>
     private const int MaxStabilityRounds = 30;
@@ -89,6 +90,8 @@ internal sealed partial class SeriesRecorder(
             if (created)
             {
                 LogCaseRecorded(logger, caseKey, workflow.Name, seriesUid, headers.Count);
+                // New cases only: cases recorded again (a catch-up, a series that grew) are predicted on demand (inference start).
+                await inference.AutoInferAsync(workflow, caseKey, cases, cancellationToken);
             }
             else if (changed)
             {

@@ -6,8 +6,11 @@ namespace OrthancSeg.Worker.Configuration;
 /// </summary>
 internal static class SecretFile
 {
+    private const UnixFileMode GroupOrOthers = UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.OtherRead | UnixFileMode.OtherWrite;
+
     /// <summary>What is wrong with the secret file named by <paramref name="key"/>, or null when it can be used.</summary>
-    public static string? Problem(string key, string? path)
+    /// <param name="privateOnly">Refuse a file that its group or other users can read or write (bearer tokens).</param>
+    public static string? Problem(string key, string? path, bool privateOnly = false)
     {
         if (string.IsNullOrWhiteSpace(path))
         {
@@ -15,7 +18,7 @@ internal static class SecretFile
         }
         try
         {
-            return Read(key, path) is { Length: > 0 } ? null : $"{key}: file '{path}' is empty; write the secret into it";
+            return Read(key, path, privateOnly) is { Length: > 0 } ? null : $"{key}: file '{path}' is empty; write the secret into it";
         }
         catch (SecretFileException e)
         {
@@ -24,11 +27,18 @@ internal static class SecretFile
     }
 
     /// <summary>Reads the secret, without the surrounding whitespace and line ends that editors and `echo` add.</summary>
-    public static string Read(string key, string path)
+    /// <param name="privateOnly">Refuse a file that its group or other users can read or write (bearer tokens).</param>
+    public static string Read(string key, string path, bool privateOnly = false)
     {
         string text;
         try
         {
+            if (privateOnly && !OperatingSystem.IsWindows() && File.GetUnixFileMode(path) is var mode && (mode & GroupOrOthers) != 0)
+            {
+                var who = (mode & (UnixFileMode.OtherRead | UnixFileMode.OtherWrite)) != 0 ? "other users" : "its group";
+                throw new SecretFileException($"{key}: file '{path}' is open to {who} (mode {Convert.ToString((int)mode, 8)}), and anyone "
+                    + $"who can read it holds the secret; make it private: `chmod 600 {path}`");
+            }
             text = File.ReadAllText(path);
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)

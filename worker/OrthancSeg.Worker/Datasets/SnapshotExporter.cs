@@ -340,7 +340,7 @@ internal sealed partial class SnapshotExporter(
         var writeOptions = new NiftiWriteOptions { CompressionLevel = _options.CompressionLevel };
         var imagePath = Path.Combine(building, imageFile);
         // The image is compressed while the SEG is fetched and rasterised: the one is CPU, the other mostly waiting on Orthanc.
-        var imageWrite = Task.Run(() => Write(series.Volume, imagePath, writeOptions), cancellationToken);
+        var imageWrite = Task.Run(() => NiftiCaseFiles.Write(series.Volume, imagePath, writeOptions), cancellationToken);
         LabelMapResult labelMap;
         try
         {
@@ -366,7 +366,7 @@ internal sealed partial class SnapshotExporter(
         long labelBytes;
         try
         {
-            (labelSha, labelBytes) = Write(labelMap.LabelMap, Path.Combine(building, labelFile), writeOptions);
+            (labelSha, labelBytes) = NiftiCaseFiles.Write(labelMap.LabelMap, Path.Combine(building, labelFile), writeOptions);
         }
         catch
         {
@@ -381,20 +381,9 @@ internal sealed partial class SnapshotExporter(
             imageFile, imageSha, imageBytes, labelFile, labelSha, labelBytes, Reused: false);
     }
 
-    private static string ImageFile(ExportCandidate candidate) => $"imagesTr/{candidate.CaseKey}_0000.nii.gz";
+    private static string ImageFile(ExportCandidate candidate) => $"imagesTr/{NiftiCaseFiles.ImageFileName(candidate.CaseKey)}";
 
-    private static string LabelFile(ExportCandidate candidate) => $"labelsTr/{candidate.CaseKey}.nii.gz";
-
-    private static (string Sha256, long Bytes) Write(Volume volume, string path, NiftiWriteOptions writeOptions)
-    {
-        using var file = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16);
-        using var hashing = new HashingStream(file);
-        NiftiWriter.Write(volume, hashing, compress: true, writeOptions);
-        hashing.Flush();
-        // On disk before the dataset is swapped in, so a power loss cannot leave a swapped-in dataset with empty files.
-        file.Flush(flushToDisk: true);
-        return (hashing.Sha256(), hashing.Written);
-    }
+    private static string LabelFile(ExportCandidate candidate) => $"labelsTr/{NiftiCaseFiles.LabelFileName(candidate.CaseKey)}";
 
     /// <summary>The label's recorded segment → value mapping (made when the label was accepted), for the SEG reader.</summary>
     private static SegmentMapping Mapping(string? segmentsJson)

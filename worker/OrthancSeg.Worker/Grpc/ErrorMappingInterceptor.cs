@@ -45,7 +45,7 @@ internal sealed partial class ErrorMappingInterceptor(ILogger<ErrorMappingInterc
         }
         catch (RpcException)
         {
-            // Already a status (authentication, or a handler that chose one deliberately).
+            // Already a status (a handler, or a client call it made, that chose one deliberately).
             throw;
         }
         catch (OperationCanceledException) when (context.CancellationToken.IsCancellationRequested)

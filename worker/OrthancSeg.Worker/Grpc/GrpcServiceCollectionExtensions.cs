@@ -11,10 +11,10 @@ internal static class GrpcServiceCollectionExtensions
         builder.Services.AddGrpc(options =>
         {
             // Order matters: the first is outermost, so rejected calls are logged with their status too, and every
-            // exception a handler throws is a status before it is logged.
+            // exception a handler throws is a status before it is logged and before the audit log records how the call ended.
             options.Interceptors.Add<CallLoggingInterceptor>();
-            options.Interceptors.Add<ErrorMappingInterceptor>();
             options.Interceptors.Add<BearerTokenInterceptor>();
+            options.Interceptors.Add<ErrorMappingInterceptor>();
         });
         builder.Services.AddGrpcReflection();
         // Maps every registered health check (PostgreSQL, from AddOrthancSegPersistence) to the "" service.
@@ -32,6 +32,9 @@ internal static class GrpcServiceCollectionExtensions
         app.MapGrpcService<Jobs.JobsService>();
         app.MapGrpcService<Training.TrainingService>();
         app.MapGrpcService<Training.ModelsService>();
+        app.MapGrpcService<Inference.InferenceService>();
+        app.MapGrpcService<Labels.LabelsService>();
+        app.MapGrpcService<Audit.AuditService>();
         return app;
     }
 }

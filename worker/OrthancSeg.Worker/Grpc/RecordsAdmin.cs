@@ -6,6 +6,7 @@ using NpgsqlTypes;
 using OrthancSeg.Contracts.V1;
 using OrthancSeg.Worker.Cases;
 using OrthancSeg.Worker.Errors;
+using OrthancSeg.Worker.Inference;
 using OrthancSeg.Worker.Jobs;
 using OrthancSeg.Worker.Labels;
 using OrthancSeg.Worker.Training;
@@ -24,10 +25,10 @@ namespace OrthancSeg.Worker.Grpc;
 
 /// <summary>The admin RPCs for workflows, cases, labels and dead letters: validation, paging and contract mapping.</summary>
 internal sealed class RecordsAdmin(WorkflowStore workflows, CaseStore cases, LabelStore labels, JobQueue queue,
-    NpgsqlDataSource dataSource, WorkflowTraining training)
+    NpgsqlDataSource dataSource, WorkflowTraining training, InferenceStore inference)
 {
     private static readonly HashSet<string> UpdatableFields =
-        ["selection", "labels", "allow_ohif_default_names", "dataset_name", WorkflowTraining.DefaultsField, WorkflowTraining.PolicyField];
+        ["selection", "labels", "allow_ohif_default_names", "dataset_name", "inference", WorkflowTraining.DefaultsField, WorkflowTraining.PolicyField];
 
     public async Task<CreateWorkflowResponse> CreateWorkflowAsync(CreateWorkflowRequest request, CancellationToken cancellationToken)
     {
@@ -39,6 +40,10 @@ internal sealed class RecordsAdmin(WorkflowStore workflows, CaseStore cases, Lab
         WorkflowTraining.Validate(request.Workflow, null);
         var created = await workflows.CreateAsync(spec, cancellationToken);
         await training.SetAsync(created.Id, request.Workflow, null, cancellationToken);
+        if (request.Workflow.Inference is { } policy)
+        {
+            await inference.SetAutoInferAsync(created.Id, policy.AutoInfer, cancellationToken);
+        }
         await BackfillWorkflowHandler.EnqueueAsync(queue, created.Name, created.CreatedAt, cancellationToken);
         return new CreateWorkflowResponse { Workflow = await ToContractAsync(created, cancellationToken) };
     }
@@ -80,6 +85,10 @@ internal sealed class RecordsAdmin(WorkflowStore workflows, CaseStore cases, Lab
         WorkflowTraining.Validate(request.Workflow, fields);
         var updated = await workflows.UpdateAsync(Spec(request.Workflow, request.Workflow.AllowOhifDefaultNames), fields, cancellationToken);
         await training.SetAsync(updated.Id, request.Workflow, fields, cancellationToken);
+        if (fields.Contains("inference"))
+        {
+            await inference.SetAutoInferAsync(updated.Id, request.Workflow.Inference?.AutoInfer ?? false, cancellationToken);
+        }
         if (fields.Contains("selection") && updated.IsActive)
         {
             await BackfillWorkflowHandler.EnqueueAsync(queue, updated.Name, updated.UpdatedAt, cancellationToken);
@@ -230,6 +239,7 @@ internal sealed class RecordsAdmin(WorkflowStore workflows, CaseStore cases, Lab
             LabeledCaseCount = counts.LabeledCases,
             CreateTime = Timestamp.FromDateTimeOffset(workflow.CreatedAt),
             UpdateTime = Timestamp.FromDateTimeOffset(workflow.UpdatedAt),
+            Inference = new InferencePolicy { AutoInfer = await inference.AutoInferAsync(workflow.Id, cancellationToken) },
         };
         result.Labels.AddRange(workflow.Labels.Select(l => new ContractLabelDefinition
         {
@@ -281,7 +291,7 @@ internal sealed class RecordsAdmin(WorkflowStore workflows, CaseStore cases, Lab
         return result;
     }
 
-    private static ContractLabel ToContract(LabelRecord l)
+    internal static ContractLabel ToContract(LabelRecord l)
     {
         var result = new ContractLabel
         {
@@ -290,12 +300,17 @@ internal sealed class RecordsAdmin(WorkflowStore workflows, CaseStore cases, Lab
             CaseKey = l.CaseKey,
             Source = l.Source switch { "model" => LabelSource.Model, "import" => LabelSource.Import, _ => LabelSource.Manual },
             Author = l.Author ?? "",
-            Verdict = l.Verdict == "accepted" ? LabelVerdict.Accepted : LabelVerdict.Rejected,
+            Verdict = l.Verdict switch { LabelStore.Accepted => LabelVerdict.Accepted, LabelStore.Proposed => LabelVerdict.Proposed, _ => LabelVerdict.Rejected },
             RejectionReason = l.RejectionReason ?? "",
             IsCurrent = l.IsCurrent,
             PaintedSlices = { l.PaintedSlices },
             CreateTime = Timestamp.FromDateTimeOffset(l.CreatedAt),
+            Id = l.Id,
         };
+        if (l.AcceptedAt is { } accepted)
+        {
+            result.AcceptTime = Timestamp.FromDateTimeOffset(accepted);
+        }
         result.Segments.AddRange(l.Segments.Select(s => new OrthancSeg.Contracts.V1.SegmentMapping
         {
             SegmentNumber = s.SegmentNumber,

@@ -1,7 +1,9 @@
+using OrthancSeg.Worker.Audit;
 using OrthancSeg.Worker.Auth;
 using OrthancSeg.Worker.Datasets;
 using OrthancSeg.Worker.Events;
 using OrthancSeg.Worker.Grpc;
+using OrthancSeg.Worker.Inference;
 using OrthancSeg.Worker.Jobs;
 using OrthancSeg.Worker.Logging;
 using OrthancSeg.Worker.Orthanc;
@@ -24,10 +26,12 @@ internal static class WorkerServiceExtensions
         builder.AddOrthancSegJobs();
         builder.AddOrthancSegOrthanc();
         builder.AddOrthancSegAuth();
+        builder.AddOrthancSegAudit();
         builder.AddOrthancSegGrpc();
         builder.AddOrthancSegRecords();
         builder.AddOrthancSegDatasets();
         builder.AddOrthancSegTraining();
+        builder.AddOrthancSegInference();
         return builder;
     }
 }

@@ -95,6 +95,12 @@ internal sealed partial class SegmentationRecorder(
         var byId = (await workflows.ListAllAsync(cancellationToken)).ToDictionary(w => w.Id);
         foreach (var target in targets)
         {
+            if (await labels.IsWorkerWrittenAsync(target.Id, sopInstanceUid, cancellationToken))
+            {
+                // The worker stored this SEG itself and recorded it then (a model's prediction, an import): the same label, not a person's.
+                LogOwn(logger, sopInstanceUid, target.CaseKey);
+                continue;
+            }
             var workflow = byId[target.WorkflowId];
             var assessment = seg is null
                 ? new LabelAssessment(false, $"the file cannot be read as a DICOM SEG: {unreadable}", "manual", [], [])
@@ -121,6 +127,9 @@ internal sealed partial class SegmentationRecorder(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "SEG {OrthancInstanceId} ({SopInstanceUid}) waits for its case: {Reason}")]
     private static partial void LogPending(ILogger logger, string orthancInstanceId, string sopInstanceUid, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "SEG {SopInstanceUid} of case {CaseKey} is a label the worker stored and recorded itself")]
+    private static partial void LogOwn(ILogger logger, string sopInstanceUid, string caseKey);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Accepted label {SopInstanceUid} of case {CaseKey} ({PaintedSlices} painted slices)")]
     private static partial void LogAccepted(ILogger logger, string sopInstanceUid, string caseKey, int paintedSlices);

@@ -1,6 +1,8 @@
 using System.Security.Cryptography;
 using System.Text.RegularExpressions;
 using Npgsql;
+using OrthancSeg.Dicom;
+using OrthancSeg.Dicom.Segmentation;
 using NpgsqlTypes;
 using OrthancSeg.Worker.Cases;
 using OrthancSeg.Worker.Errors;
@@ -70,6 +72,17 @@ internal sealed partial class WorkflowStore(NpgsqlDataSource dataSource)
             if (label.Colour is { Length: > 0 } colour && !Colour().IsMatch(colour))
             {
                 problems.Add(new($"workflow.labels[{i}].colour", $"'{colour}' is not a colour like #ff0000"));
+            }
+            if (label.Code is { Length: > 0 } code)
+            {
+                try
+                {
+                    CodedConcept.Parse(code);
+                }
+                catch (DicomException e)
+                {
+                    problems.Add(new($"workflow.labels[{i}].code", e.Message));
+                }
             }
         }
         if (spec.SeriesDescriptionPattern is { Length: > 0 } pattern)
