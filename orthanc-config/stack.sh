@@ -525,7 +525,8 @@ orthanc_up() {
     rm -rf "$BRIDGE_DIR"
     mkdir -p "$BRIDGE_DIR"
     cp "$BRIDGE_SCRIPT" "$BRIDGE_DIR/"
-    [[ -d "$ORTHANCSEG_REPO/plugin-bridge/generated" ]] && cp -r "$ORTHANCSEG_REPO/plugin-bridge/generated" "$BRIDGE_DIR/"
+    # generate.sh makes "generated" a link to the latest output: copy what it points to, not the link.
+    [[ -d "$ORTHANCSEG_REPO/plugin-bridge/generated" ]] && cp -rL "$ORTHANCSEG_REPO/plugin-bridge/generated" "$BRIDGE_DIR/"
     share_with_service "$BRIDGE_DIR"
     require_free_port "$ORTHANC_HTTP_PORT" "Orthanc (HTTP)" ORTHANCSEG_ORTHANC_HTTP_PORT
     require_free_port "$ORTHANC_DICOM_PORT" "Orthanc (DICOM)" ORTHANCSEG_ORTHANC_DICOM_PORT
