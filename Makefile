@@ -3,9 +3,16 @@
 # Knobs (ports, PostgreSQL, StableAge) are ORTHANCSEG_* environment variables: docs/operations.md.
 SHELL := /bin/bash
 
-.PHONY: up down status systemd-units test build test-bridge
+.PHONY: up down status systemd-units link-bundle test build test-bridge
+# One side of two machines (docs/deployment.md): make up ROLE=pacs|segmentation LISTEN=<this address> PEER=<other's>
+# [LINK=bundle.tar]; the side made first writes the bundle the other side is given (make link-bundle writes it again).
+LINK_VARS = $(if $(ROLE),ORTHANCSEG_ROLE='$(ROLE)') $(if $(PEER),ORTHANCSEG_PEER='$(PEER)') \
+	$(if $(LISTEN),ORTHANCSEG_LISTEN='$(LISTEN)') $(if $(LINK),ORTHANCSEG_LINK_BUNDLE='$(abspath $(LINK))')
 up:
-	@orthanc-config/stack.sh up
+	@$(LINK_VARS) orthanc-config/stack.sh up
+
+link-bundle:
+	@orthanc-config/stack.sh link-bundle
 
 down:
 	@orthanc-config/stack.sh down

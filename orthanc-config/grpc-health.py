@@ -2,7 +2,8 @@
 
 Exit 0 when the answer is SERVING, 1 otherwise, with the reason on stderr. The request and the
 response are encoded by hand (two tiny messages), so this needs only Debian's python3-grpcio.
-Usage: /usr/bin/python3 grpc-health.py 127.0.0.1:50051 [service] [timeout_seconds]
+Usage: /usr/bin/python3 grpc-health.py 127.0.0.1:50051 [service] [timeout_seconds] [ca_file]
+With ca_file (PEM), the call goes over TLS and the server's certificate must chain to that CA.
 """
 
 import sys
@@ -45,7 +46,14 @@ def main() -> int:
     target = sys.argv[1]
     service = sys.argv[2] if len(sys.argv) > 2 else ""
     timeout = float(sys.argv[3]) if len(sys.argv) > 3 else 3.0
-    with grpc.insecure_channel(target) as channel:
+    ca_file = sys.argv[4] if len(sys.argv) > 4 else ""
+    if ca_file:
+        with open(ca_file, "rb") as stream:
+            credentials = grpc.ssl_channel_credentials(root_certificates=stream.read())
+        channel = grpc.secure_channel(target, credentials)
+    else:
+        channel = grpc.insecure_channel(target)
+    with channel:
         check = channel.unary_unary(
             "/grpc.health.v1.Health/Check",
             request_serializer=lambda message: message,

@@ -35,6 +35,24 @@ OHIF_VERSION="${ORTHANCSEG_OHIF_VERSION:-3.13.2}"
 SERVER_NAMES="${ORTHANCSEG_SERVER_NAMES:-}"
 ORTHANC_USER="orthancseg"
 
+# Two machines (docs/deployment.md): ROLE all (default: everything here), pacs (PostgreSQL for Orthanc's index, Orthanc
+# with the bridge, OHIF) or segmentation (the worker, its PostgreSQL, the datasets); LISTEN is this machine's address on
+# the link, PEER the other machine's. `make up` remembers them in the state folder (link.env); given again, they win.
+if [[ -f "$STACK/link.env" ]]; then
+    while IFS='=' read -r key value; do
+        if [[ "$key" =~ ^ORTHANCSEG_(ROLE|PEER|LISTEN)$ && -z "${!key:-}" ]]; then
+            export "$key=$value"
+        fi
+    done < "$STACK/link.env"
+fi
+ROLE="${ORTHANCSEG_ROLE:-all}"
+PEER="${ORTHANCSEG_PEER:-}"
+LISTEN="${ORTHANCSEG_LISTEN:-}"
+# The PACS server's TLS port for the worker's Orthanc requests (nginx in front of Orthanc's loopback REST API).
+LINK_ORTHANC_PORT="${ORTHANCSEG_LINK_ORTHANC_PORT:-8443}"
+# The worker's own Orthanc account: read and upload, never delete or configure (the bridge's HTTP filter).
+LINK_USER="orthancseg-worker"
+
 PG_ORTHANC_DB="orthanc_index"
 PG_ORTHANC_ROLE="orthancseg_orthanc"
 PG_WORKER_DB="orthancseg"

@@ -8,8 +8,8 @@
 #       name:port) that browsers use to reach this nginx, separated by blanks or commas.
 #       TEMP_DIR is created here. Requests whose Host header names none of them, 127.0.0.1 or localhost are 421.
 #       Optionally RUN_AS: the unprivileged user that starts nginx (the stack's supervisord does, as root); without it
-#       nginx is started by the caller, and as root drops its workers to nobody. INCLUDE: a file of further server
-#       blocks (the stack's Adminer).
+#       nginx is started by the caller, and as root drops its workers to nobody. INCLUDE: files of further server
+#       blocks, separated by ':' (the stack's Adminer, the PACS server's link to Orthanc).
 set -euo pipefail
 dir="$(dirname "${BASH_SOURCE[0]}")"
 [[ $# -ge 1 ]] || { echo "usage: $0 OUTPUT KEY=VALUE..." >&2; exit 2; }
@@ -47,10 +47,12 @@ mkdir -p "${v[TEMP_DIR]}"
 v[TEMP_DIR]="$(readlink -f "${v[TEMP_DIR]}")"
 v[OHIF_ROOT]="$(readlink -f "${v[OHIF_ROOT]}")"
 include_line=""
-if [[ -n "${v[INCLUDE]:-}" ]]; then
-    [[ ! "${v[INCLUDE]}" =~ $forbidden && -r "${v[INCLUDE]}" ]] || { echo "render-nginx-config: cannot include ${v[INCLUDE]}" >&2; exit 2; }
-    include_line="include ${v[INCLUDE]};"
-fi
+IFS=: read -r -a includes <<<"${v[INCLUDE]:-}"
+for include in "${includes[@]}"; do
+    [[ -n "$include" ]] || continue
+    [[ ! "$include" =~ $forbidden && -r "$include" ]] || { echo "render-nginx-config: cannot include $include" >&2; exit 2; }
+    include_line+="include $include; "
+done
 user_line="" runner=""
 if [[ -n "${v[RUN_AS]:-}" ]]; then
     # Started as this user: a master that is not root has no user to switch to.

@@ -10,6 +10,10 @@
 #       PG_PASSWORD_FILE may be empty (PG_URI then connects without a password); its password goes into PG_URI.
 #       MODALITIES_FILE (may be empty: none) is the operator's list of DICOM modalities allowed to store, Orthanc's
 #       DicomModalities: a JSON object, lines starting with // are comments (docs/operations.md, "Adding a scanner").
+# Optional keys for two machines (docs/deployment.md): LINK_USER with LINK_PASSWORD_FILE (the worker's own account,
+#       which the bridge's filter lets read and upload only; it reaches Orthanc through nginx's TLS front,
+#       render-link-proxy.sh, so Orthanc stays loopback-only), WORKER_HOST (the worker's address, default 127.0.0.1) and
+#       WORKER_CA_FILE (the CA the worker's TLS certificate must chain to; the bridge then calls it over TLS).
 set -euo pipefail
 template="$(dirname "${BASH_SOURCE[0]}")/orthanc.json.template"
 [[ $# -ge 1 ]] || { echo "usage: $0 OUTPUT KEY=VALUE..." >&2; exit 2; }
@@ -46,6 +50,19 @@ if pg_password and "PG_URI" in values:
         sys.exit("render-orthanc-config: with PG_PASSWORD_FILE, PG_URI must name a user and no password")
     userinfo = urllib.parse.quote(urllib.parse.unquote(url.username), safe="") + ":" + urllib.parse.quote(pg_password, safe="")
     values["PG_URI"] = urllib.parse.urlunsplit(url._replace(netloc=userinfo + "@" + url.netloc.rpartition("@")[2]))
+
+optional = {key: values.pop(key, "") for key in ("LINK_USER", "LINK_PASSWORD_FILE", "WORKER_HOST", "WORKER_CA_FILE")}
+for key in ("LINK_PASSWORD_FILE", "WORKER_CA_FILE"):
+    if optional[key] and not os.path.isabs(optional[key]):
+        sys.exit(f"render-orthanc-config: {key} must be an absolute path, got {optional[key]!r}")
+if bool(optional["LINK_USER"]) != bool(optional["LINK_PASSWORD_FILE"]):
+    sys.exit("render-orthanc-config: LINK_USER and LINK_PASSWORD_FILE go together (the worker's account and its password)")
+if optional["WORKER_HOST"] and not re.fullmatch(r"[A-Za-z0-9.:\[\]-]+", optional["WORKER_HOST"]):
+    sys.exit(f"render-orthanc-config: WORKER_HOST must be an address or host name, got {optional['WORKER_HOST']!r}")
+values["LINK_PASSWORD_FILE"] = optional["LINK_PASSWORD_FILE"]
+values["LINK_PASSWORD"] = read_secret("LINK_PASSWORD_FILE")
+if optional["LINK_USER"] and not values["LINK_PASSWORD"]:
+    sys.exit("render-orthanc-config: LINK_PASSWORD_FILE holds no password")
 
 modalities = {}
 modalities_file = values.pop("MODALITIES_FILE", "")
@@ -84,6 +101,15 @@ def substitute(match):
 
 config = json.loads(re.sub(r"\{\{([A-Z_]+)\}\}", substitute, text))
 config["DicomModalities"] = modalities
+if optional["LINK_USER"]:
+    if optional["LINK_USER"] in config["RegisteredUsers"]:
+        sys.exit("render-orthanc-config: LINK_USER must differ from HTTP_USER, the administrator")
+    config["RegisteredUsers"][optional["LINK_USER"]] = values["LINK_PASSWORD"]
+    config["OrthancSegBridge"]["ReadUploadUsers"] = [optional["LINK_USER"]]
+if optional["WORKER_HOST"]:
+    config["OrthancSegBridge"]["WorkerAddress"] = f"{optional['WORKER_HOST']}:{values['WORKER_PORT']}"
+if optional["WORKER_CA_FILE"]:
+    config["OrthancSegBridge"]["CaFile"] = optional["WORKER_CA_FILE"]
 if not config.get("PythonScript"):
     config.pop("PythonScript", None)
 elif not os.path.isabs(config["PythonScript"]) or not config["PythonScript"].endswith(".py"):

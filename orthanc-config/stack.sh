@@ -62,7 +62,7 @@ place_state() {
 }
 
 # Both write the state folder (systemd-units names its users and paths).
-if [[ "${1:-}" == up || "${1:-}" == systemd-units ]]; then
+if [[ "${1:-}" == up || "${1:-}" == systemd-units || "${1:-}" == link-bundle ]]; then
     [[ "$1" == up ]] && "$ORTHANCSEG_CONFIG_DIR/install-deps.sh" stack
     ensure_service_user
     place_state
@@ -103,7 +103,11 @@ resolve_pg_paths
 # The supervised parts in start order: supervisord's program names (also in its log and restarts.log).
 programs() {
     external_pg || echo postgres
-    echo orthanc worker adminer nginx
+    case "$ROLE" in
+        pacs) echo orthanc nginx ;;
+        segmentation) echo worker ;;
+        *) echo orthanc worker adminer nginx ;;
+    esac
 }
 
 # The name `make status` shows for a program.
@@ -204,6 +208,165 @@ write_service_secrets() {
     # The worker's password stays in a pgpass file (mode 600), not in the environment or a command line.
     (umask 077 && printf '%s:%s:%s:%s:%s\n' "$host" "$port" "$PG_WORKER_DB" "$PG_WORKER_ROLE" "$(secret pg-worker-password)" >"$SERVICE_SECRETS/worker.pgpass")
     if is_root; then chown "$SERVICE_USER:$SERVICE_GROUP" "$SERVICE_SECRETS"/*; fi
+    link_service_files
+}
+
+# ---------------------------------------------------------------------------------------------
+# The link between two machines (docs/deployment.md): TLS certificates from a small private CA, the bridge token and
+# the worker's Orthanc password, the same on both sides. In $SECRETS/link (root's); the services get copies.
+
+LINK_DIR="$SECRETS/link"
+LINK_BUNDLE="$STACK/link-bundle.tar"
+
+split_role() { [[ "$ROLE" == pacs || "$ROLE" == segmentation ]]; }
+peer_role() { [[ "$ROLE" == pacs ]] && echo segmentation || echo pacs; }
+# The certificate each side serves the link with: nginx's on the PACS side, the worker's on the segmentation side.
+link_cert_name() { [[ "$1" == pacs ]] && echo pacs-link || echo worker-link; }
+
+require_link_settings() {
+    case "$ROLE" in
+        all) return 0 ;;
+        pacs | segmentation) ;;
+        *) die "ROLE must be all, pacs or segmentation, not '$ROLE'. Fix: make up ROLE=pacs LISTEN=<this machine's address> PEER=<the segmentation server's>" ;;
+    esac
+    local name
+    for name in LISTEN PEER; do
+        [[ -n "${!name}" ]] || die "ROLE=$ROLE needs $name: make up ROLE=$ROLE LISTEN=<this machine's address on the link> PEER=<the other machine's address>"
+        [[ "${!name}" =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}$ ]] || die "$name must be an IPv4 address (the certificates name it), got '${!name}'"
+    done
+    [[ "$LISTEN" != "$PEER" ]] || die "LISTEN and PEER are both $LISTEN: give this machine's address and the other machine's"
+    ip -o -4 addr show 2>/dev/null | grep -q " inet $LISTEN/" \
+        || die "LISTEN=$LISTEN is not an address of this machine (ip -4 addr). Fix: give the address the other machine reaches this one at"
+}
+
+# What make up, make status and make down of this state folder use again.
+write_link_env() {
+    printf '%s\n' "ORTHANCSEG_ROLE=$ROLE" "ORTHANCSEG_PEER=$PEER" "ORTHANCSEG_LISTEN=$LISTEN" >"$STACK/link.env"
+}
+
+# This side's link files: from the bundle the other side wrote (LINK=bundle.tar), from the operator's own files
+# (ORTHANCSEG_LINK_CA, _CERT, _KEY), or a new private CA. Then this side's certificate names LISTEN.
+link_prepare() {
+    split_role || return 0
+    local own
+    own="$(link_cert_name "$ROLE")"
+    make_dirs root:root 0700 "$LINK_DIR"
+    ensure_secret link-password
+    if [[ -n "${ORTHANCSEG_LINK_BUNDLE:-}" ]]; then
+        link_consume "$ORTHANCSEG_LINK_BUNDLE"
+    elif [[ -n "${ORTHANCSEG_LINK_CA:-}${ORTHANCSEG_LINK_CERT:-}${ORTHANCSEG_LINK_KEY:-}" ]]; then
+        local key
+        for key in ORTHANCSEG_LINK_CA ORTHANCSEG_LINK_CERT ORTHANCSEG_LINK_KEY; do
+            [[ -r "${!key:-}" ]] || die "$key must name a readable PEM file (operator-provided link certificates need all three: CA, this side's certificate and its key)"
+        done
+        install -m 644 "$ORTHANCSEG_LINK_CA" "$LINK_DIR/link-ca.pem"
+        install -m 644 "$ORTHANCSEG_LINK_CERT" "$LINK_DIR/$own.pem"
+        install -m 600 "$ORTHANCSEG_LINK_KEY" "$LINK_DIR/$own.key"
+        openssl verify -CAfile "$LINK_DIR/link-ca.pem" "$LINK_DIR/$own.pem" >/dev/null 2>&1 \
+            || die "ORTHANCSEG_LINK_CERT does not chain to ORTHANCSEG_LINK_CA (openssl verify)"
+        ok "link: the operator's CA and certificate for $LISTEN installed"
+    elif [[ ! -s "$LINK_DIR/link-ca.pem" ]]; then
+        "$ORTHANCSEG_CONFIG_DIR/link-certs.sh" ca "$LINK_DIR"
+        ok "link: a private CA made in $LINK_DIR (its key stays on this machine)"
+    fi
+    if [[ -s "$LINK_DIR/link-ca.key" ]]; then
+        "$ORTHANCSEG_CONFIG_DIR/link-certs.sh" cert "$LINK_DIR" "$own" "$LISTEN"
+    fi
+    [[ -s "$LINK_DIR/$own.pem" && -s "$LINK_DIR/$own.key" ]] \
+        || die "link: no certificate for this side in $LINK_DIR. Fix: make up ROLE=$ROLE ... LINK=<the bundle the other side's make link-bundle wrote>"
+    openssl x509 -in "$LINK_DIR/$own.pem" -noout -ext subjectAltName 2>/dev/null | grep -q "IP Address:$LISTEN\(,\|$\)" \
+        || die "link: the certificate $LINK_DIR/$own.pem does not name LISTEN=$LISTEN. Fix: a bundle made for this address (make link-bundle on the other side with PEER=$LISTEN)"
+    # make status asks Orthanc across the link as the worker does; curl reads the password from this file, not its arguments.
+    (umask 077 && printf 'machine %s login %s password %s\n' "$PEER" "$LINK_USER" "$(secret link-password)" >"$LINK_DIR/peer.netrc")
+    if [[ -s "$LINK_DIR/link-ca.key" && ! -s "$LINK_BUNDLE" ]]; then
+        link_bundle_write
+    fi
+}
+
+# The tarball the other side is given: the CA certificate, the other side's certificate and key (when this side holds
+# the CA's key), the bridge token and the worker's Orthanc password. Secret: mode 600, copy it over ssh.
+link_bundle_write() {
+    split_role || die "make link-bundle is for one side of two machines: make up ROLE=pacs|segmentation LISTEN=... PEER=... first"
+    [[ -s "$LINK_DIR/link-ca.pem" ]] || die "no link CA yet: make up ROLE=$ROLE LISTEN=... PEER=... makes it"
+    local peer_cert work
+    peer_cert="$(link_cert_name "$(peer_role)")"
+    work="$(mktemp -d)"
+    cp "$LINK_DIR/link-ca.pem" "$work/"
+    if [[ -s "$LINK_DIR/link-ca.key" ]]; then
+        "$ORTHANCSEG_CONFIG_DIR/link-certs.sh" cert "$LINK_DIR" "$peer_cert" "$PEER"
+        cp "$LINK_DIR/$peer_cert.pem" "$LINK_DIR/$peer_cert.key" "$work/"
+    else
+        warn "this side's CA came from the other side (no CA key here): the bundle holds the secrets and the CA, no certificate"
+    fi
+    cp "$SECRETS/bridge-token" "$work/bridge-token"
+    cp "$SECRETS/link-password" "$work/link-password"
+    printf 'for=%s\naddress=%s\npeer=%s\n' "$(peer_role)" "$PEER" "$LISTEN" >"$work/link.txt"
+    (umask 077 && tar -C "$work" -cf "$LINK_BUNDLE.tmp" .) && mv "$LINK_BUNDLE.tmp" "$LINK_BUNDLE"
+    rm -rf "$work"
+    chmod 600 "$LINK_BUNDLE"
+    ok "link bundle for the $(peer_role) side ($PEER) written: $LINK_BUNDLE"
+    say "     Copy it to the other machine (it holds secrets: scp, mode 600) and start that side with:"
+    say "       make up ROLE=$(peer_role) LISTEN=$PEER PEER=$LISTEN LINK=link-bundle.tar"
+}
+
+link_consume() {
+    local bundle="$1" work line for="" address="" peer=""
+    [[ -r "$bundle" ]] || die "LINK=$bundle: no such readable file (the tarball make link-bundle wrote on the other machine)"
+    work="$(mktemp -d)"
+    tar -C "$work" -xf "$bundle" || die "LINK=$bundle is not a tar file made by make link-bundle"
+    [[ -f "$work/link.txt" && -f "$work/link-ca.pem" && -f "$work/bridge-token" && -f "$work/link-password" ]] \
+        || { rm -rf "$work"; die "LINK=$bundle lacks link.txt, link-ca.pem, bridge-token or link-password: not a bundle of make link-bundle"; }
+    while IFS='=' read -r key value; do
+        case "$key" in for) for="$value" ;; address) address="$value" ;; peer) peer="$value" ;; esac
+    done <"$work/link.txt"
+    if [[ "$for" != "$ROLE" || "$address" != "$LISTEN" || "$peer" != "$PEER" ]]; then
+        rm -rf "$work"
+        die "LINK=$bundle was made for ROLE=$for LISTEN=$address PEER=$peer, not ROLE=$ROLE LISTEN=$LISTEN PEER=$PEER. Fix: make link-bundle on the other side with the right PEER, or correct ROLE/LISTEN/PEER here"
+    fi
+    install -m 644 "$work/link-ca.pem" "$LINK_DIR/link-ca.pem"
+    local own
+    own="$(link_cert_name "$ROLE")"
+    if [[ -f "$work/$own.pem" ]]; then
+        install -m 644 "$work/$own.pem" "$LINK_DIR/$own.pem"
+        install -m 600 "$work/$own.key" "$LINK_DIR/$own.key"
+    fi
+    (umask 077 && tr -d '\n' <"$work/bridge-token" >"$SECRETS/bridge-token" && tr -d '\n' <"$work/link-password" >"$SECRETS/link-password")
+    rm -rf "$work"
+    ok "link: CA, certificate, bridge token and the worker's Orthanc password taken from $bundle"
+}
+
+# Copies the services read: the worker's certificate and key (segmentation side), nginx's (PACS side), the CA, the password.
+link_service_files() {
+    split_role || return 0
+    local own
+    own="$(link_cert_name "$ROLE")"
+    install -m 644 "$LINK_DIR/link-ca.pem" "$SERVICE_SECRETS/link-ca.pem"
+    install -m 644 "$LINK_DIR/$own.pem" "$SERVICE_SECRETS/$own.pem"
+    install -m 600 "$LINK_DIR/$own.key" "$SERVICE_SECRETS/$own.key"
+    install -m 600 "$SECRETS/link-password" "$SERVICE_SECRETS/link-password"
+    if is_root; then chown "$SERVICE_USER:$SERVICE_GROUP" "$SERVICE_SECRETS"/*; fi
+}
+
+# make status: can this side reach the other across the link, over TLS, with the link's credentials?
+link_status() {
+    split_role || return 0
+    local detail
+    if [[ "$ROLE" == segmentation ]]; then
+        if detail="$(curl -sS --max-time 5 --cacert "$LINK_DIR/link-ca.pem" --netrc-file "$LINK_DIR/peer.netrc" -o /dev/null \
+            -w '%{http_code}' "https://$PEER:$LINK_ORTHANC_PORT/system" 2>&1)" && [[ "$detail" == 200 ]]; then
+            status_line "Link" running "Orthanc at https://$PEER:$LINK_ORTHANC_PORT (TLS, CA $LINK_DIR/link-ca.pem, account $LINK_USER)"
+        else
+            status_line "Link" "unreachable" "https://$PEER:$LINK_ORTHANC_PORT: ${detail:-no answer}"
+            return 1
+        fi
+    else
+        if detail="$(/usr/bin/python3 "$ORTHANCSEG_CONFIG_DIR/grpc-health.py" "$PEER:$WORKER_PORT" "" 5 "$LINK_DIR/link-ca.pem" 2>&1)"; then
+            status_line "Link" running "worker at $PEER:$WORKER_PORT (gRPC over TLS, CA $LINK_DIR/link-ca.pem)"
+        else
+            status_line "Link" "unreachable" "worker at $PEER:$WORKER_PORT: $detail"
+            return 1
+        fi
+    fi
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -362,7 +525,8 @@ orthanc_up() {
     rm -rf "$BRIDGE_DIR"
     mkdir -p "$BRIDGE_DIR"
     cp "$BRIDGE_SCRIPT" "$BRIDGE_DIR/"
-    [[ -d "$ORTHANCSEG_REPO/plugin-bridge/generated" ]] && cp -r "$ORTHANCSEG_REPO/plugin-bridge/generated" "$BRIDGE_DIR/"
+    # generate.sh makes "generated" a link to the latest output: copy what it points to, not the link.
+    [[ -d "$ORTHANCSEG_REPO/plugin-bridge/generated" ]] && cp -rL "$ORTHANCSEG_REPO/plugin-bridge/generated" "$BRIDGE_DIR/"
     share_with_service "$BRIDGE_DIR"
     require_free_port "$ORTHANC_HTTP_PORT" "Orthanc (HTTP)" ORTHANCSEG_ORTHANC_HTTP_PORT
     require_free_port "$ORTHANC_DICOM_PORT" "Orthanc (DICOM)" ORTHANCSEG_ORTHANC_DICOM_PORT
@@ -371,11 +535,15 @@ orthanc_up() {
     # The passwords stay in their files: the renderer reads them (its arguments are visible in ps).
     uri="postgresql://$PG_ORTHANC_ROLE@$host:$port/$PG_ORTHANC_DB"
     [[ "$query" != "-" ]] && uri="$uri?$query"
+    # The PACS side of two machines: the worker's own account, the bridge calling the worker across the link over TLS.
+    local link=()
+    [[ "$ROLE" == pacs ]] && link=(LINK_USER="$LINK_USER" LINK_PASSWORD_FILE="$SECRETS/link-password" WORKER_HOST="$PEER"
+        WORKER_CA_FILE="$SERVICE_SECRETS/link-ca.pem")
     "$ORTHANCSEG_CONFIG_DIR/render-orthanc-config.sh" "$ORTHANC_DIR/orthanc.json" \
         HTTP_PORT="$ORTHANC_HTTP_PORT" DICOM_PORT="$ORTHANC_DICOM_PORT" DICOM_AET="$ORTHANC_AET" \
         STORAGE_DIR="$ORTHANC_DIR/storage" HTTP_USER="$ORTHANC_USER" HTTP_PASSWORD_FILE="$SECRETS/orthanc-password" \
         STABLE_AGE="$STABLE_AGE" PYTHON_SCRIPT="$BRIDGE_DIR/$(basename "$BRIDGE_SCRIPT")" PG_URI="$uri" PG_PASSWORD_FILE="$SECRETS/pg-orthanc-password" \
-        WORKER_PORT="$WORKER_PORT" BRIDGE_TOKEN_FILE="$SERVICE_SECRETS/bridge-token" MODALITIES_FILE="$MODALITIES" \
+        WORKER_PORT="$WORKER_PORT" BRIDGE_TOKEN_FILE="$SERVICE_SECRETS/bridge-token" MODALITIES_FILE="$MODALITIES" "${link[@]}" \
         || die "could not render $ORTHANC_DIR/orthanc.json (see the message above; a mistake in $MODALITIES is named there)"
     # Passwords inside: root's file, readable by Orthanc's group only.
     share_with_service "$ORTHANC_DIR/orthanc.json"
@@ -408,9 +576,7 @@ DOTNET_ENVIRONMENT=Production
 ASPNETCORE_ENVIRONMENT=Production
 HOME=$HOME_DIR
 OrthancSeg__Database__ConnectionString=Host=$host;Port=$port;Database=$PG_WORKER_DB;Username=$PG_WORKER_ROLE;Passfile=$SERVICE_SECRETS/worker.pgpass$ssl
-OrthancSeg__Orthanc__Url=http://127.0.0.1:$ORTHANC_HTTP_PORT
-OrthancSeg__Orthanc__Username=$ORTHANC_USER
-OrthancSeg__Orthanc__PasswordFile=$SERVICE_SECRETS/orthanc-password
+$(worker_orthanc_environment)
 OrthancSeg__Auth__BridgeTokenFile=$SERVICE_SECRETS/bridge-token
 OrthancSeg__Auth__AdminTokenFile=$SERVICE_SECRETS/admin-token
 OrthancSeg__Auth__Tokens__viewer__File=$SERVICE_SECRETS/viewer-token
@@ -421,6 +587,33 @@ OrthancSeg__Datasets__RawRoot=${ORTHANCSEG_NNUNET_RAW:-$DATA_DIR/nnUNet_raw}
 Kestrel__Endpoints__Grpc__Url=http://127.0.0.1:$WORKER_PORT
 Kestrel__Endpoints__Grpc__Protocols=Http2
 EOF
+    # The segmentation side: the bridge's calls arrive over TLS on the link address (plain HTTP stays on loopback).
+    [[ "$ROLE" == segmentation ]] && cat <<EOF
+Kestrel__Endpoints__Link__Url=https://$LISTEN:$WORKER_PORT
+Kestrel__Endpoints__Link__Protocols=Http2
+Kestrel__Endpoints__Link__Certificate__Path=$SERVICE_SECRETS/worker-link.pem
+Kestrel__Endpoints__Link__Certificate__KeyPath=$SERVICE_SECRETS/worker-link.key
+EOF
+    return 0
+}
+
+# How the worker reaches Orthanc: on loopback as Orthanc's administrator, or across the link over TLS with its own
+# read-and-upload account (the segmentation side).
+worker_orthanc_environment() {
+    if [[ "$ROLE" == segmentation ]]; then
+        cat <<EOF
+OrthancSeg__Orthanc__Url=https://$PEER:$LINK_ORTHANC_PORT
+OrthancSeg__Orthanc__Username=$LINK_USER
+OrthancSeg__Orthanc__PasswordFile=$SERVICE_SECRETS/link-password
+OrthancSeg__Orthanc__CaFile=$SERVICE_SECRETS/link-ca.pem
+EOF
+    else
+        cat <<EOF
+OrthancSeg__Orthanc__Url=http://127.0.0.1:$ORTHANC_HTTP_PORT
+OrthancSeg__Orthanc__Username=$ORTHANC_USER
+OrthancSeg__Orthanc__PasswordFile=$SERVICE_SECRETS/orthanc-password
+EOF
+    fi
 }
 
 worker_up() {
@@ -473,21 +666,38 @@ ohif_up() {
             "OHIF already served on http://127.0.0.1:$OHIF_PORT/" "nginx runs but the viewer or its /dicom-web/ proxy did not answer 200 within 30 s"
         return 0
     fi
-    step "OHIF $OHIF_VERSION: nginx on 127.0.0.1:$OHIF_PORT, /dicom-web/ proxied to Orthanc; Adminer on 127.0.0.1:$ADMINER_PORT"
+    if [[ "$ROLE" == pacs ]]; then
+        step "OHIF $OHIF_VERSION: nginx on 127.0.0.1:$OHIF_PORT, /dicom-web/ proxied to Orthanc; the link to Orthanc on https://$LISTEN:$LINK_ORTHANC_PORT"
+    else
+        step "OHIF $OHIF_VERSION: nginx on 127.0.0.1:$OHIF_PORT, /dicom-web/ proxied to Orthanc; Adminer on 127.0.0.1:$ADMINER_PORT"
+    fi
     "$ORTHANCSEG_CONFIG_DIR/install-ohif.sh"
     require_free_port "$OHIF_PORT" "OHIF (nginx)" ORTHANCSEG_OHIF_PORT
-    require_free_port "$ADMINER_PORT" "Adminer (nginx)" ORTHANCSEG_ADMINER_PORT
-    local run_as=()
+    local run_as=() include="$ADMINER_DIR/nginx-site.conf"
+    if [[ "$ROLE" == pacs ]]; then
+        require_free_port "$LINK_ORTHANC_PORT" "the link to Orthanc (nginx, TLS)" ORTHANCSEG_LINK_ORTHANC_PORT
+        "$ORTHANCSEG_CONFIG_DIR/render-link-proxy.sh" "$NGINX_DIR/link-site.conf" LISTEN="$LISTEN:$LINK_ORTHANC_PORT" \
+            CERT="$SERVICE_SECRETS/pacs-link.pem" KEY="$SERVICE_SECRETS/pacs-link.key" ORTHANC_URL="http://127.0.0.1:$ORTHANC_HTTP_PORT" \
+            LINK_USER="$LINK_USER" LOG_DIR="$WEB_LOGS" || die "could not render $NGINX_DIR/link-site.conf (see the message above)"
+        share_with_service "$NGINX_DIR/link-site.conf"
+        include="$NGINX_DIR/link-site.conf"
+    else
+        require_free_port "$ADMINER_PORT" "Adminer (nginx)" ORTHANCSEG_ADMINER_PORT
+    fi
     is_root && run_as=(RUN_AS="$SERVICE_USER")
     "$ORTHANCSEG_CONFIG_DIR/render-nginx-config.sh" "$NGINX_DIR/nginx.conf" \
         LISTEN="127.0.0.1:$OHIF_PORT" OHIF_ROOT="$STACK/ohif/dist" ORTHANC_URL="http://127.0.0.1:$ORTHANC_HTTP_PORT" \
         ORTHANC_USER="$ORTHANC_USER" ORTHANC_PASSWORD_FILE="$SECRETS/orthanc-password" \
         PID_FILE="$WEB_RUN/nginx.pid" LOG_DIR="$WEB_LOGS" TEMP_DIR="$NGINX_DIR/tmp" SERVER_NAMES="$SERVER_NAMES" \
-        INCLUDE="$ADMINER_DIR/nginx-site.conf" "${run_as[@]}" \
+        INCLUDE="$include" "${run_as[@]}" \
         || die "could not render $NGINX_DIR/nginx.conf (see the message above)"
     start_program nginx "OHIF (nginx)" "$LOGS/nginx.log"
     await_started "OHIF (nginx)" "$LOGS/nginx.log" "program_alive nginx" 30 ohif_healthy \
         "OHIF ready on http://127.0.0.1:$OHIF_PORT/" "http://127.0.0.1:$OHIF_PORT/ or its /dicom-web/ proxy did not answer 200 within 30 s"
+    if [[ "$ROLE" == pacs ]]; then
+        ok "the link to Orthanc: https://$LISTEN:$LINK_ORTHANC_PORT/ (TLS, the worker's account $LINK_USER only)"
+        return 0
+    fi
     await_started "Adminer" "$WEB_LOGS/php-fpm.log" "program_alive adminer" 30 adminer_healthy \
         "Adminer ready on http://127.0.0.1:$ADMINER_PORT/ (read-only login: $PG_BROWSER_ROLE, make status shows where its password is)" \
         "http://127.0.0.1:$ADMINER_PORT/ did not show Adminer's login page within 30 s"
@@ -669,9 +879,13 @@ write_supervisor_conf() {
     install -m 640 "$ORTHANCSEG_CONFIG_DIR/supervisor-events.py" "$recorder"
     share_with_service "$recorder"
     local recorder_args=("$recorder" "$LOGS/supervisord.log" "$COUNTS")
-    external_pg || recorder_args+=(postgres:orthanc)
-    recorder_args+=("nginx=$WEB_LOGS/nginx-access.log" "nginx=$WEB_LOGS/adminer-access.log" "nginx=$WEB_LOGS/nginx-error.log"
-        "adminer=$WEB_LOGS/php-fpm.log")
+    [[ "$ROLE" != segmentation ]] && ! external_pg && recorder_args+=(postgres:orthanc)
+    case "$ROLE" in
+        segmentation) ;;
+        pacs) recorder_args+=("nginx=$WEB_LOGS/nginx-access.log" "nginx=$WEB_LOGS/link-access.log" "nginx=$WEB_LOGS/nginx-error.log") ;;
+        *) recorder_args+=("nginx=$WEB_LOGS/nginx-access.log" "nginx=$WEB_LOGS/adminer-access.log" "nginx=$WEB_LOGS/nginx-error.log"
+            "adminer=$WEB_LOGS/php-fpm.log") ;;
+    esac
     {
         cat <<EOF
 ; Generated by orthanc-config/stack.sh on every start of supervisord; edits are lost.
@@ -835,7 +1049,7 @@ WorkingDirectory=$(quote_words "$P_DIR")
 EOF
             # Orthanc's PostgreSQL plugin never reconnects: each (re)start of PostgreSQL restarts a running Orthanc,
             # as supervisord's crash-recorder does ('+': with full privileges, not as User=postgres).
-            [[ "$name" == postgres ]] && printf 'ExecStartPost=+%s --no-block try-restart orthancseg-orthanc.service\n' "$(command -v systemctl || echo /usr/bin/systemctl)"
+            [[ "$name" == postgres && "$ROLE" != segmentation ]] && printf 'ExecStartPost=+%s --no-block try-restart orthancseg-orthanc.service\n' "$(command -v systemctl || echo /usr/bin/systemctl)"
             [[ -n "$P_USER" ]] && printf 'User=%s\n' "$P_USER"
             ! is_root && printf 'User=%s\n' "$(id -un)"
             printf 'UMask=0027\n'
@@ -901,6 +1115,31 @@ EOF
     print_places
 }
 
+# One side of two machines: what runs here, and the link.
+print_link_summary() {
+    local rel="${ORTHANCSEG_STACK_DIR:-$ORTHANCSEG_REPO/.stack}"
+    rel="${rel#"$PWD"/}"
+    printf '\n%sOrthancSeg (%s side) is up.%s\n' "$_bold" "$ROLE" "$_reset"
+    if [[ "$ROLE" == pacs ]]; then
+        cat <<EOF
+  OHIF viewer     http://127.0.0.1:$OHIF_PORT/
+  Orthanc REST    http://127.0.0.1:$ORTHANC_HTTP_PORT/ (loopback only)   user $ORTHANC_USER, password in $rel/secrets/orthanc-password
+  Orthanc DICOM   port $ORTHANC_DICOM_PORT, AE title $ORTHANC_AET
+  Link            https://$LISTEN:$LINK_ORTHANC_PORT/ for the worker's account $LINK_USER (read and upload only)
+  Bridge          sends to the worker at $PEER:$WORKER_PORT over TLS (CA $LINK_DIR/link-ca.pem)
+EOF
+    else
+        cat <<EOF
+  Worker gRPC     http://127.0.0.1:$WORKER_PORT (loopback), https://$LISTEN:$WORKER_PORT (the link)   admin token in $rel/secrets/admin-token
+  Orthanc         https://$PEER:$LINK_ORTHANC_PORT/ as $LINK_USER (CA $LINK_DIR/link-ca.pem)
+  CLI             $rel/bin/orthancseg --help
+  Datasets        ${ORTHANCSEG_NNUNET_RAW:-$DATA_DIR/nnUNet_raw}
+EOF
+    fi
+    [[ -s "$LINK_BUNDLE" ]] && say "  Link bundle     $LINK_BUNDLE (for the other side: make up ROLE=$(peer_role) LISTEN=$PEER PEER=$LISTEN LINK=link-bundle.tar)"
+    say "Status:  make status (shows the link)    Stop: make down"
+}
+
 # Remembers the ports of this stack for later `make status` / `make down` (read back by lib.sh).
 write_ports() {
     printf '%s\n' "ORTHANCSEG_PG_PORT=$PG_PORT" "ORTHANCSEG_ORTHANC_HTTP_PORT=$ORTHANC_HTTP_PORT" \
@@ -910,20 +1149,36 @@ write_ports() {
 }
 
 cmd_up() {
+    require_link_settings
     prepare_layout
     write_ports
+    write_link_env
+    link_prepare
     legacy_down
     supervisor_up
     pg_up
     write_service_secrets
-    orthanc_up
-    worker_up
-    cli_install
-    adminer_up
-    ohif_up
-    write_pgadmin_servers
+    case "$ROLE" in
+        pacs)
+            orthanc_up
+            ohif_up
+            ;;
+        segmentation)
+            worker_up
+            cli_install
+            write_pgadmin_servers
+            ;;
+        *)
+            orthanc_up
+            worker_up
+            cli_install
+            adminer_up
+            ohif_up
+            write_pgadmin_servers
+            ;;
+    esac
     write_systemd_units
-    print_summary
+    if split_role; then print_link_summary; else print_summary; fi
 }
 
 cmd_down() {
@@ -996,6 +1251,7 @@ cmd_status() {
             printf '  %-12s last: %s\n' "" "$last"
         fi
     done
+    link_status || down=1
     say "supervisord pid $(cat "$RUN/supervisord.pid") as $(ps -o user= -p "$(cat "$RUN/supervisord.pid")" 2>/dev/null || echo '?'); every restart with its reason (e.g. terminated by SIGSEGV): $RESTARTS_LOG"
     print_places
     return $down
@@ -1031,5 +1287,6 @@ case "${1:-}" in
     down) cmd_down ;;
     status) cmd_status ;;
     systemd-units) cmd_systemd_units ;;
-    *) echo "usage: $0 up|down|status|systemd-units" >&2; exit 2 ;;
+    link-bundle) link_bundle_write ;;
+    *) echo "usage: $0 up|down|status|systemd-units|link-bundle" >&2; exit 2 ;;
 esac

@@ -20,7 +20,14 @@ numbers itself.
 Configuration (Orthanc's configuration, section "OrthancSegBridge")::
 
     "OrthancSegBridge": {"WorkerAddress": "127.0.0.1:50051", "TokenFile": "/abs/bridge-token",
-                         "QueueSize": 10000, "CallTimeoutSeconds": 5}
+                         "QueueSize": 10000, "CallTimeoutSeconds": 5,
+                         "CaFile": "/abs/link-ca.pem", "ReadUploadUsers": ["orthancseg-worker"]}
+
+CaFile (optional): the worker is on another machine and serves TLS; the channel trusts only the
+certificates this CA (PEM) signed, and WorkerAddress must be a name or address in the worker's
+certificate. ReadUploadUsers (optional): Orthanc accounts (RegisteredUsers) that may read and upload
+but not delete or change anything: an incoming-HTTP filter refuses their other requests (403). The
+filter knows the user from the request's Basic Authorization header, as Orthanc checked it.
 
 The gRPC modules are generated (never committed) by plugin-bridge/generate.sh into
 plugin-bridge/generated/. Any setup problem is logged with the fix and leaves the bridge idle;
@@ -29,8 +36,11 @@ Orthanc itself keeps running.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import os
+import re
 import queue
 import random
 import sys
@@ -58,12 +68,25 @@ BACKOFF_MAX_SECONDS = 30.0
 # Failures other than UNAVAILABLE may be caused by this very event (a worker bug answering
 # INTERNAL, say); retrying it forever would stall every later event behind it.
 MAX_ATTEMPTS_UNLESS_UNAVAILABLE = 10
+# An HTTP/2 connection whose peer vanished without a word (the link between two machines cut, the
+# other machine powered off) is found dead by pings within ~15 s: calls then fail UNAVAILABLE, which
+# is retried for as long as it lasts, instead of DEADLINE_EXCEEDED on a dead connection, which is not.
+CHANNEL_OPTIONS = (
+    ("grpc.keepalive_time_ms", 10000),
+    ("grpc.keepalive_timeout_ms", 5000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.max_pings_without_data", 0),
+    # gRPC's own reconnection backoff grows to 120 s: the link back, changes flow within 10 s.
+    ("grpc.max_reconnect_backoff_ms", 10000),
+)
 # Orthanc's shutdown waits for this; closing the channel cancels an in-flight call, so the sender
 # normally stops in milliseconds.
 STOP_JOIN_TIMEOUT_SECONDS = 5.0
 # One warning per this many dropped events, so a long worker outage cannot flood Orthanc's log.
 DROP_WARNING_INTERVAL = 1000
 SENDER_THREAD_NAME = "OrthancSeg bridge sender"
+
+_METHOD_NAMES = {1: "GET", 2: "POST", 3: "PUT", 4: "DELETE"}
 
 _IDLE = "The bridge stays idle (Orthanc itself runs normally)."
 
@@ -78,6 +101,8 @@ class BridgeConfig:
     token_file: str
     queue_size: int
     call_timeout_seconds: float
+    ca_file: Optional[str] = None
+    read_upload_users: frozenset[str] = frozenset()
 
 
 def parse_config(configuration_json: str) -> BridgeConfig:
@@ -95,7 +120,8 @@ def parse_config(configuration_json: str) -> BridgeConfig:
     if not isinstance(section, dict):
         raise ConfigError("\"%s\" must be a JSON object such as {%s}." % (SECTION, example))
 
-    known = ("WorkerAddress", "TokenFile", "QueueSize", "CallTimeoutSeconds")
+    known = ("WorkerAddress", "TokenFile", "QueueSize", "CallTimeoutSeconds", "CaFile",
+             "ReadUploadUsers")
     for key in section:
         if key not in known:
             orthanc.LogWarning("OrthancSeg: ignoring unknown configuration key \"%s.%s\"; the "
@@ -124,7 +150,35 @@ def parse_config(configuration_json: str) -> BridgeConfig:
                           "(default %g), got %s." % (SECTION, DEFAULT_CALL_TIMEOUT_SECONDS,
                                                      json.dumps(timeout)))
 
-    return BridgeConfig(address.strip(), token_file, queue_size, float(timeout))
+    ca_file = section.get("CaFile")
+    if ca_file is not None and (not isinstance(ca_file, str) or not os.path.isabs(ca_file)):
+        raise ConfigError("\"%s.CaFile\" must be the absolute path of the PEM file of the CA that "
+                          "signed the worker's certificate (make link-bundle hands it over), got %s."
+                          % (SECTION, json.dumps(ca_file)))
+
+    users = section.get("ReadUploadUsers", [])
+    if not isinstance(users, list) or not all(isinstance(u, str) and u and ":" not in u
+                                              for u in users):
+        raise ConfigError("\"%s.ReadUploadUsers\" must be a list of Orthanc user names "
+                          "(RegisteredUsers), got %s." % (SECTION, json.dumps(users)))
+
+    return BridgeConfig(address.strip(), token_file, queue_size, float(timeout), ca_file,
+                        frozenset(users))
+
+
+def read_ca(path: str) -> bytes:
+    """Reads the CA certificate the worker's TLS certificate must chain to; raises ConfigError."""
+    try:
+        with open(path, "rb") as stream:
+            pem = stream.read()
+    except OSError as error:
+        raise ConfigError("cannot read the CA file \"%s\" (%s.CaFile): %s; make up ROLE=pacs "
+                          "LINK=bundle.tar installs it from the segmentation side's link bundle."
+                          % (path, SECTION, error.strerror or error)) from error
+    if b"-----BEGIN CERTIFICATE-----" not in pem:
+        raise ConfigError("the CA file \"%s\" (%s.CaFile) holds no PEM certificate "
+                          "(-----BEGIN CERTIFICATE-----)." % (path, SECTION))
+    return pem
 
 
 def read_token(path: str) -> str:
@@ -158,8 +212,10 @@ class Bridge:
     """Owns the queue, the sender thread and the gRPC channel."""
 
     def __init__(self, config: BridgeConfig, token: str, grpc_module: ModuleType,
-                 events_pb2: ModuleType, events_pb2_grpc: ModuleType) -> None:
+                 events_pb2: ModuleType, events_pb2_grpc: ModuleType,
+                 ca_pem: Optional[bytes] = None) -> None:
         self._config = config
+        self._ca_pem = ca_pem
         self._token = token
         self._grpc = grpc_module
         self._pb2 = events_pb2
@@ -248,7 +304,13 @@ class Bridge:
         with self._channel_lock:
             if self._stopping.is_set():
                 return
-            self._channel = self._grpc.insecure_channel(self._config.worker_address)
+            if self._config.ca_file is None:
+                self._channel = self._grpc.insecure_channel(self._config.worker_address,
+                                                            options=CHANNEL_OPTIONS)
+            else:
+                credentials = self._grpc.ssl_channel_credentials(root_certificates=self._ca_pem)
+                self._channel = self._grpc.secure_channel(self._config.worker_address, credentials,
+                                                          options=CHANNEL_OPTIONS)
             stub = self._pb2_grpc.EventsStub(self._channel)
         try:
             while not self._stopping.is_set():
@@ -383,18 +445,64 @@ def _import_grpc() -> Optional[tuple[ModuleType, ModuleType, ModuleType]]:
     return grpc, events_pb2, events_pb2_grpc
 
 
+# What an account of ReadUploadUsers may POST besides reading (GET): store an instance, fetch one
+# transcoded without storing it (1.10.1's /modify of an instance answers the file), and search.
+READ_UPLOAD_POSTS = re.compile(r"/instances|/instances/[0-9a-f-]+/modify|/tools/find|/tools/lookup")
+
+
+def basic_user(headers: Any) -> Optional[str]:
+    """The user name of a request's HTTP Basic Authorization header (keys are lower case), if any."""
+    value = headers.get("authorization") if isinstance(headers, dict) else None
+    if not isinstance(value, str) or not value[:6].lower() == "basic ":
+        return None
+    try:
+        decoded = base64.b64decode(value[6:].strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return decoded.partition(":")[0]
+
+
+def make_http_filter(users: frozenset[str]) -> Callable[..., bool]:
+    """Orthanc's incoming-HTTP filter: accounts in USERS may read and upload, nothing else."""
+    def allowed(uri: str, **request: Any) -> bool:
+        user = basic_user(request.get("headers"))
+        if user not in users:
+            return True
+        method = request.get("method")
+        if method == orthanc.HttpMethod.GET:
+            return True
+        if method == orthanc.HttpMethod.POST and READ_UPLOAD_POSTS.fullmatch(uri):
+            return True
+        orthanc.LogWarning("OrthancSeg: refused %s %s to the read-and-upload account \"%s\" "
+                           "(%s.ReadUploadUsers): it may read, upload and search only."
+                           % (_METHOD_NAMES.get(method, method), uri, user, SECTION))
+        return False
+    return allowed
+
+
 def create_bridge() -> Optional[Bridge]:
-    """Builds the bridge from Orthanc's configuration, or logs why not and returns None."""
+    """Builds the bridge from Orthanc's configuration, or logs why not and returns None.
+
+    The ReadUploadUsers filter is registered whenever the configuration names them, even if the
+    bridge itself cannot run: the accounts must never gain more than reading and uploading.
+    """
     try:
         config = parse_config(orthanc.GetConfiguration())
+    except ConfigError as error:
+        orthanc.LogError("OrthancSeg: %s %s" % (error, _IDLE))
+        return None
+    if config.read_upload_users:
+        orthanc.RegisterIncomingHttpRequestFilter(make_http_filter(config.read_upload_users))
+    try:
         token = read_token(config.token_file)
+        ca_pem = read_ca(config.ca_file) if config.ca_file else None
     except ConfigError as error:
         orthanc.LogError("OrthancSeg: %s %s" % (error, _IDLE))
         return None
     modules = _import_grpc()
     if modules is None:
         return None
-    return Bridge(config, token, *modules)
+    return Bridge(config, token, *modules, ca_pem=ca_pem)
 
 
 _BRIDGE = create_bridge()

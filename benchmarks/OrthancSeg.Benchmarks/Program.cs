@@ -9,6 +9,7 @@ var commands = new Dictionary<string, (string Summary, Func<string[], int> Run)>
     ["seg"] = ("series → volume and a 3-segment, 200-frame SEG → label map", SegBenchmark.Run),
     ["training"] = ("issue 9: StartTraining → first nnU-Net process (local), and 200 fold jobs on two GPUs: concurrency and overhead per job", TrainingBenchmark.Run),
     ["inference"] = ("issue 10: series stable → SEG stored in Orthanc for a 512×512×200 CT, the predictor excluded (own stack, nnU-Net stand-ins)", InferenceBenchmark.Run),
+    ["link"] = ("issue 13: export throughput across a TLS link between two network namespaces vs the same export on one machine (root)", LinkBenchmark.Run),
     ["snapshot"] = ("Orthanc → nnU-Net dataset: our export vs orthanc-neuro vs archive + dcm2niix, and a 20-series snapshot", SnapshotBenchmark.Run),
 };
 

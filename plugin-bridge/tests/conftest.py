@@ -93,6 +93,7 @@ class FakeOrthanc:
     sop_classes: dict[str, str] = field(default_factory=dict)
     logs: list[tuple[str, str]] = field(default_factory=list)
     callbacks: list[Callable[[int, int, str], None]] = field(default_factory=list)
+    http_filters: list[Callable[..., bool]] = field(default_factory=list)
     rest_calls: list[str] = field(default_factory=list)
 
     def module(self) -> types.ModuleType:
@@ -103,7 +104,9 @@ class FakeOrthanc:
             ORTHANC_STARTED=10, ORTHANC_STOPPED=11, UPDATED_ATTACHMENT=12, UPDATED_METADATA=13)
         module.ResourceType = types.SimpleNamespace(
             PATIENT=0, STUDY=1, SERIES=2, INSTANCE=3, NONE=4)
+        module.HttpMethod = types.SimpleNamespace(GET=1, POST=2, PUT=3, DELETE=4)
         module.OrthancException = OrthancException
+        module.RegisterIncomingHttpRequestFilter = self.http_filters.append
         module.GetConfiguration = lambda: json.dumps(self.configuration)
         module.RestApiGet = self._rest_api_get
         module.RegisterOnChangeCallback = self._register
@@ -215,7 +218,8 @@ class EventsServer:
     with an error status, or to hang until released.
     """
 
-    def __init__(self, port: int = 0, token: str = TOKEN) -> None:
+    def __init__(self, port: int = 0, token: str = TOKEN,
+                 tls: Optional[tuple[bytes, bytes]] = None) -> None:
         self.token = token
         self.received: list[Received] = []
         self.attempts: list[Received] = []
@@ -237,7 +241,12 @@ class EventsServer:
         }
         self._server.add_generic_rpc_handlers(
             (grpc.method_handlers_generic_handler("orthancseg.v1.Events", handlers),))
-        self.port = self._server.add_insecure_port("127.0.0.1:%d" % port)
+        if tls is None:
+            self.port = self._server.add_insecure_port("127.0.0.1:%d" % port)
+        else:
+            key, certificate = tls
+            self.port = self._server.add_secure_port(
+                "127.0.0.1:%d" % port, grpc.ssl_server_credentials([(key, certificate)]))
         assert self.port, "could not listen on port %d" % port
         self.address = "127.0.0.1:%d" % self.port
 

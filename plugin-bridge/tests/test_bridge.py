@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import shutil
+import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import grpc
 import pytest
@@ -320,3 +322,114 @@ def test_missing_generated_modules_leave_the_bridge_idle_telling_to_run_generate
     assert fake_orthanc.callbacks == []
     [error] = fake_orthanc.messages("error")
     assert "plugin-bridge/generate.sh" in error
+
+
+# ---- two machines: TLS to the worker, the worker's read-and-upload Orthanc account -------------
+
+LINK_CERTS = BRIDGE_SCRIPT.parent.parent / "orthanc-config" / "link-certs.sh"
+
+
+@pytest.fixture
+def link_pki(tmp_path: Path) -> Path:
+    """The stack's own private CA and a worker certificate for 127.0.0.1 (orthanc-config/link-certs.sh)."""
+    pki = tmp_path / "pki"
+    subprocess.run([str(LINK_CERTS), "ca", str(pki)], check=True, capture_output=True)
+    subprocess.run([str(LINK_CERTS), "cert", str(pki), "worker-link", "127.0.0.1"], check=True,
+                   capture_output=True)
+    return pki
+
+
+@pytest.fixture
+def tls_events_server(link_pki: Path) -> Iterator[EventsServer]:
+    server = EventsServer(tls=((link_pki / "worker-link.key").read_bytes(),
+                               (link_pki / "worker-link.pem").read_bytes())).start()
+    yield server
+    server.stop()
+
+
+def test_with_ca_file_the_change_reaches_a_worker_serving_tls_signed_by_that_ca(
+        fake_orthanc: FakeOrthanc, tls_events_server: EventsServer, link_pki: Path,
+        run_bridge: RunBridge) -> None:
+    run_bridge(tls_events_server.address, CaFile=str(link_pki / "link-ca.pem"))
+
+    fake_orthanc.stable_series(SERIES_1)
+
+    [call] = tls_events_server.wait_for(1)
+    assert call.request.orthanc_series_id == SERIES_1
+    assert call.authorization == "Bearer " + TOKEN
+
+
+def test_a_worker_certificate_from_another_ca_is_refused_and_nothing_is_sent(
+        fake_orthanc: FakeOrthanc, tls_events_server: EventsServer, tmp_path: Path,
+        run_bridge: RunBridge) -> None:
+    other = tmp_path / "other-pki"
+    subprocess.run([str(LINK_CERTS), "ca", str(other)], check=True, capture_output=True)
+    run_bridge(tls_events_server.address, CaFile=str(other / "link-ca.pem"))
+
+    fake_orthanc.stable_series(SERIES_1)
+
+    time.sleep(3)
+    assert tls_events_server.attempts == []
+
+
+def test_without_ca_file_plain_http2_to_a_tls_worker_delivers_nothing(
+        fake_orthanc: FakeOrthanc, tls_events_server: EventsServer, run_bridge: RunBridge) -> None:
+    run_bridge(tls_events_server.address)
+
+    fake_orthanc.stable_series(SERIES_1)
+
+    time.sleep(3)
+    assert tls_events_server.attempts == []
+
+
+def test_unreadable_ca_file_leaves_the_bridge_idle_with_an_error_naming_the_key(
+        fake_orthanc: FakeOrthanc, token_file: Path, tmp_path: Path) -> None:
+    fake_orthanc.configuration = {"OrthancSegBridge": bridge_section(
+        "127.0.0.1:1", token_file, CaFile=str(tmp_path / "missing-ca.pem"))}
+
+    load_bridge()
+
+    assert fake_orthanc.callbacks == []
+    [error] = fake_orthanc.messages("error")
+    assert "CaFile" in error and "missing-ca.pem" in error
+
+
+def basic(user: str, password: str = "secret") -> dict[str, str]:
+    return {"authorization": "Basic " + base64.b64encode(
+        ("%s:%s" % (user, password)).encode()).decode()}
+
+
+def test_read_upload_users_may_read_upload_and_search_and_nothing_else(
+        fake_orthanc: FakeOrthanc, run_bridge: RunBridge) -> None:
+    run_bridge(unreachable_address(), start=False, ReadUploadUsers=["orthancseg-worker"])
+    [allowed] = fake_orthanc.http_filters
+    worker = basic("orthancseg-worker")
+    GET, POST, PUT, DELETE = 1, 2, 3, 4
+
+    assert allowed("/series/abc/instances-tags", method=GET, headers=worker)
+    assert allowed("/instances", method=POST, headers=worker)
+    assert allowed("/instances/0a1b-2c3d/modify", method=POST, headers=worker)
+    assert allowed("/tools/find", method=POST, headers=worker)
+    assert not allowed("/studies/abc", method=DELETE, headers=worker)
+    assert not allowed("/instances/abc/metadata/1024", method=PUT, headers=worker)
+    assert not allowed("/tools/reset", method=POST, headers=worker)
+    assert not allowed("/tools/execute-script", method=POST, headers=worker)
+    assert not allowed("/studies/abc/modify", method=POST, headers=worker)
+    assert not allowed("/modalities/x/store", method=POST, headers=worker)
+    # Other accounts keep what Orthanc gives them; a request without credentials is Orthanc's to refuse.
+    assert allowed("/studies/abc", method=DELETE, headers=basic("orthancseg"))
+    assert allowed("/studies/abc", method=DELETE, headers={})
+    refusals = [m for m in fake_orthanc.messages("warning") if "refused" in m]
+    assert len(refusals) == 6 and "DELETE /studies/abc" in refusals[0]
+
+
+def test_the_filter_guards_the_accounts_even_when_the_bridge_cannot_run(
+        fake_orthanc: FakeOrthanc, tmp_path: Path) -> None:
+    fake_orthanc.configuration = {"OrthancSegBridge": bridge_section(
+        "127.0.0.1:1", tmp_path / "no-token", ReadUploadUsers=["orthancseg-worker"])}
+
+    load_bridge()
+
+    assert fake_orthanc.callbacks == []
+    [allowed] = fake_orthanc.http_filters
+    assert not allowed("/studies/abc", method=4, headers=basic("orthancseg-worker"))

@@ -27,7 +27,20 @@ public sealed class OrthancServer : IAsyncLifetime
     private BackgroundProcess? _process;
     private string _config = "";
 
-    public PostgresServer Postgres { get; } = new();
+    private PostgresServer? _postgres;
+    private string? _socket;
+
+    /// <summary>Orthanc's index server: in the same namespace as Orthanc.</summary>
+    public PostgresServer Postgres => _postgres ??= new PostgresServer { Namespace = Namespace };
+
+    /// <summary>The two machines this Orthanc runs on one of (with <see cref="Namespace"/>), or null for this machine.</summary>
+    public LinkedHosts? Hosts { get; init; }
+
+    /// <summary>The namespace of <see cref="Hosts"/> Orthanc (and its PostgreSQL) run in; the test reaches it through a unix socket.</summary>
+    public string? Namespace { get; init; }
+
+    /// <summary>More KEY=VALUE for render-orthanc-config.sh, e.g. the link's LINK_USER, WORKER_HOST, WORKER_CA_FILE.</summary>
+    public IReadOnlyList<string> ExtraConfiguration { get; init; } = [];
 
     public string Password { get; } = Guid.NewGuid().ToString("N");
 
@@ -57,7 +70,9 @@ public sealed class OrthancServer : IAsyncLifetime
     /// <summary>An HTTP client for Orthanc's REST API with the credentials set.</summary>
     public HttpClient CreateClient()
     {
-        var client = new HttpClient { BaseAddress = BaseUrl, Timeout = TimeSpan.FromSeconds(60) };
+        var client = _socket is null ? new HttpClient() : new HttpClient(LinkedHosts.Handler(_socket));
+        client.BaseAddress = BaseUrl;
+        client.Timeout = TimeSpan.FromSeconds(60);
         client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes($"{Username}:{Password}")));
         return client;
     }
@@ -98,6 +113,7 @@ public sealed class OrthancServer : IAsyncLifetime
             $"WORKER_PORT={WorkerPort}",
             $"BRIDGE_TOKEN_FILE={BridgeTokenFile}",
             $"MODALITIES_FILE={modalities}",
+            .. ExtraConfiguration,
         ], TimeSpan.FromSeconds(30));
 
         _config = config;
@@ -129,7 +145,16 @@ public sealed class OrthancServer : IAsyncLifetime
 
     private async Task StartProcessAsync()
     {
-        _process = BackgroundProcess.Start("/usr/sbin/Orthanc", [_config], Path.Combine(_directory, "orthanc.log"));
+        if (Namespace is not null)
+        {
+            _socket ??= await (Hosts ?? throw new InvalidOperationException("An Orthanc in a namespace needs the Hosts it belongs to")).ForwardAsync(Namespace, HttpPort);
+            var (program, arguments) = LinkedHosts.Command(Namespace, "/usr/sbin/Orthanc", [_config]);
+            _process = BackgroundProcess.Start(program, arguments, Path.Combine(_directory, "orthanc.log"));
+        }
+        else
+        {
+            _process = BackgroundProcess.Start("/usr/sbin/Orthanc", [_config], Path.Combine(_directory, "orthanc.log"));
+        }
         using var client = CreateClient();
         client.Timeout = TimeSpan.FromSeconds(5);
         await _process.WaitUntilReadyAsync(async () =>

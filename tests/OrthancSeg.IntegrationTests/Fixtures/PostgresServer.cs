@@ -15,7 +15,19 @@ public sealed class PostgresServer : IAsyncLifetime
 
     public int Port { get; } = ProcessRunner.FreePort();
 
-    public string AdminConnectionString => $"Host=127.0.0.1;Port={Port};Username={Superuser};Database=postgres;Pooling=false";
+    /// <summary>
+    /// A network namespace (<see cref="LinkedHosts"/>) to run the server in: it listens on that namespace's loopback, where
+    /// processes started there connect (<see cref="CreateDatabaseAsync"/>); the test connects through its unix socket.
+    /// </summary>
+    public string? Namespace { get; init; }
+
+    public string AdminConnectionString => $"Host={TestHost};Port={Port};Username={Superuser};Database=postgres;Pooling=false";
+
+    /// <summary>Where the test process connects: loopback, or the server's unix socket folder when it runs in a namespace.</summary>
+    private string TestHost => Namespace is null ? "127.0.0.1" : _directory;
+
+    /// <summary>A connection string of <see cref="CreateDatabaseAsync"/> as the test process (outside any namespace) can use it.</summary>
+    public string ForTest(string connectionString) => new NpgsqlConnectionStringBuilder(connectionString) { Host = TestHost }.ConnectionString;
 
     public static string BinDirectory
     {
@@ -84,10 +96,15 @@ public sealed class PostgresServer : IAsyncLifetime
         }
     }
 
-    private static Task<string> RunAsPostgres(string program, string[] arguments) =>
-        Environment.UserName == "root"
-            ? ProcessRunner.RunAsync("runuser", ["-u", "postgres", "--", program, .. arguments], TimeSpan.FromSeconds(90), workingDirectory: "/")
-            : ProcessRunner.RunAsync(program, arguments, TimeSpan.FromSeconds(90));
+    private Task<string> RunAsPostgres(string program, string[] arguments)
+    {
+        string[] command = Environment.UserName == "root" ? ["runuser", "-u", "postgres", "--", program, .. arguments] : [program, .. arguments];
+        if (Namespace is not null)
+        {
+            command = ["ip", "netns", "exec", Namespace, .. command];
+        }
+        return ProcessRunner.RunAsync(command[0], command[1..], TimeSpan.FromSeconds(90), workingDirectory: "/");
+    }
 }
 
 [CollectionDefinition(Name)]

@@ -19,6 +19,9 @@ public sealed class WorkerProcess : IAsyncLifetime
     private readonly IReadOnlyDictionary<string, string> _settings;
     private readonly string _directory = Path.Combine(Path.GetTempPath(), "orthancseg-worker-" + Guid.NewGuid().ToString("N")[..12]);
     private BackgroundProcess? _process;
+    private LinkedHosts? _hosts;
+    private string? _namespace;
+    private string? _socket;
 
     /// <summary>Used by xunit as a class fixture: default settings, Orthanc unreachable.</summary>
     public WorkerProcess(PostgresServer postgres)
@@ -77,9 +80,18 @@ public sealed class WorkerProcess : IAsyncLifetime
     public bool HasExited => _process?.HasExited ?? true;
 
     /// <summary>Starts a worker with extra configuration (keys as in appsettings.json, e.g. "OrthancSeg:Orthanc:Url").</summary>
-    public static async Task<WorkerProcess> StartAsync(PostgresServer postgres, IReadOnlyDictionary<string, string> settings, string? trustedCa = null)
+    public static Task<WorkerProcess> StartAsync(PostgresServer postgres, IReadOnlyDictionary<string, string> settings, string? trustedCa = null) =>
+        StartAsync(new WorkerProcess(postgres, settings) { TrustedCa = trustedCa });
+
+    /// <summary>
+    /// Starts a worker inside namespace <paramref name="ns"/> of <paramref name="hosts"/> (one of two machines); the test
+    /// reaches its loopback gRPC port through a unix socket (<see cref="CreateChannel"/>).
+    /// </summary>
+    public static Task<WorkerProcess> StartAsync(PostgresServer postgres, IReadOnlyDictionary<string, string> settings, LinkedHosts hosts, string ns) =>
+        StartAsync(new WorkerProcess(postgres, settings) { _hosts = hosts, _namespace = ns });
+
+    private static async Task<WorkerProcess> StartAsync(WorkerProcess worker)
     {
-        var worker = new WorkerProcess(postgres, settings) { TrustedCa = trustedCa };
         try
         {
             await worker.InitializeAsync();
@@ -98,6 +110,11 @@ public sealed class WorkerProcess : IAsyncLifetime
     /// <summary>A channel to the worker; over TLS it trusts <see cref="TrustedCa"/> only.</summary>
     public GrpcChannel CreateChannel()
     {
+        if (_socket is not null)
+        {
+            // In a namespace of LinkedHosts: the loopback port, through the forwarder's unix socket.
+            return GrpcChannel.ForAddress(Address, new GrpcChannelOptions { HttpHandler = LinkedHosts.Handler(_socket) });
+        }
         if (Scheme != "https")
         {
             return GrpcChannel.ForAddress(Address);
@@ -147,7 +164,13 @@ public sealed class WorkerProcess : IAsyncLifetime
             configuration[key] = value;
         }
 
-        _process = BackgroundProcess.Start("dotnet", [BuildOutput.WorkerAssembly], Path.Combine(_directory, "console.log"),
+        var (program, arguments) = ("dotnet", new[] { BuildOutput.WorkerAssembly });
+        if (_namespace is not null)
+        {
+            _socket = await (_hosts ?? throw new InvalidOperationException("A worker in a namespace needs the hosts it belongs to")).ForwardAsync(_namespace, Port);
+            (program, arguments) = LinkedHosts.Command(_namespace, program, arguments);
+        }
+        _process = BackgroundProcess.Start(program, arguments, Path.Combine(_directory, "console.log"),
             configuration.ToDictionary(c => c.Key.Replace(":", "__", StringComparison.Ordinal), c => c.Value), _directory);
 
         using var channel = CreateChannel();

@@ -30,10 +30,19 @@ internal static class OrthancExtensions
                         Convert.ToBase64String(Encoding.UTF8.GetBytes($"{options.Username}:{password}")));
                 }
             })
-            .ConfigurePrimaryHttpMessageHandler(services => new SocketsHttpHandler
+            .ConfigurePrimaryHttpMessageHandler(services =>
             {
-                ConnectTimeout = services.GetRequiredService<IOptions<OrthancOptions>>().Value.ConnectTimeout,
-                PooledConnectionLifetime = TimeSpan.FromMinutes(5),
+                var options = services.GetRequiredService<IOptions<OrthancOptions>>().Value;
+                var handler = new SocketsHttpHandler
+                {
+                    ConnectTimeout = options.ConnectTimeout,
+                    PooledConnectionLifetime = TimeSpan.FromMinutes(5),
+                };
+                if (!string.IsNullOrWhiteSpace(options.CaFile))
+                {
+                    handler.SslOptions = OrthancTrust.ClientOptions(OrthancTrust.Load(options.CaFile)!);
+                }
+                return handler;
             });
         builder.Services.AddSingleton<TranscodeGate>();
         builder.Services.AddScoped<OrthancInstances>();

@@ -17,6 +17,12 @@ internal sealed class OrthancOptions
     /// <summary>File holding the password of <see cref="Username"/>.</summary>
     public string? PasswordFile { get; set; }
 
+    /// <summary>
+    /// PEM file of the CA that signed Orthanc's HTTPS certificate (the PACS server's link, docs/deployment.md). When set, an
+    /// https <see cref="Url"/> is trusted only if its certificate chains to this CA, not to the system's CAs.
+    /// </summary>
+    public string? CaFile { get; set; }
+
     /// <summary>Limit for establishing the TCP connection, so an absent Orthanc is noticed quickly.</summary>
     public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
@@ -47,6 +53,21 @@ internal sealed class OrthancOptionsValidator : IValidateOptions<OrthancOptions>
         else if (!Uri.TryCreate(options.Url, UriKind.Absolute, out var url) || (url.Scheme != Uri.UriSchemeHttp && url.Scheme != Uri.UriSchemeHttps))
         {
             failures.Add($"{section}:Url '{options.Url}' is not an absolute http:// or https:// address; e.g. http://127.0.0.1:8042");
+        }
+        if (!string.IsNullOrWhiteSpace(options.CaFile))
+        {
+            if (!File.Exists(options.CaFile))
+            {
+                failures.Add($"{section}:CaFile: file '{options.CaFile}' was not found; point it at the PEM certificate of the CA that signed Orthanc's HTTPS certificate");
+            }
+            else if (OrthancTrust.Load(options.CaFile) is null)
+            {
+                failures.Add($"{section}:CaFile: file '{options.CaFile}' holds no PEM certificate (-----BEGIN CERTIFICATE-----)");
+            }
+            if (Uri.TryCreate(options.Url, UriKind.Absolute, out var https) && https.Scheme != Uri.UriSchemeHttps)
+            {
+                failures.Add($"{section}:CaFile is set but {section}:Url '{options.Url}' is not https; use https:// to reach Orthanc across the link");
+            }
         }
         var hasUser = !string.IsNullOrWhiteSpace(options.Username);
         var hasPassword = !string.IsNullOrWhiteSpace(options.PasswordFile);

@@ -1,0 +1,297 @@
+using System.Globalization;
+using System.Net.Http.Headers;
+using System.Text.Json;
+using Npgsql;
+using OrthancSeg.Contracts.V1;
+using OrthancSeg.Dicom;
+using OrthancSeg.IntegrationTests.Fixtures;
+using OrthancSeg.IntegrationTests.Records;
+using OrthancSeg.Tests.Support;
+
+namespace OrthancSeg.IntegrationTests.TwoHosts;
+
+/// <summary>
+/// The seed's topology on one machine: the PACS server (Orthanc with the bridge, its PostgreSQL index, nginx's TLS front
+/// for the link) in one network namespace, the segmentation server (the worker, its PostgreSQL, the datasets) in another,
+/// joined by a veth pair and nothing else. The link's certificates come from the stack's own CA script, Orthanc's
+/// configuration and nginx's link block from the stack's renderers; the worker gets the settings make up ROLE=segmentation
+/// gives it. Needs root (ip netns).
+/// </summary>
+public sealed class TwoHostsTests : IAsyncLifetime
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(240);
+
+    private readonly string _directory = Path.Combine(Path.GetTempPath(), "orthancseg-twohosts-" + Guid.NewGuid().ToString("N")[..12]);
+    private LinkedHosts _hosts = null!;
+    private OrthancServer? _orthanc;
+    private LinkProxy? _link;
+    private PostgresServer? _segmentationDatabase;
+    private WorkerProcess? _worker;
+
+    private string CaFile => _link!.CaFile;
+
+    private string NetrcFile => _link!.NetrcFile;
+
+    private string RawRoot => Path.Combine(_directory, "nnUNet_raw");
+
+    private OrthancServer Orthanc => _orthanc!;
+
+    private WorkerProcess Worker => _worker!;
+
+    public async Task InitializeAsync()
+    {
+        Assert.True(Environment.UserName == "root", "network namespaces need root");
+        Directory.CreateDirectory(_directory);
+        // The bridge's gRPC modules are generated, not committed.
+        await ProcessRunner.RunAsync(Path.Combine(RepositoryPaths.Root, "plugin-bridge", "generate.sh"), [], TimeSpan.FromSeconds(120));
+        _hosts = await LinkedHosts.CreateAsync();
+
+        _link = await LinkProxy.CreateAsync(Path.Combine(_directory, "link"));
+
+        // The PACS side.
+        _orthanc = new OrthancServer { Hosts = _hosts, Namespace = _hosts.Pacs, ExtraConfiguration = _link.OrthancConfiguration };
+        await _orthanc.InitializeAsync();
+        await _link.StartAsync(_hosts, _orthanc.HttpPort);
+
+        // The segmentation side.
+        _segmentationDatabase = new PostgresServer { Namespace = _hosts.Segmentation };
+        await _segmentationDatabase.InitializeAsync();
+        var settings = _link.WorkerSettings(_orthanc.WorkerPort);
+        settings["OrthancSeg:Auth:BridgeTokenFile"] = Orthanc.BridgeTokenFile;
+        settings["OrthancSeg:Datasets:RawRoot"] = RawRoot;
+        settings["OrthancSeg:Jobs:PollInterval"] = "00:00:00.200";
+        // Every case and label below must come through the bridge's pushes across the link, not the catch-up.
+        settings["OrthancSeg:Records:CatchUpInterval"] = "01:00:00";
+        settings["OrthancSeg:Records:NewSeriesCheckDelay"] = "01:00:00";
+        _worker = await WorkerProcess.StartAsync(_segmentationDatabase, settings, _hosts, _hosts.Segmentation);
+    }
+
+    [Fact]
+    public async Task A_series_uploaded_on_the_PACS_side_becomes_a_case_its_SEG_a_label_and_the_export_writes_the_dataset_on_the_segmentation_side()
+    {
+        using var channel = Worker.CreateChannel();
+        var admin = new Admin.AdminClient(RecordsHarness.WithToken(channel, Worker.AdminToken));
+        await admin.CreateWorkflowAsync(new CreateWorkflowRequest
+        {
+            Workflow = new Workflow
+            {
+                Name = "liver-ct",
+                DatasetId = 7,
+                DatasetName = "LiverCT",
+                Selection = new SelectionRule { Modality = "CT" },
+                Labels = { new LabelDefinition { Value = 1, Name = "liver" } },
+            },
+        });
+
+        var series = Enumerable.Range(0, 3).Select(_ => new TestSeries(slices: 5, rows: 8, columns: 8)).ToList();
+        using var pacs = Orthanc.CreateClient();
+        foreach (var s in series)
+        {
+            foreach (var file in s.Files())
+            {
+                await UploadAsync(pacs, file);
+            }
+        }
+        await WaitForCountAsync("SELECT count(*) FROM cases", 3, "3 cases on the segmentation side");
+        foreach (var s in series)
+        {
+            await UploadAsync(pacs, s.Seg([new(1, "liver")], [new(1, 1)]));
+        }
+        await WaitForCountAsync("SELECT count(*) FROM labels WHERE verdict = 'accepted'", 3, "3 accepted labels on the segmentation side");
+        // The bridge called the worker across the link (TLS, the bridge token): every series job is one of its pushes.
+        Assert.Equal(3, await CountAsync("SELECT count(*) FROM jobs WHERE kind = 'series' AND idempotency_key LIKE '%@push'"));
+
+        var started = (await admin.ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = "liver-ct" })).Snapshot;
+        Snapshot? snapshot = null;
+        await ProcessRunner.WaitUntilAsync(async () =>
+        {
+            snapshot = (await admin.GetSnapshotAsync(new GetSnapshotRequest { Id = started.Id })).Snapshot;
+            return snapshot.State is SnapshotState.Succeeded or SnapshotState.Failed;
+        }, Patience, "the export to finish");
+        Assert.True(snapshot!.State == SnapshotState.Succeeded, snapshot.Error + "\n" + Worker.Output);
+        // Fetched across the link, written on the segmentation side.
+        var dataset = Path.Combine(RawRoot, "Dataset007_LiverCT");
+        Assert.Equal(3, Directory.GetFiles(Path.Combine(dataset, "imagesTr")).Length);
+        Assert.Equal(3, Directory.GetFiles(Path.Combine(dataset, "labelsTr")).Length);
+        Assert.True(File.Exists(Path.Combine(dataset, "dataset.json")));
+        Assert.Equal(0, await CountAsync("SELECT count(*) FROM dead_letters"));
+    }
+
+    [Fact]
+    public async Task The_link_is_TLS_only_and_the_workers_Orthanc_account_may_read_and_upload_but_not_delete()
+    {
+        // The worker's gRPC port on the link: TLS with the link's CA answers; plain HTTP/2 from the PACS side does not.
+        var health = Path.Combine(RepositoryPaths.OrthancConfig, "grpc-health.py");
+        var workerLink = $"{LinkedHosts.SegmentationAddress}:{Orthanc.WorkerPort}";
+        await LinkedHosts.RunInAsync(_hosts.Pacs, "/usr/bin/python3", [health, workerLink, "", "5", CaFile], TimeSpan.FromSeconds(30));
+        var plainGrpc = await RunInAsync(_hosts.Pacs, "/usr/bin/python3", [health, workerLink, "", "5"]);
+        Assert.NotEqual(0, plainGrpc.ExitCode);
+        // Nor does the worker's loopback port exist on the link.
+        var loopbackOnly = await RunInAsync(_hosts.Pacs, "/usr/bin/python3", [health, $"{LinkedHosts.SegmentationAddress}:{Worker.Port}", "", "3"]);
+        Assert.NotEqual(0, loopbackOnly.ExitCode);
+
+        // Orthanc's link port: plain HTTP is refused by nginx before anything reaches Orthanc.
+        var plainHttp = await CurlFromSegmentationAsync(["-o", "/dev/null", "-w", "%{http_code}", $"http://{LinkedHosts.PacsAddress}:{LinkProxy.Port}/system"]);
+        Assert.Equal("400", plainHttp.Stdout.Trim());
+        // Orthanc's own port answers loopback callers only.
+        var direct = await CurlFromSegmentationAsync(["-o", "/dev/null", "-w", "%{http_code}", "--netrc-file", NetrcFile, $"http://{LinkedHosts.PacsAddress}:{Orthanc.HttpPort}/system"]);
+        Assert.NotEqual("200", direct.Stdout.Trim());
+
+        var series = new TestSeries(slices: 2, rows: 8, columns: 8);
+        using var pacs = Orthanc.CreateClient();
+        foreach (var file in series.Files())
+        {
+            await UploadAsync(pacs, file);
+        }
+        using var studies = JsonDocument.Parse(await pacs.GetStringAsync(new Uri("studies", UriKind.Relative)));
+        var study = studies.RootElement[0].GetString()!;
+        var link = LinkProxy.Url;
+
+        // The worker's account over TLS: reads, uploads; a DELETE is 403 and the study stays.
+        Assert.Equal("200", (await LinkCurlAsync("GET", $"{link}/studies/{study}")).Trim());
+        var upload = Path.Combine(_directory, "upload.dcm");
+        await File.WriteAllBytesAsync(upload, DicomWriter.ToBytes(new TestSeries(slices: 1, rows: 8, columns: 8).Files().First()));
+        Assert.Equal("200", (await LinkCurlAsync("POST", $"{link}/instances", "--data-binary", "@" + upload)).Trim());
+        Assert.Equal("403", (await LinkCurlAsync("DELETE", $"{link}/studies/{study}")).Trim());
+        Assert.Equal("403", (await LinkCurlAsync("PUT", $"{link}/studies/{study}/metadata/1024", "--data", "x")).Trim());
+        Assert.Equal("403", (await LinkCurlAsync("POST", $"{link}/tools/reset")).Trim());
+        using (var still = await pacs.GetAsync(new Uri($"studies/{study}", UriKind.Relative)))
+        {
+            Assert.True(still.IsSuccessStatusCode, "the study was deleted through the worker's account");
+        }
+        // Orthanc's administrator cannot be used across the link, whatever its password.
+        var adminNetrc = Path.Combine(_directory, "admin.netrc");
+        await WorkerProcess.WriteSecretAsync(adminNetrc, $"machine {LinkedHosts.PacsAddress} login {OrthancServer.Username} password {Orthanc.Password}");
+        var asAdmin = await CurlFromSegmentationAsync(["-o", "/dev/null", "-w", "%{http_code}", "--cacert", CaFile, "--netrc-file", adminNetrc, $"{link}/system"]);
+        Assert.Equal("403", asAdmin.Stdout.Trim());
+        // A certificate from another CA is not trusted: the link's CA is the only anchor.
+        var otherPki = Path.Combine(_directory, "other-pki");
+        await ProcessRunner.RunAsync(Path.Combine(RepositoryPaths.OrthancConfig, "link-certs.sh"), ["ca", otherPki], TimeSpan.FromSeconds(30));
+        var otherCa = await CurlFromSegmentationAsync(["-o", "/dev/null", "--cacert", Path.Combine(otherPki, "link-ca.pem"), "--netrc-file", NetrcFile, $"{link}/system"]);
+        Assert.NotEqual(0, otherCa.ExitCode);
+    }
+
+    [Fact]
+    public async Task With_the_link_cut_for_two_minutes_during_uploads_every_series_is_recorded_once_when_it_is_back_and_nothing_is_dead_lettered()
+    {
+        using var channel = Worker.CreateChannel();
+        var admin = new Admin.AdminClient(RecordsHarness.WithToken(channel, Worker.AdminToken));
+        await admin.CreateWorkflowAsync(new CreateWorkflowRequest
+        {
+            Workflow = new Workflow { Name = "ct", DatasetId = 8, Selection = new SelectionRule { Modality = "CT" }, Labels = { new LabelDefinition { Value = 1, Name = "liver" } } },
+        });
+        using var pacs = Orthanc.CreateClient();
+        var series = Enumerable.Range(0, 12).Select(_ => new TestSeries(slices: 3, rows: 8, columns: 8)).ToList();
+        foreach (var file in series[0].Files())
+        {
+            await UploadAsync(pacs, file);
+        }
+        await WaitForCountAsync("SELECT count(*) FROM cases", 1, "the first case before the cut");
+
+        await _hosts.CutAsync();
+        var cutAt = DateTime.UtcNow;
+        // Uploads go on at the PACS while the segmentation server is unreachable: one series every 10 s, some becoming
+        // stable (StableAge 2 s) long before the link is back, so the bridge holds them and retries.
+        foreach (var s in series.Skip(1))
+        {
+            foreach (var file in s.Files())
+            {
+                await UploadAsync(pacs, file);
+            }
+            await Task.Delay(TimeSpan.FromSeconds(10));
+        }
+        var rest = TimeSpan.FromMinutes(2) - (DateTime.UtcNow - cutAt);
+        if (rest > TimeSpan.Zero)
+        {
+            await Task.Delay(rest);
+        }
+        Assert.Equal(1, await CountAsync("SELECT count(*) FROM cases"));
+        await _hosts.RestoreAsync();
+
+        await WaitForCountAsync("SELECT count(*) FROM cases", series.Count, $"{series.Count} cases once the link is back");
+        await ProcessRunner.WaitUntilAsync(async () => await CountAsync("SELECT count(*) FROM jobs WHERE state IN ('queued', 'running', 'failed')") == 0,
+            Patience, "the job queue to drain");
+        Assert.Equal(series.Count, await CountAsync("SELECT count(*) FROM cases"));
+        Assert.Equal(series.Count, await CountAsync("SELECT count(DISTINCT series_instance_uid) FROM cases"));
+        Assert.Equal(0, await CountAsync("SELECT count(*) FROM dead_letters"));
+    }
+
+    private async Task<string> LinkCurlAsync(string method, string url, params string[] more)
+    {
+        var result = await CurlFromSegmentationAsync(["-o", "/dev/null", "-w", "%{http_code}", "--cacert", CaFile, "--netrc-file", NetrcFile, "-X", method, .. more, url]);
+        return result.Stdout;
+    }
+
+    private Task<(int ExitCode, string Stdout)> CurlFromSegmentationAsync(string[] arguments) =>
+        RunInAsync(_hosts.Segmentation, "curl", ["-s", "--max-time", "10", .. arguments]);
+
+    private static async Task<(int ExitCode, string Stdout)> RunInAsync(string ns, string program, string[] arguments)
+    {
+        var (ip, ipArguments) = LinkedHosts.Command(ns, program, arguments);
+        var info = new System.Diagnostics.ProcessStartInfo(ip) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var argument in ipArguments)
+        {
+            info.ArgumentList.Add(argument);
+        }
+        using var process = System.Diagnostics.Process.Start(info)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await process.WaitForExitAsync(cts.Token);
+        _ = await stderr;
+        return (process.ExitCode, await stdout);
+    }
+
+    private static async Task UploadAsync(HttpClient http, DicomFile file)
+    {
+        using var content = new ByteArrayContent(DicomWriter.ToBytes(file));
+        content.Headers.ContentType = new MediaTypeHeaderValue("application/dicom");
+        using var response = await http.PostAsync(new Uri("instances", UriKind.Relative), content);
+        Assert.True(response.IsSuccessStatusCode, $"Orthanc refused an upload: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
+    }
+
+    private async Task<long> CountAsync(string sql)
+    {
+        await using var connection = new NpgsqlConnection(_segmentationDatabase!.ForTest(Worker.ConnectionString));
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        return Convert.ToInt64(await command.ExecuteScalarAsync(), CultureInfo.InvariantCulture);
+    }
+
+    private async Task WaitForCountAsync(string sql, long expected, string what)
+    {
+        try
+        {
+            await ProcessRunner.WaitUntilAsync(async () => await CountAsync(sql) >= expected, Patience, what);
+        }
+        catch (TimeoutException e)
+        {
+            throw new TimeoutException($"{e.Message} (count is {await CountAsync(sql)})\n--- worker ---\n{Worker.Output[^Math.Min(6000, Worker.Output.Length)..]}\n--- orthanc ---\n{Orthanc.LogTail()}", e);
+        }
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (_worker is not null)
+        {
+            await _worker.DisposeAsync();
+        }
+        if (_segmentationDatabase is not null)
+        {
+            await _segmentationDatabase.DisposeAsync();
+        }
+        if (_link is not null)
+        {
+            await _link.DisposeAsync();
+        }
+        if (_orthanc is not null)
+        {
+            await _orthanc.DisposeAsync();
+        }
+        if (_hosts is not null)
+        {
+            await _hosts.DisposeAsync();
+        }
+        Directory.Delete(_directory, recursive: true);
+    }
+}
