@@ -19,7 +19,7 @@ internal static class DeadLettersCommand
             var all = await Paging.AllAsync(async token =>
             {
                 request.PageToken = token;
-                var page = await worker.Admin.ListDeadLettersAsync(request, deadline: DateTime.UtcNow + Deadline, cancellationToken: ct);
+                var page = await worker.Jobs.ListDeadLettersAsync(request, deadline: DateTime.UtcNow + Deadline, cancellationToken: ct);
                 return (page.DeadLetters.AsEnumerable(), page.NextPageToken);
             });
             if (output.Json)
@@ -43,7 +43,7 @@ internal static class DeadLettersCommand
         var retry = new Command("retry", "Queue a dead letter again with fresh attempts") { id };
         retry.SetAction((parseResult, cancellationToken) => CommandRunner.RunAsync(parseResult, async (worker, output, ct) =>
         {
-            var response = await worker.Admin.RetryDeadLetterAsync(new RetryDeadLetterRequest { Id = parseResult.GetValue(id) },
+            var response = await worker.Jobs.RetryDeadLetterAsync(new RetryDeadLetterRequest { Id = parseResult.GetValue(id) },
                 deadline: DateTime.UtcNow + Deadline, cancellationToken: ct);
             if (output.Json)
             {

@@ -30,7 +30,7 @@ internal static class LabelsCommand
             var all = await Paging.AllAsync(async token =>
             {
                 request.PageToken = token;
-                var page = await worker.Admin.ListLabelsAsync(request, deadline: DateTime.UtcNow + Deadline, cancellationToken: ct);
+                var page = await worker.Labels.ListLabelsAsync(request, deadline: DateTime.UtcNow + Deadline, cancellationToken: ct);
                 return (page.Labels.AsEnumerable(), page.NextPageToken);
             });
             if (output.Json)
@@ -155,7 +155,7 @@ internal static class LabelsCommand
             var all = await Paging.AllAsync(async token =>
             {
                 request.PageToken = token;
-                var page = await worker.Admin.ListPendingSegmentationsAsync(request, deadline: DateTime.UtcNow + Deadline, cancellationToken: ct);
+                var page = await worker.Labels.ListPendingSegmentationsAsync(request, deadline: DateTime.UtcNow + Deadline, cancellationToken: ct);
                 return (page.PendingSegmentations.AsEnumerable(), page.NextPageToken);
             });
             if (output.Json)
