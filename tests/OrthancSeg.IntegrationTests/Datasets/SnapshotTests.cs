@@ -265,6 +265,25 @@ public sealed class SnapshotTests : IDisposable
         Assert.Equal(2, revived.IncludedCount);
         Assert.Equal("", revived.Error);
         Assert.True(revived.Verification.Passed);
+
+        // A dead letter discarded from the CLI ends for good: its job is cancelled, it is no longer listed, it cannot be retried,
+        // and its snapshot stays failed.
+        Directory.Move(_raw, away);
+        await File.WriteAllTextAsync(_raw, "not a folder");
+        var abandoned = (await harness.Snapshots.ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = "liver-ct" })).Snapshot;
+        Assert.Equal(SnapshotState.Failed, (await WaitForFinishAsync(harness, abandoned.Id)).State);
+        File.Delete(_raw);
+        Directory.Move(away, _raw);
+        var dropped = (await harness.Jobs.ListDeadLettersAsync(new ListDeadLettersRequest())).DeadLetters
+            .Single(d => d.Kind == "snapshot" && d.Key.EndsWith($"snapshot-{abandoned.Id}", StringComparison.Ordinal));
+        var discard = await CliProcess.RunAsync(["dead-letters", "discard", dropped.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), "--json",
+            "--url", harness.WorkerAddress, "--token-file", harness.AdminTokenFile]);
+        Assert.True(discard.ExitCode == 0, discard.Stderr);
+        Assert.Equal("cancelled", JsonDocument.Parse(discard.Stdout).RootElement.GetProperty("state").GetString());
+        Assert.DoesNotContain((await harness.Jobs.ListDeadLettersAsync(new ListDeadLettersRequest())).DeadLetters, d => d.Id == dropped.Id);
+        var late = await Assert.ThrowsAsync<RpcException>(() => harness.Jobs.RetryDeadLetterAsync(new RetryDeadLetterRequest { Id = dropped.Id }).ResponseAsync);
+        Assert.Equal(StatusCode.FailedPrecondition, late.StatusCode);
+        Assert.Equal(SnapshotState.Failed, (await harness.Snapshots.GetSnapshotAsync(new GetSnapshotRequest { Id = abandoned.Id })).Snapshot.State);
     }
 
     [Fact]

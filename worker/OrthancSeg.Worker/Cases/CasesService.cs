@@ -14,7 +14,7 @@ internal sealed class CasesService(CaseStore cases, WorkflowStore workflows) : C
     public override async Task<ListCasesResponse> ListCases(ListCasesRequest request, ServerCallContext context)
     {
         var size = Paging.PageSize(request.PageSize, 100, 1000);
-        var before = Paging.IdFromToken(request.PageToken);
+        var before = Paging.IdFromToken(request);
         if (request.Workflow.Length > 0)
         {
             await workflows.GetAsync(request.Workflow, context.CancellationToken);
@@ -32,7 +32,7 @@ internal sealed class CasesService(CaseStore cases, WorkflowStore workflows) : C
         response.Cases.AddRange(page.Take(size).Select(ToContract));
         if (page.Count > size)
         {
-            response.NextPageToken = Paging.Token(page[size - 1].Id);
+            response.NextPageToken = Paging.Token(request, page[size - 1].Id);
         }
         return response;
     }

@@ -53,13 +53,13 @@ internal sealed class SnapshotsService(SnapshotStore snapshots, WorkflowStore wo
     public override async Task<ListSnapshotsResponse> ListSnapshots(ListSnapshotsRequest request, ServerCallContext context)
     {
         var size = Paging.PageSize(request.PageSize, 50, 500);
-        var before = Paging.IdFromToken(request.PageToken);
+        var before = Paging.IdFromToken(request);
         var page = await snapshots.ListAsync(request.Workflow.Length == 0 ? null : request.Workflow, before, size + 1, context.CancellationToken);
         var response = new ListSnapshotsResponse();
         response.Snapshots.AddRange(page.Take(size).Select(s => ToContract(s, null)));
         if (page.Count > size)
         {
-            response.NextPageToken = Paging.Token(page[size - 1].Id);
+            response.NextPageToken = Paging.Token(request, page[size - 1].Id);
         }
         return response;
     }

@@ -17,14 +17,14 @@ internal sealed class JobsService(JobQueue queue, JobRunner runner, NpgsqlDataSo
     public override async Task<ListJobsResponse> ListJobs(ListJobsRequest request, ServerCallContext context)
     {
         var size = Paging.PageSize(request.PageSize, 100, 1000);
-        var before = Paging.IdFromToken(request.PageToken);
+        var before = Paging.IdFromToken(request);
         var page = await queue.ListAsync(request.Kind.Length == 0 ? null : request.Kind, StateName(request.State),
             before is { } id ? new JobId(id) : null, size + 1, context.CancellationToken);
         var response = new ListJobsResponse();
         response.Jobs.AddRange(page.Take(size).Select(ToContract));
         if (page.Count > size)
         {
-            response.NextPageToken = Paging.Token(page[size - 1].Id.Value);
+            response.NextPageToken = Paging.Token(request, page[size - 1].Id.Value);
         }
         return response;
     }
@@ -42,7 +42,7 @@ internal sealed class JobsService(JobQueue queue, JobRunner runner, NpgsqlDataSo
     public override async Task<ListDeadLettersResponse> ListDeadLetters(ListDeadLettersRequest request, ServerCallContext context)
     {
         var size = Paging.PageSize(request.PageSize, 100, 1000);
-        var before = Paging.IdFromToken(request.PageToken);
+        var before = Paging.IdFromToken(request);
         await using var command = dataSource.CreateCommand("""
             SELECT id, kind, idempotency_key, attempts, coalesce(last_error, ''), created_at, coalesce(dead_since, created_at)
             FROM dead_letters
@@ -58,7 +58,7 @@ internal sealed class JobsService(JobQueue queue, JobRunner runner, NpgsqlDataSo
         {
             if (response.DeadLetters.Count == size)
             {
-                response.NextPageToken = Paging.Token(response.DeadLetters[^1].Id);
+                response.NextPageToken = Paging.Token(request, response.DeadLetters[^1].Id);
                 break;
             }
             response.DeadLetters.Add(new DeadLetter

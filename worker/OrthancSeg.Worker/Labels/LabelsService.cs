@@ -1,3 +1,4 @@
+using System.Globalization;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using OrthancSeg.Contracts.V1;
@@ -27,13 +28,13 @@ internal sealed partial class LabelsService(
         var key = RequestFields.Required(request.CaseKey, "case_key");
         await cases.GetAsync(key, context.CancellationToken);
         var size = Paging.PageSize(request.PageSize, 100, 1000);
-        var before = Paging.IdFromToken(request.PageToken);
+        var before = Paging.IdFromToken(request);
         var page = await labels.ListAsync(key, before, size + 1, context.CancellationToken);
         var response = new ListLabelsResponse();
         response.Labels.AddRange(page.Take(size).Select(ToContract));
         if (page.Count > size)
         {
-            response.NextPageToken = Paging.Token(page[size - 1].Id);
+            response.NextPageToken = Paging.Token(request, page[size - 1].Id);
         }
         return response;
     }
@@ -41,7 +42,7 @@ internal sealed partial class LabelsService(
     public override async Task<ListPendingSegmentationsResponse> ListPendingSegmentations(ListPendingSegmentationsRequest request, ServerCallContext context)
     {
         var size = Paging.PageSize(request.PageSize, 100, 1000);
-        DateTimeOffset? before = Paging.IdFromToken(request.PageToken) is { } ticks ? new DateTimeOffset(ticks, TimeSpan.Zero) : null;
+        var before = Paging.KeyFromToken(request) is { } key ? PendingCursor(key) : ((DateTimeOffset, string)?)null;
         var page = await labels.ListPendingAsync(before, size + 1, context.CancellationToken);
         var response = new ListPendingSegmentationsResponse();
         response.PendingSegmentations.AddRange(page.Take(size).Select(p => new ContractPending
@@ -54,7 +55,8 @@ internal sealed partial class LabelsService(
         }));
         if (page.Count > size)
         {
-            response.NextPageToken = Paging.Token(page[size - 1].CreatedAt.UtcTicks);
+            var last = page[size - 1];
+            response.NextPageToken = Paging.Token(request, $"{last.CreatedAt.UtcTicks.ToString(CultureInfo.InvariantCulture)}/{last.SopInstanceUid}");
         }
         return response;
     }
@@ -162,6 +164,13 @@ internal sealed partial class LabelsService(
         }));
         return result;
     }
+
+    /// <summary>The (created_at, sop_instance_uid) a pending-segmentation token carries as "ticks/uid".</summary>
+    private static (DateTimeOffset, string) PendingCursor(string key) =>
+        key.Split('/', 2) is [var ticks, var uid] && long.TryParse(ticks, NumberStyles.None, CultureInfo.InvariantCulture, out var t)
+            && t <= DateTimeOffset.MaxValue.UtcTicks
+            ? (new DateTimeOffset(t, TimeSpan.Zero), uid)
+            : throw new InvalidArgumentException("page_token", "is not a token this API returned");
 
     private static long Id(long id) => id > 0 ? id : throw new InvalidArgumentException("id", $"{id} is not a label id");
 

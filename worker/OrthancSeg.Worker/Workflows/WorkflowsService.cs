@@ -40,7 +40,7 @@ internal sealed class WorkflowsService(WorkflowStore workflows, JobQueue queue, 
     public override async Task<ListWorkflowsResponse> ListWorkflows(ListWorkflowsRequest request, ServerCallContext context)
     {
         var size = Paging.PageSize(request.PageSize, 50, 500);
-        var after = Paging.KeyFromToken(request.PageToken);
+        var after = Paging.KeyFromToken(request);
         var page = await workflows.ListAsync(StateName(request.State), after, size + 1, context.CancellationToken);
         var response = new ListWorkflowsResponse();
         foreach (var workflow in page.Take(size))
@@ -49,7 +49,7 @@ internal sealed class WorkflowsService(WorkflowStore workflows, JobQueue queue, 
         }
         if (page.Count > size)
         {
-            response.NextPageToken = Paging.Token(page[size - 1].Name);
+            response.NextPageToken = Paging.Token(request, page[size - 1].Name);
         }
         return response;
     }
