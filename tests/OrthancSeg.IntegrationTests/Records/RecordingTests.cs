@@ -78,6 +78,7 @@ public sealed class RecordingTests
         Assert.Equal(LabelVerdict.Accepted, label.Verdict);
         Assert.True(label.IsCurrent);
         Assert.Equal("Doe^Jane", label.Author);
+        Assert.Equal(label, (await harness.Labels.GetLabelAsync(new GetLabelRequest { Id = label.Id })).Label);
         Assert.Equal([0, 2], label.PaintedSlices);
         Assert.Equal([SegmentMatch.Name, SegmentMatch.Synonym], label.Segments.Select(s => s.Match));
         var ohif = (await harness.Cases.ListCasesAsync(new ListCasesRequest { PageSize = 1000 })).Cases.Single(c => c.SeriesInstanceUid == series[1].SeriesInstanceUid);

@@ -89,5 +89,8 @@ public sealed class RecordsCliTests
         var discardNothing = await CliProcess.RunAsync(["dead-letters", "discard", "999999"], environment);
         Assert.Equal(1, discardNothing.ExitCode);
         Assert.Contains("NotFound", discardNothing.Stderr, StringComparison.Ordinal);
+        var noLabel = await CliProcess.RunAsync(["labels", "show", "999999"], environment);
+        Assert.Equal(1, noLabel.ExitCode);
+        Assert.Contains("NotFound", noLabel.Stderr, StringComparison.Ordinal);
     }
 }

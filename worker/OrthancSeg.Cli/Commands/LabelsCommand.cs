@@ -11,8 +11,9 @@ internal static class LabelsCommand
 
     public static Command Create()
     {
-        var command = new Command("labels", "The labels (segmentations) of cases: list, pending, accept or reject a model's, import a NIfTI label map");
+        var command = new Command("labels", "The labels (segmentations) of cases: list, show, pending, accept or reject a model's, import a NIfTI label map");
         command.Subcommands.Add(ListCommand());
+        command.Subcommands.Add(ShowCommand());
         command.Subcommands.Add(PendingCommand());
         command.Subcommands.Add(AcceptCommand());
         command.Subcommands.Add(RejectCommand());
@@ -73,6 +74,19 @@ internal static class LabelsCommand
                     createTime = Formatting.TimeValue(l.CreateTime),
                     acceptTime = Formatting.TimeValue(l.AcceptTime),
                 };
+
+    private static Command ShowCommand()
+    {
+        var id = new Argument<long>("label") { Description = "The label's id (labels list)" };
+        var command = new Command("show", "Show one label: its verdict, reason and segment mapping") { id };
+        command.SetAction((parseResult, cancellationToken) => CommandRunner.RunAsync(parseResult, async (worker, output, ct) =>
+        {
+            Show(output, (await worker.Labels.GetLabelAsync(new GetLabelRequest { Id = parseResult.GetValue(id) }, deadline: DateTime.UtcNow + Deadline,
+                cancellationToken: ct)).Label);
+            return ExitCodes.Ok;
+        }, cancellationToken));
+        return command;
+    }
 
     private static Command AcceptCommand()
     {
