@@ -73,17 +73,18 @@ if [[ "$(id -u)" == 0 && -n "$runner" ]]; then
     fi
 fi
 
-sed -e "s|{{USER_LINE}}|$user_line|" \
+# The credential is put in by bash itself, never on a command line (ps shows those to every local user).
+rendered="$(sed -e "s|{{USER_LINE}}|$user_line|" \
     -e "s|{{LISTEN}}|${v[LISTEN]}|" \
     -e "s|{{OHIF_ROOT}}|${v[OHIF_ROOT]}|" \
     -e "s|{{ORTHANC_URL}}|${v[ORTHANC_URL]}|g" \
-    -e "s|{{ORTHANC_BASIC}}|$basic|g" \
     -e "s|{{PID_FILE}}|${v[PID_FILE]}|" \
     -e "s|{{LOG_DIR}}|${v[LOG_DIR]}|g" \
     -e "s|{{TEMP_DIR}}|${v[TEMP_DIR]}|g" \
     -e "s|{{HOST_ENTRIES}}|${host_entries%\\n}|" \
     -e "s|{{INCLUDE_LINE}}|$include_line|" \
-    "$dir/nginx.conf.template" >"$output.tmp"
+    "$dir/nginx.conf.template")"
+(umask 077 && printf '%s\n' "${rendered//"{{ORTHANC_BASIC}}"/"$basic"}" >"$output.tmp")
 if grep -q '{{' "$output.tmp"; then
     echo "render-nginx-config: unrendered placeholder left in $output" >&2; exit 1
 fi

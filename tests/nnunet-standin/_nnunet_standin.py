@@ -9,6 +9,8 @@ steer through the environment:
   ORTHANCSEG_STANDIN_EPOCHS         epochs nnUNetv2_train runs (default 3)
   ORTHANCSEG_STANDIN_FAIL_FOLD      nnUNetv2_train of this fold fails in its second epoch (a CUDA out-of-memory error)
   ORTHANCSEG_STANDIN_RECORD         a file each invocation appends one JSON line to (argv, cwd, CUDA_VISIBLE_DEVICES, pid)
+  ORTHANCSEG_STANDIN_RECORD_ENDS    a file each invocation appends {"pid", "ended"} to as it exits, so a test can tell which ran at once
+  ORTHANCSEG_STANDIN_PREDICT_SECONDS  pause per case of nnUNetv2_predict (default: ORTHANCSEG_STANDIN_STEP_SECONDS)
   ORTHANCSEG_STANDIN_MISSED_VOXELS_FILE  a file holding how many voxels of each label validation predictions miss (default 1)
   ORTHANCSEG_STANDIN_PREDICT_MODE_FILE  a file nnUNetv2_predict reads at each start (a test changes it between predictions):
                                     "labels" (or no file) predicts every label, "empty" nothing, "fail" fails as a broken model does,
@@ -54,6 +56,8 @@ def run(main) -> None:
         print("Traceback (most recent call last):", file=sys.stderr)
         print(f"{e.kind}: {e}", file=sys.stderr)
         sys.exit(1)
+    finally:
+        record_end()
 
 
 def record() -> None:
@@ -68,6 +72,13 @@ def record() -> None:
         }
         with open(path, "a", encoding="utf-8") as f:
             f.write(json.dumps(line) + "\n")
+
+
+def record_end() -> None:
+    path = os.environ.get("ORTHANCSEG_STANDIN_RECORD_ENDS")
+    if path:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"pid": os.getpid(), "ended": time.time()}) + "\n")
 
 
 def step() -> None:

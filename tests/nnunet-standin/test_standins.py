@@ -236,3 +236,16 @@ def test_prediction_modes_steer_empty_failing_and_off_grid_predictions(roots, tm
     source = nib.load(str(images / "new_000_0000.nii.gz"))
     assert np.allclose(shifted.affine[:3, 3], source.affine[:3, 3] + 5.0)
     assert predict("nonsense", "nonsense").returncode == 1
+
+
+def test_every_invocation_records_its_start_and_its_end_even_when_it_fails(roots, tmp_path):
+    starts, ends = tmp_path / "starts.jsonl", tmp_path / "ends.jsonl"
+    env = {"ORTHANCSEG_STANDIN_RECORD": str(starts), "ORTHANCSEG_STANDIN_RECORD_ENDS": str(ends)}
+
+    assert run("nnUNetv2_plan_and_preprocess", "-d", "42", "-c", "3d_fullres", "-np", "1", "-npfp", "1", roots=roots, env=env).returncode == 0
+    assert run("nnUNetv2_train", "42", "3d_fullres", "7", roots=roots, env=env).returncode != 0
+
+    started = [json.loads(line) for line in starts.read_text().splitlines()]
+    ended = {e["pid"]: e["ended"] for e in map(json.loads, ends.read_text().splitlines())}
+    assert [s["argv"][0] for s in started] == ["nnUNetv2_plan_and_preprocess", "nnUNetv2_train"]
+    assert all(s["started"] <= ended[s["pid"]] for s in started)

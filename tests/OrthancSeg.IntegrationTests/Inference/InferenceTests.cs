@@ -29,6 +29,10 @@ public sealed class InferenceTests : IDisposable
 
     private string Predictions => Path.Combine(_root, "predictions");
 
+    private string Starts => Path.Combine(_root, "invocations.jsonl");
+
+    private string Ends => Path.Combine(_root, "ends.jsonl");
+
     private Dictionary<string, string> WorkerSettings()
     {
         var raw = Path.Combine(_root, "nnUNet_raw");
@@ -40,6 +44,8 @@ public sealed class InferenceTests : IDisposable
             ["OrthancSeg:Training:NnUnet:Environment:ORTHANCSEG_STANDIN_STEP_SECONDS"] = "0.05",
             ["OrthancSeg:Training:NnUnet:Environment:ORTHANCSEG_STANDIN_PREDICT_MODE_FILE"] = ModeFile,
             ["OrthancSeg:Training:NnUnet:Environment:ORTHANCSEG_STANDIN_PREDICTIONS"] = Predictions,
+            ["OrthancSeg:Training:NnUnet:Environment:ORTHANCSEG_STANDIN_RECORD"] = Starts,
+            ["OrthancSeg:Training:NnUnet:Environment:ORTHANCSEG_STANDIN_RECORD_ENDS"] = Ends,
             ["OrthancSeg:Training:Local:Gpus:0"] = "0",
             ["OrthancSeg:Training:Local:Gpus:1"] = "1",
             ["OrthancSeg:Training:Local:Cpus"] = "4",
@@ -52,11 +58,11 @@ public sealed class InferenceTests : IDisposable
         });
     }
 
-    private static InferenceService.InferenceServiceClient Inference(RecordsHarness harness) =>
+    internal static InferenceService.InferenceServiceClient Inference(RecordsHarness harness) =>
         new(RecordsHarness.WithToken(harness.Channel, File.ReadAllText(harness.AdminTokenFile).Trim()));
 
     /// <summary>A model of workflow liver-ct, trained on six labelled series (fold 0) and activated.</summary>
-    private static async Task<long> ActiveModelAsync(RecordsHarness harness)
+    internal static async Task<long> ActiveModelAsync(RecordsHarness harness)
     {
         var snapshot = await TrainingRunTests.SnapshotAsync(harness);
         var run = (await TrainingRunTests.Training(harness).StartTrainingAsync(new StartTrainingRequest
@@ -83,7 +89,7 @@ public sealed class InferenceTests : IDisposable
     private static Task<CliResult> CliResultAsync(RecordsHarness harness, params string[] arguments) =>
         CliProcess.RunAsync([.. arguments, "--url", harness.WorkerAddress, "--token-file", harness.AdminTokenFile]);
 
-    private static async Task<Case> CaseOfAsync(RecordsHarness harness, TestSeries series)
+    internal static async Task<Case> CaseOfAsync(RecordsHarness harness, TestSeries series)
     {
         await harness.WaitForCountAsync($"SELECT count(*) FROM cases WHERE series_instance_uid = '{series.SeriesInstanceUid}'", 1, Patience, "the new case");
         var listed = await harness.Cases.ListCasesAsync(new ListCasesRequest { Workflow = "liver-ct", PageSize = 100 });
@@ -239,5 +245,56 @@ public sealed class InferenceTests : IDisposable
         var both = await Assert.ThrowsAsync<RpcException>(async () =>
             await Inference(harness).StartInferenceAsync(new StartInferenceRequest { Workflow = "liver-ct", CaseKey = c.CaseKey, SeriesInstanceUid = "1.2.3" }));
         Assert.Equal(StatusCode.InvalidArgument, both.StatusCode);
+    }
+
+    [Fact]
+    public async Task Three_inferences_at_once_on_two_gpus_run_at_most_two_predictors_together_each_on_its_own_gpu()
+    {
+        var settings = WorkerSettings();
+        // Long enough that predictions started together overlap.
+        settings["OrthancSeg:Training:NnUnet:Environment:ORTHANCSEG_STANDIN_PREDICT_SECONDS"] = "3";
+        await using var harness = await RecordsHarness.StartAsync(settings);
+        await ActiveModelAsync(harness);
+        var series = Enumerable.Range(0, 3).Select(_ => new TestSeries(slices: 4, rows: 16, columns: 16)).ToList();
+        var cases = new List<Case>();
+        foreach (var s in series)
+        {
+            await UploadAsync(harness, PatternedFiles(s));
+            cases.Add(await CaseOfAsync(harness, s));
+        }
+
+        var started = new List<long>();
+        foreach (var c in cases)
+        {
+            started.Add((await Inference(harness).StartInferenceAsync(new StartInferenceRequest { Workflow = "liver-ct", CaseKey = c.CaseKey })).Inference.Id);
+        }
+        await harness.WaitForCountAsync($"SELECT count(*) FROM inferences WHERE state = 'succeeded' AND id IN ({string.Join(',', started)})", 3, Patience,
+            "the three inferences");
+
+        // Each predictor's run, from the stand-in's own records: when it started and ended, and the GPUs it saw.
+        var ends = File.ReadAllLines(Ends).Select(l => JsonDocument.Parse(l).RootElement)
+            .ToDictionary(e => e.GetProperty("pid").GetInt64(), e => e.GetProperty("ended").GetDouble());
+        var predictors = File.ReadAllLines(Starts).Select(l => JsonDocument.Parse(l).RootElement)
+            .Where(i => i.GetProperty("argv")[0].GetString() == "nnUNetv2_predict")
+            .Select(i => (Gpus: i.GetProperty("cuda_visible_devices").GetString()!, From: i.GetProperty("started").GetDouble(), To: ends[i.GetProperty("pid").GetInt64()]))
+            .ToList();
+        Assert.Equal(3, predictors.Count);
+        Assert.All(predictors, p => Assert.Contains(p.Gpus, new[] { "0", "1" }));
+        // The most predictors running at once is reached at some predictor's start: count what runs at each start.
+        foreach (var start in predictors.Select(p => p.From))
+        {
+            var running = predictors.Where(p => p.From <= start && start < p.To).ToList();
+            Assert.True(running.Count <= 2, $"{running.Count} predictors ran at once");
+            Assert.Equal(running.Count, running.Select(p => p.Gpus).Distinct().Count());
+        }
+        Assert.Contains(predictors, a => predictors.Count(b => b.From <= a.From && a.From < b.To) == 2);
+        // The records say the same: each on a GPU of its own, on this machine, a SEG stored for each case.
+        Assert.Equal(3, await harness.CountAsync(
+            $"SELECT count(*) FROM inferences WHERE gpus_given IN ('0', '1') AND host = '{Environment.MachineName}' AND id IN ({string.Join(',', started)})"));
+        foreach (var c in cases)
+        {
+            var inference = (await Inference(harness).ListInferencesAsync(new ListInferencesRequest { CaseKey = c.CaseKey })).Inferences.Single();
+            Assert.Equal((InferenceOutcome.SegStored, 1), (inference.Outcome, inference.Attempts));
+        }
     }
 }

@@ -142,10 +142,13 @@ public sealed class JobRunnerTests(PostgresServer server) : IAsyncLifetime
         var engine = await Engine.StartAsync(_dataSource);
         var queue = engine.Queue;
         JobRecord handedBack;
+        var waitsBefore = 0;
         try
         {
             var job = await queue.EnqueueAsync(TestJobKinds.Work, "interrupted", new Work("interrupted", Timeout.InfiniteTimeSpan));
-            await engine.WaitForStateAsync(job.Id, "running", Patience);
+            // Under a heavy load an attempt can already have been handed back once for a PostgreSQL hiccup; count from here.
+            var running = await engine.WaitForStateAsync(job.Id, "running", Patience);
+            waitsBefore = running.Waits;
 
             await engine.DisposeAsync();
 
@@ -155,7 +158,7 @@ public sealed class JobRunnerTests(PostgresServer server) : IAsyncLifetime
         {
             await engine.DisposeAsync();
         }
-        Assert.Equal(("queued", 0, 1), (handedBack.State, handedBack.Attempts, handedBack.Waits));
+        Assert.Equal(("queued", 0, waitsBefore + 1), (handedBack.State, handedBack.Attempts, handedBack.Waits));
         Assert.True(handedBack.NotBefore <= DateTimeOffset.UtcNow, "due at once for the next worker");
     }
 

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Options;
 using OrthancSeg.Worker.Jobs;
+using OrthancSeg.Worker.Training.Backends;
 using OrthancSeg.Worker.Training.Local;
 using OrthancSeg.Worker.Training.Slurm;
 
@@ -9,7 +10,7 @@ internal static class TrainingExtensions
 {
     /// <summary>
     /// Training dispatch: options (OrthancSeg:Training and its :NnUnet, :Local, :Slurm sections, validated at start), the nnU-Net
-    /// command builder, the Slurm client, the local GPUs and launcher, the run store, the two step handlers in the "training" pool, and the
+    /// command builder, the Slurm client, the local GPUs and launcher, the backend runner training steps and predictions share, the run store, the two step handlers in the "training" pool, and the
     /// workflows' training defaults and retrain policy with its periodic check (pool "retrain").
     /// </summary>
     public static WebApplicationBuilder AddOrthancSegTraining(this WebApplicationBuilder builder)
@@ -27,6 +28,7 @@ internal static class TrainingExtensions
         builder.Services.AddSingleton<GpuDiscovery>();
         builder.Services.AddSingleton<LocalProcessLauncher>();
         builder.Services.AddSingleton<LocalResources>();
+        builder.Services.AddSingleton<BackendRunner>();
         builder.Services.AddSingleton<TrainingStore>();
         builder.Services.AddSingleton<WorkflowTrainingStore>();
         builder.Services.AddSingleton<RetrainStore>();

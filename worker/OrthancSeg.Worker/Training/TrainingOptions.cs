@@ -27,7 +27,7 @@ internal sealed class TrainingOptions
     /// <summary>How often a Slurm step's state is read.</summary>
     public TimeSpan SlurmPollInterval { get; set; } = TimeSpan.FromSeconds(5);
 
-    /// <summary>Lines of a failed step's log kept in its error.</summary>
+    /// <summary>Lines of a failed step's (or prediction's) log kept in its error.</summary>
     public int ErrorLogLines { get; set; } = 20;
 
     /// <summary>How often the "retrain-check" job looks at the workflows whose retrain policy is on (one job per period while any is).</summary>

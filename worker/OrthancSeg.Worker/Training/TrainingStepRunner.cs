@@ -5,21 +5,11 @@ using Microsoft.Extensions.Options;
 using OrthancSeg.Worker.Datasets;
 using OrthancSeg.Worker.Errors;
 using OrthancSeg.Worker.Jobs;
+using OrthancSeg.Worker.Training.Backends;
 using OrthancSeg.Worker.Training.Local;
-using OrthancSeg.Worker.Training.Slurm;
 using OrthancSeg.Worker.Workflows;
 
 namespace OrthancSeg.Worker.Training;
-
-/// <summary>How a step's process or Slurm job ended.</summary>
-internal enum StepOutcome
-{
-    Succeeded,
-    Failed,
-    Cancelled,
-}
-
-internal sealed record StepResult(StepOutcome Outcome, int? ExitCode, string? Error);
 
 /// <summary>
 /// Runs one training step for its job handler, on the run's backend. The step row follows what happens: queued while it waits for
@@ -38,10 +28,7 @@ internal sealed partial class TrainingStepRunner(
     IOptions<NnUnetOptions> nnunetOptions,
     IOptions<DatasetOptions> datasetOptions,
     IOptions<TrainingOptions> options,
-    IOptions<LocalOptions> localOptions,
-    LocalResources localResources,
-    LocalProcessLauncher launcher,
-    SlurmClient slurm,
+    BackendRunner backend,
     ILogger<TrainingStepRunner> logger)
 {
     public const string Pool = "training";
@@ -74,13 +61,11 @@ internal sealed partial class TrainingStepRunner(
             command = commands.Train(model, paths, step.Fold, run.Gpus, run.Cpus);
         }
         var runDirectory = Path.Combine(_options.ResolvedRunsRoot(paths.Raw), string.Create(CultureInfo.InvariantCulture, $"run-{run.Id}"));
-        var result = run.Backend == "slurm"
-            ? await RunOnSlurmAsync(run, step, command, runDirectory, cancellationToken)
-            : await RunLocallyAsync(run, step, command, runDirectory, cancellationToken);
+        var result = await RunOnBackendAsync(run, step, command, runDirectory, cancellationToken);
 
         switch (result.Outcome)
         {
-            case StepOutcome.Succeeded:
+            case BackendOutcome.Succeeded:
                 if (step.Kind == TrainingStore.Preprocess && run.Backend != "slurm")
                 {
                     await EnqueueFoldsAsync(run, cancellationToken);
@@ -91,13 +76,16 @@ internal sealed partial class TrainingStepRunner(
                     LogRunSucceeded(logger, run.Id, run.Workflow, location);
                 }
                 break;
-            case StepOutcome.Failed:
+            case BackendOutcome.Failed:
                 LogStepFailed(logger, run.Id, step.Name, result.ExitCode, result.Error ?? "");
                 await CancelJobsAsync(await store.FailStepAsync(step.Id, result.ExitCode, result.Error ?? "failed", cancellationToken), cancellationToken);
                 break;
-            case StepOutcome.Cancelled:
+            case BackendOutcome.Cancelled:
                 await CancelJobsAsync(await store.CancelStepAsync(step.Id, result.Error ?? "cancelled", result.ExitCode, cancellationToken), cancellationToken);
                 break;
+            default:
+                throw new InvalidOperationException(
+                    $"the process of {step.Name} (process group {result.BackendJobId}) ended without an exit file: it was killed with its worker; it runs again");
         }
     }
 
@@ -109,22 +97,7 @@ internal sealed partial class TrainingStepRunner(
     {
         var step = await store.GetStepAsync(payload.StepId, cancellationToken);
         var run = await store.GetRunAsync(step.RunId, cancellationToken);
-        int? exitCode = null;
-        if (run.Backend == "slurm")
-        {
-            if (long.TryParse(step.BackendJobId, NumberStyles.None, CultureInfo.InvariantCulture, out var slurmJob))
-            {
-                await slurm.CancelAsync(slurmJob, cancellationToken);
-            }
-        }
-        else
-        {
-            if (step.RunDirectory is { } directory && LocalProcessLauncher.Attach(directory, run.TimeLimit) is { } process)
-            {
-                exitCode = (await process.CancelAsync(localOptions.Value.KillGracePeriod, cancellationToken)).ExitCode;
-            }
-            (await localResources.LedgerAsync(cancellationToken)).Release(LedgerKey(run, step));
-        }
+        var exitCode = await backend.StopAsync(run.Backend, step.RunDirectory, step.BackendJobId, run.TimeLimit, LedgerKey(run, step), cancellationToken);
         if (ending.Cancelled)
         {
             await CancelJobsAsync(await store.CancelStepAsync(step.Id, ending.Error, exitCode, cancellationToken), cancellationToken);
@@ -185,149 +158,67 @@ internal sealed partial class TrainingStepRunner(
         CrossValidationSplits.Write(file, CrossValidationSplits.Build(cases, run.Workflow, previous));
     }
 
-    private async Task<StepResult> RunLocallyAsync(TrainingRunRecord run, TrainingStepRecord step, NnUnetCommand command, string runDirectory,
+    /// <summary>
+    /// The step on the run's backend through <see cref="BackendRunner"/>. Locally its folder is the one an earlier attempt recorded while that
+    /// holds its process, or was begun without starting one; a folder where a start was begun but left no pid file held a process that is
+    /// lost, so the step starts afresh in a new one. On Slurm a fold is held by afterok until preprocessing succeeded.
+    /// </summary>
+    private async Task<BackendResult> RunOnBackendAsync(TrainingRunRecord run, TrainingStepRecord step, NnUnetCommand command, string runDirectory,
         CancellationToken cancellationToken)
     {
-        var ledger = await localResources.LedgerAsync(cancellationToken);
-        var key = LedgerKey(run, step);
-        var gpus = step.Kind == TrainingStore.Preprocess ? 0 : run.Gpus;
-        var process = step.RunDirectory is { } previous ? LocalProcessLauncher.Attach(previous, run.TimeLimit) : null;
-        if (process is not null)
+        string directory;
+        IReadOnlyList<long> afterOk = [];
+        if (run.Backend == "slurm")
         {
-            // Started by an earlier attempt (this worker's predecessor): follow it, holding the GPUs it was given.
-            if (!ledger.Admitted.Any(a => a.JobKey == key))
-            {
-                ledger.Restore(new LocalAllocation(key, [.. (step.GpusGiven ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries)], run.Cpus, run.MemoryMiB));
-            }
-            LogReattached(logger, run.Id, step.Name, process.ProcessGroupId);
-        }
-        else
-        {
-            // A folder where a start was begun but left no pid file held a process that is lost; the step starts afresh elsewhere.
-            var directory = step.RunDirectory is { } unused && !LocalProcessLauncher.WasLaunched(unused)
-                ? unused
-                : Path.Combine(runDirectory, $"{step.Name}-{Guid.NewGuid().ToString("N")[..8]}");
-            var allocation = await ledger.AdmitAsync(key, new LocalRequest(gpus, run.Cpus, run.MemoryMiB), cancellationToken);
-            try
-            {
-                var log = Path.Combine(directory, "log.txt");
-                await store.SetStepPlacementAsync(step.Id, Environment.MachineName, allocation.CudaVisibleDevices, directory, log, cancellationToken);
-                process = await launcher.StartAsync(new LocalLaunchRequest
-                {
-                    Command = command.Program,
-                    Arguments = command.Arguments,
-                    Environment = command.Environment,
-                    WorkingDirectory = runDirectory,
-                    RunDirectory = directory,
-                    LogPath = log,
-                    Allocation = allocation,
-                    TimeLimit = run.TimeLimit,
-                }, cancellationToken);
-            }
-            catch
-            {
-                ledger.Release(key);
-                throw;
-            }
-        }
-        await store.SetStepBackendJobAsync(step.Id, process.ProcessGroupId.ToString(CultureInfo.InvariantCulture), running: true, Environment.MachineName,
-            cancellationToken);
-        // Cancelled here (an admin, a lost lease, a stopping worker), the process and its GPUs are left as they are: the end hook stops a
-        // cancelled step's process tree and releases its GPUs, and a stopping worker's successor re-attaches to it.
-        var exit = await process.WaitForExitAsync(cancellationToken);
-        ledger.Release(key);
-        var logPath = Path.Combine(process.RunDirectory, "log.txt");
-        return exit.Outcome switch
-        {
-            LocalOutcome.Succeeded => new StepResult(StepOutcome.Succeeded, exit.ExitCode, null),
-            LocalOutcome.Cancelled => new StepResult(StepOutcome.Cancelled, exit.ExitCode, "its process tree was stopped"),
-            LocalOutcome.TimedOut => new StepResult(StepOutcome.Failed, exit.ExitCode,
-                $"stopped at its time limit of {run.TimeLimit}; the end of its log:\n{LogTail(logPath)}"),
-            LocalOutcome.Failed => new StepResult(StepOutcome.Failed, exit.ExitCode,
-                (exit.Signal is { } signal ? $"killed by signal {signal}" : $"exited with code {exit.ExitCode}") + $"; the end of its log:\n{LogTail(logPath)}"),
-            _ => throw new InvalidOperationException(
-                $"the process of {step.Name} (process group {process.ProcessGroupId}) ended without an exit file: it was killed with its worker; it runs again"),
-        };
-    }
-
-    private async Task<StepResult> RunOnSlurmAsync(TrainingRunRecord run, TrainingStepRecord step, NnUnetCommand command, string runDirectory,
-        CancellationToken cancellationToken)
-    {
-        var directory = Path.Combine(runDirectory, step.Name);
-        var log = Path.Combine(directory, "log.txt");
-        var exitFile = Path.Combine(directory, "exit");
-        var gpus = step.Kind == TrainingStore.Preprocess ? 0 : run.Gpus;
-        long jobId;
-        if (long.TryParse(step.BackendJobId, NumberStyles.None, CultureInfo.InvariantCulture, out var known))
-        {
-            jobId = known;
-            LogReattached(logger, run.Id, step.Name, known);
-        }
-        else
-        {
-            IReadOnlyList<long> afterOk = [];
-            if (step.Kind == TrainingStore.FoldStep)
+            directory = Path.Combine(runDirectory, step.Name);
+            if (step.Kind == TrainingStore.FoldStep && !long.TryParse(step.BackendJobId, NumberStyles.None, CultureInfo.InvariantCulture, out _))
             {
                 var preprocess = (await store.StepsAsync(run.Id, cancellationToken)).Single(s => s.Kind == TrainingStore.Preprocess);
                 afterOk = long.TryParse(preprocess.BackendJobId, NumberStyles.None, CultureInfo.InvariantCulture, out var dependency) ? [dependency]
                     : throw new InvalidOperationException($"preprocessing of training run {run.Id} has no Slurm job to depend on");
             }
-            Directory.CreateDirectory(directory);
-            await store.SetStepPlacementAsync(step.Id, "", gpus == 0 ? "" : gpus.ToString(CultureInfo.InvariantCulture), directory, log, cancellationToken);
-            // The name is the piece of work: a retried submission (this attempt's sbatch timed out, or its worker died before recording
-            // the id) finds the job already submitted instead of submitting a second one. The run's creation time (ms) is in it because
-            // run numbers are per database: another installation, or this one after its database was recreated, has a run 1 too.
-            var submission = await slurm.SubmitAsync(new SlurmJobRequest
-            {
-                Name = SlurmJobName(run, step),
-                Script = command.ToBatchScript(exitFile),
-                OutputPath = log,
-                WorkingDirectory = directory,
-                Resources = new SlurmResources(gpus, run.Cpus, Math.Max(1, run.MemoryMiB), run.TimeLimit, run.Partition),
-                AfterOk = afterOk,
-                Comment = string.Create(CultureInfo.InvariantCulture, $"orthancseg training run {run.Id} {step.Name}"),
-            }, cancellationToken);
-            jobId = submission.JobId;
-            await store.SetStepBackendJobAsync(step.Id, jobId.ToString(CultureInfo.InvariantCulture), running: false, null, cancellationToken);
         }
-        if (step.Kind == TrainingStore.Preprocess)
+        else
         {
-            // The folds are submitted now, held by Slurm until preprocessing succeeded (afterok).
-            await EnqueueFoldsAsync(run, cancellationToken);
+            directory = step.RunDirectory is { } previous
+                && (LocalProcessLauncher.Attach(previous, run.TimeLimit) is not null || !LocalProcessLauncher.WasLaunched(previous))
+                ? previous
+                : Path.Combine(runDirectory, $"{step.Name}-{Guid.NewGuid().ToString("N")[..8]}");
         }
-        var markedRunning = false;
-        while (true)
+        var gpus = step.Kind == TrainingStore.Preprocess ? 0 : run.Gpus;
+        return await backend.RunAsync(new BackendRun
         {
-            var job = await slurm.GetJobAsync(jobId, cancellationToken);
-            if (job is null)
+            Backend = run.Backend,
+            Command = command,
+            Directory = directory,
+            WorkingDirectory = runDirectory,
+            Resources = new BackendResources(gpus, run.Cpus, run.MemoryMiB, run.TimeLimit, run.Partition),
+            LedgerKey = LedgerKey(run, step),
+            GpusGiven = step.GpusGiven,
+            // The run's creation time (ms) is in the name because run numbers are per database: another installation, or this one after its
+            // database was recreated, has a run 1 too.
+            SlurmJobName = SlurmJobName(run, step),
+            SlurmComment = string.Create(CultureInfo.InvariantCulture, $"orthancseg training run {run.Id} {step.Name}"),
+            SlurmJobId = step.BackendJobId,
+            AfterOk = afterOk,
+            SlurmPollInterval = _options.SlurmPollInterval,
+        }, new StepRecord(store, step, ct => EnqueueFoldsAsync(run, ct)), cancellationToken);
+    }
+
+    /// <summary>The step's row follows its backend run; on Slurm, preprocessing's submission queues the folds, held by afterok.</summary>
+    private sealed class StepRecord(TrainingStore store, TrainingStepRecord step, Func<CancellationToken, Task> enqueueFolds) : IBackendRunRecord
+    {
+        public Task PlacedAsync(string directory, string logPath, string? host, string gpus, CancellationToken cancellationToken) =>
+            store.SetStepPlacementAsync(step.Id, host ?? "", gpus, directory, logPath, cancellationToken);
+
+        public async Task StartedAsync(string backendJobId, bool running, string? host, CancellationToken cancellationToken)
+        {
+            await store.SetStepBackendJobAsync(step.Id, backendJobId, running, host, cancellationToken);
+            if (!running && step.Kind == TrainingStore.Preprocess)
             {
-                // Forgotten by a controller without accounting: the batch script's exit file says how it ended.
-                return NnUnetCommand.ReadExitFile(exitFile) is { } ended
-                    ? ended.ExitCode == 0 ? new StepResult(StepOutcome.Succeeded, 0, null)
-                        : new StepResult(StepOutcome.Failed, ended.ExitCode, $"exited with code {ended.ExitCode}; the end of its log:\n{LogTail(log)}")
-                    : new StepResult(StepOutcome.Failed, null, $"Slurm job {jobId} is unknown to Slurm and left no exit file");
+                // The folds are submitted now, held by Slurm until preprocessing succeeded (afterok).
+                await enqueueFolds(cancellationToken);
             }
-            if (!markedRunning && job.Phase is SlurmJobPhase.Running or SlurmJobPhase.Succeeded or SlurmJobPhase.Failed)
-            {
-                await store.SetStepBackendJobAsync(step.Id, jobId.ToString(CultureInfo.InvariantCulture), running: true, job.NodeList, cancellationToken);
-                markedRunning = true;
-            }
-            switch (job.Phase)
-            {
-                case SlurmJobPhase.Succeeded:
-                    return new StepResult(StepOutcome.Succeeded, job.ExitCode, null);
-                case SlurmJobPhase.Failed:
-                    return new StepResult(StepOutcome.Failed, job.ExitCode,
-                        $"Slurm job {jobId} ended {job.State} (exit code {job.ExitCode}, signal {job.Signal}); the end of its log:\n{LogTail(log)}");
-                case SlurmJobPhase.Cancelled:
-                    return new StepResult(StepOutcome.Cancelled, job.ExitCode, $"Slurm job {jobId} was cancelled ({job.State})");
-            }
-            if (job.WillNeverStart)
-            {
-                await slurm.CancelAsync(jobId, cancellationToken);
-                return new StepResult(StepOutcome.Failed, null, $"Slurm will never start job {jobId}: {job.Reason}");
-            }
-            await Task.Delay(_options.SlurmPollInterval, cancellationToken);
         }
     }
 
@@ -369,19 +260,6 @@ internal sealed partial class TrainingStepRunner(
             metrics.TryGetProperty("Dice", out var dice) && dice.ValueKind == JsonValueKind.Number ? dice.GetDouble() : null;
     }
 
-    internal string LogTail(string path)
-    {
-        try
-        {
-            var lines = File.ReadAllLines(path);
-            return string.Join('\n', lines.Skip(Math.Max(0, lines.Length - _options.ErrorLogLines)));
-        }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
-        {
-            return "(no log was written)";
-        }
-    }
-
     internal static string SlurmJobName(TrainingRunRecord run, TrainingStepRecord step) =>
         string.Create(CultureInfo.InvariantCulture, $"orthancseg-run{run.Id}-{run.CreatedAt.ToUnixTimeMilliseconds()}-{step.Name}");
 
@@ -390,9 +268,6 @@ internal sealed partial class TrainingStepRunner(
 
     [GeneratedRegex(@"(?<![A-Za-z""])-?NaN(?![A-Za-z""])")]
     private static partial Regex BareNaN();
-
-    [LoggerMessage(Level = LogLevel.Information, Message = "Training run {RunId}: re-attached to {Step}, still known as {BackendJobId}")]
-    private static partial void LogReattached(ILogger logger, long runId, string step, long backendJobId);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Training run {RunId}: {Step} failed with exit code {ExitCode}: {Error}")]
     private static partial void LogStepFailed(ILogger logger, long runId, string step, int? exitCode, string error);
