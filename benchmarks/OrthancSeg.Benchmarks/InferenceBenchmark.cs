@@ -61,12 +61,14 @@ internal static class InferenceBenchmark
             });
             using var channel = worker.CreateChannel();
             var headers = WorkerProcess.Bearer((await File.ReadAllTextAsync(adminToken)).Trim());
-            var admin = new Admin.AdminClient(channel);
+            var caseClient = new CaseService.CaseServiceClient(channel);
+            var snapshotClient = new SnapshotService.SnapshotServiceClient(channel);
+            var workflowClient = new WorkflowService.WorkflowServiceClient(channel);
             var training = new TrainingService.TrainingServiceClient(channel);
             var models = new ModelService.ModelServiceClient(channel);
             var inference = new InferenceService.InferenceServiceClient(channel);
 
-            await admin.CreateWorkflowAsync(new CreateWorkflowRequest
+            await workflowClient.CreateWorkflowAsync(new CreateWorkflowRequest
             {
                 Workflow = new Workflow
                 {
@@ -83,15 +85,15 @@ internal static class InferenceBenchmark
             {
                 await UploadAsync(http, DicomWriter.ToBytes(file));
             }
-            await WaitAsync(async () => (await admin.ListCasesAsync(new ListCasesRequest { Workflow = "bench-ct" }, headers)).Cases.Count == 6, "6 cases");
+            await WaitAsync(async () => (await caseClient.ListCasesAsync(new ListCasesRequest { Workflow = "bench-ct" }, headers)).Cases.Count == 6, "6 cases");
             foreach (var s in tiny)
             {
                 await UploadAsync(http, DicomWriter.ToBytes(s.Seg([new(1, "liver"), new(2, "tumor")], [new(1, 1), new(2, 2)])));
             }
-            await WaitAsync(async () => (await admin.ListCasesAsync(new ListCasesRequest { Workflow = "bench-ct", Status = CaseStatus.Labeled }, headers)).Cases.Count == 6,
+            await WaitAsync(async () => (await caseClient.ListCasesAsync(new ListCasesRequest { Workflow = "bench-ct", Status = CaseStatus.Labeled }, headers)).Cases.Count == 6,
                 "6 labelled cases");
-            var snapshot = (await admin.ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = "bench-ct" }, headers)).Snapshot;
-            await WaitAsync(async () => (await admin.GetSnapshotAsync(new GetSnapshotRequest { Id = snapshot.Id }, headers)).Snapshot.State == SnapshotState.Succeeded,
+            var snapshot = (await snapshotClient.ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = "bench-ct" }, headers)).Snapshot;
+            await WaitAsync(async () => (await snapshotClient.GetSnapshotAsync(new GetSnapshotRequest { Id = snapshot.Id }, headers)).Snapshot.State == SnapshotState.Succeeded,
                 "the snapshot");
             var run = (await training.StartTrainingAsync(new StartTrainingRequest
             {
@@ -110,7 +112,7 @@ internal static class InferenceBenchmark
                 return 1;
             }
             await models.ActivateModelAsync(new ActivateModelRequest { Id = trained.ModelId }, headers);
-            await admin.UpdateWorkflowAsync(new UpdateWorkflowRequest
+            await workflowClient.UpdateWorkflowAsync(new UpdateWorkflowRequest
             {
                 Workflow = new Workflow { Name = "bench-ct", Inference = new InferencePolicy { AutoInfer = true } },
                 UpdateMask = new Google.Protobuf.WellKnownTypes.FieldMask { Paths = { "inference" } },

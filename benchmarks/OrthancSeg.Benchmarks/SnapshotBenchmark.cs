@@ -102,13 +102,16 @@ internal static class SnapshotBenchmark
             var workerProcess = Start("dotnet", [worker], Path.Combine(root, "worker.log"), workerEnvironment);
             processes.Add(workerProcess);
             using var channel = GrpcChannel.ForAddress($"http://127.0.0.1:{workerPort}");
-            var admin = new Admin.AdminClient(channel);
+            var caseClient = new CaseService.CaseServiceClient(channel);
+            var snapshotClient = new SnapshotService.SnapshotServiceClient(channel);
+            var systemClient = new SystemService.SystemServiceClient(channel);
+            var workflowClient = new WorkflowService.WorkflowServiceClient(channel);
             var headers = new Metadata { { "authorization", $"Bearer {token}" } };
             await WaitAsync(async () =>
             {
                 try
                 {
-                    await admin.GetSystemStatusAsync(new GetSystemStatusRequest(), headers, DateTime.UtcNow.AddSeconds(5));
+                    await systemClient.GetSystemStatusAsync(new GetSystemStatusRequest(), headers, DateTime.UtcNow.AddSeconds(5));
                     return true;
                 }
                 catch (RpcException)
@@ -119,7 +122,7 @@ internal static class SnapshotBenchmark
 
             foreach (var (name, id, pattern) in new[] { ("bench-one", 901, "^Bench one$"), ("bench-all", 902, "^Bench") })
             {
-                await admin.CreateWorkflowAsync(new CreateWorkflowRequest
+                await workflowClient.CreateWorkflowAsync(new CreateWorkflowRequest
                 {
                     Workflow = new Workflow
                     {
@@ -156,15 +159,15 @@ internal static class SnapshotBenchmark
             }
             upload.Stop();
             Console.WriteLine($"uploaded {options.Series * options.Slices} instances ({dicomBytes / 1e6:0} MB) in {upload.Elapsed.TotalSeconds:0.0} s");
-            await WaitAsync(async () => await CountCasesAsync(admin, headers, "bench-all", CaseStatus.Unspecified) == options.Series, "every series to become a case", TimeSpan.FromMinutes(10));
+            await WaitAsync(async () => await CountCasesAsync(caseClient, headers, "bench-all", CaseStatus.Unspecified) == options.Series, "every series to become a case", TimeSpan.FromMinutes(10));
             foreach (var s in series)
             {
                 // A BINARY SEG painting 40 % of the slices, as a label drawn in OHIF would.
                 var painted = Enumerable.Range(s.Slices * 3 / 10, s.Slices * 4 / 10).Select(k => new PaintedSlice(k, 1)).ToList();
                 await PostAsync(orthanc, DicomWriter.ToBytes(s.Seg([new(1, "liver")], painted)), CancellationToken.None);
             }
-            await WaitAsync(async () => await CountCasesAsync(admin, headers, "bench-all", CaseStatus.Labeled) == options.Series
-                && await CountCasesAsync(admin, headers, "bench-one", CaseStatus.Labeled) == 1, "every case to be labelled", TimeSpan.FromMinutes(10));
+            await WaitAsync(async () => await CountCasesAsync(caseClient, headers, "bench-all", CaseStatus.Labeled) == options.Series
+                && await CountCasesAsync(caseClient, headers, "bench-one", CaseStatus.Labeled) == 1, "every case to be labelled", TimeSpan.FromMinutes(10));
 
             // 1. One series, three ways.
             var neuroFile = Path.Combine(root, "neuro.nii.gz");
@@ -194,7 +197,7 @@ internal static class SnapshotBenchmark
             await RunAsync("dcm2niix", ["-z", "y", "-o", niftiDir, "-f", "series", dicomDir]);
             dcm2niix.Stop();
 
-            var ours = await ExportAsync(admin, headers, "bench-one", workerProcess);
+            var ours = await ExportAsync(snapshotClient, headers, "bench-one", workerProcess);
             var oursFile = Directory.GetFiles(Path.Combine(rawRoot, "Dataset901_benchone", "imagesTr")).Single();
 
             Console.WriteLine();
@@ -210,7 +213,7 @@ internal static class SnapshotBenchmark
             Console.WriteLine($"  ratio archive+dcm2niix / ours = {dcm2niixRatio:0.00}× (target ≥ 3×)   {(dcm2niixRatio >= 3 ? "met" : "NOT met")}");
 
             // 2. The whole workflow.
-            var all = await ExportAsync(admin, headers, "bench-all", workerProcess);
+            var all = await ExportAsync(snapshotClient, headers, "bench-all", workerProcess);
             var seconds = all.Wall.TotalSeconds;
             Console.WriteLine();
             Console.WriteLine($"{options.Series}-series snapshot: {all.Snapshot.State}, {all.Snapshot.IncludedCount} cases, verification {(all.Snapshot.Verification?.Passed == true ? "passed" : "FAILED")}");
@@ -249,7 +252,7 @@ internal static class SnapshotBenchmark
     private sealed record Export(Snapshot Snapshot, TimeSpan Wall, long PeakRssBytes);
 
     /// <summary>Starts an export and follows it to the end, sampling the worker's resident memory meanwhile.</summary>
-    private static async Task<Export> ExportAsync(Admin.AdminClient admin, Metadata headers, string workflow, Process worker)
+    private static async Task<Export> ExportAsync(SnapshotService.SnapshotServiceClient snapshotClient, Metadata headers, string workflow, Process worker)
     {
         long peak = 0;
         using var sampling = new CancellationTokenSource();
@@ -269,8 +272,8 @@ internal static class SnapshotBenchmark
             }
         });
         var wall = Stopwatch.StartNew();
-        var started = (await admin.ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = workflow }, headers)).Snapshot;
-        using (var watch = admin.WatchSnapshot(new WatchSnapshotRequest { Id = started.Id }, headers))
+        var started = (await snapshotClient.ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = workflow }, headers)).Snapshot;
+        using (var watch = snapshotClient.WatchSnapshot(new WatchSnapshotRequest { Id = started.Id }, headers))
         {
             await foreach (var _ in watch.ResponseStream.ReadAllAsync())
             {
@@ -279,7 +282,7 @@ internal static class SnapshotBenchmark
         wall.Stop();
         await sampling.CancelAsync();
         await sampler;
-        var snapshot = (await admin.GetSnapshotAsync(new GetSnapshotRequest { Id = started.Id }, headers)).Snapshot;
+        var snapshot = (await snapshotClient.GetSnapshotAsync(new GetSnapshotRequest { Id = started.Id }, headers)).Snapshot;
         if (snapshot.State != SnapshotState.Succeeded)
         {
             Console.WriteLine($"snapshot {snapshot.Id} of {workflow} {snapshot.State}: {snapshot.Error}");
@@ -330,8 +333,8 @@ internal static class SnapshotBenchmark
         return json.RootElement.GetProperty("ID").GetString()!;
     }
 
-    private static async Task<int> CountCasesAsync(Admin.AdminClient admin, Metadata headers, string workflow, CaseStatus status) =>
-        (await admin.ListCasesAsync(new ListCasesRequest { Workflow = workflow, Status = status, PageSize = 1000 }, headers)).Cases.Count;
+    private static async Task<int> CountCasesAsync(CaseService.CaseServiceClient caseClient, Metadata headers, string workflow, CaseStatus status) =>
+        (await caseClient.ListCasesAsync(new ListCasesRequest { Workflow = workflow, Status = status, PageSize = 1000 }, headers)).Cases.Count;
 
     private static long Rss(Process process) => StatusField(process, "VmRSS:");
 

@@ -124,14 +124,15 @@ internal static class TrainingBenchmark
                 m.Add("authorization", $"Bearer {worker.AdminToken}");
                 return m;
             });
-            var admin = new Admin.AdminClient(invoker);
+            var snapshotClient = new SnapshotService.SnapshotServiceClient(invoker);
+            var workflowClient = new WorkflowService.WorkflowServiceClient(invoker);
             var training = new TrainingService.TrainingServiceClient(invoker);
 
             // Workflows admitting every CT series, five series with a SEG each, one snapshot per workflow.
             var names = Enumerable.Range(1, options.Runs).Select(i => string.Create(CultureInfo.InvariantCulture, $"bench-{i:000}")).ToList();
             for (var i = 0; i < names.Count; i++)
             {
-                await admin.CreateWorkflowAsync(new CreateWorkflowRequest
+                await workflowClient.CreateWorkflowAsync(new CreateWorkflowRequest
                 {
                     Workflow = new Workflow
                     {
@@ -157,7 +158,7 @@ internal static class TrainingBenchmark
             var snapshots = new List<long>();
             foreach (var name in names)
             {
-                snapshots.Add((await admin.ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = name })).Snapshot.Id);
+                snapshots.Add((await snapshotClient.ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = name })).Snapshot.Id);
             }
             await WaitAsync(worker.ConnectionString, "SELECT count(*) FROM snapshots WHERE state = 'succeeded'", options.Runs, "snapshots");
 

@@ -76,8 +76,9 @@ async function call(root, service, methodName, request, metadata) {
 
 const reflectionClient = new reflection.Client(target, grpc.credentials.createInsecure());
 const services = await reflectionClient.listServices();
-const root = await reflectionClient.fileContainingSymbol('orthancseg.v1.Admin');
-const listCases = root.lookupService('orthancseg.v1.Admin').methods.ListCases.resolve();
+const caseRoot = await reflectionClient.fileContainingSymbol('orthancseg.v1.CaseService');
+const workflowRoot = await reflectionClient.fileContainingSymbol('orthancseg.v1.WorkflowService');
+const listCases = caseRoot.lookupService('orthancseg.v1.CaseService').methods.ListCases.resolve();
 const result = {
   services,
   method: {
@@ -86,10 +87,10 @@ const result = {
     requestFields: Object.keys(listCases.resolvedRequestType.fields),
     responseType: listCases.resolvedResponseType.fullName,
   },
-  viewerListCases: await call(root, 'orthancseg.v1.Admin', 'ListCases', { page_size: 10 }, bearer(viewerTokenFile)),
-  anonymousListCases: await call(root, 'orthancseg.v1.Admin', 'ListCases', {}, new grpc.Metadata()),
-  viewerCreateWorkflow: await call(root, 'orthancseg.v1.Admin', 'CreateWorkflow', { workflow: { name: 'from-node' } }, bearer(viewerTokenFile)),
-  adminInvalidWorkflow: await call(root, 'orthancseg.v1.Admin', 'CreateWorkflow', { workflow: { name: 'Not A Name!' } }, bearer(adminTokenFile)),
+  viewerListCases: await call(caseRoot, 'orthancseg.v1.CaseService', 'ListCases', { page_size: 10 }, bearer(viewerTokenFile)),
+  anonymousListCases: await call(caseRoot, 'orthancseg.v1.CaseService', 'ListCases', {}, new grpc.Metadata()),
+  viewerCreateWorkflow: await call(workflowRoot, 'orthancseg.v1.WorkflowService', 'CreateWorkflow', { workflow: { name: 'from-node' } }, bearer(viewerTokenFile)),
+  adminInvalidWorkflow: await call(workflowRoot, 'orthancseg.v1.WorkflowService', 'CreateWorkflow', { workflow: { name: 'Not A Name!' } }, bearer(adminTokenFile)),
 };
 writeFileSync(outputFile, JSON.stringify(result, null, 2));
 process.exit(0);

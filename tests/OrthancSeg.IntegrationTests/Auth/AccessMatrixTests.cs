@@ -66,13 +66,17 @@ public sealed class AccessMatrixTests(WorkerProcess worker) : IClassFixture<Work
 
         Assert.Equal(Role.Bridge, roles["Events/NotifyStableSeries"]);
         Assert.Equal(Role.Bridge, roles["Events/NotifySegmentationStored"]);
-        Assert.Equal(Role.Viewer, roles["Admin/ListCases"]);
+        Assert.Equal(Role.Viewer, roles["CaseService/ListCases"]);
         Assert.Equal(Role.Viewer, roles["JobService/ListJobs"]);
-        Assert.Equal(Role.Operator, roles["Admin/ExportSnapshot"]);
+        Assert.Equal(Role.Operator, roles["SnapshotService/ExportSnapshot"]);
         Assert.Equal(Role.Operator, roles["TrainingService/StartTraining"]);
-        Assert.Equal(Role.Admin, roles["Admin/CreateWorkflow"]);
-        Assert.Equal(Role.Admin, roles["Admin/UpdateWorkflow"]);
-        Assert.Equal(Role.Admin, roles["Admin/RetryDeadLetter"]);
+        Assert.Equal(Role.Admin, roles["WorkflowService/CreateWorkflow"]);
+        Assert.Equal(Role.Admin, roles["WorkflowService/UpdateWorkflow"]);
+        Assert.Equal(Role.Admin, roles["JobService/RetryDeadLetter"]);
+        Assert.Equal(Role.Admin, roles["JobService/DiscardDeadLetter"]);
+        Assert.Equal(Role.Viewer, roles["LabelService/GetLabel"]);
+        Assert.Equal(Role.Viewer, roles["SystemService/GetSystemStatus"]);
+        Assert.DoesNotContain(roles.Keys, k => k.StartsWith("Admin/", StringComparison.Ordinal));
         Assert.Equal(Role.Admin, roles["AuditService/ListAuditEntries"]);
     }
 
@@ -90,26 +94,25 @@ public sealed class AccessMatrixTests(WorkerProcess worker) : IClassFixture<Work
     public async Task A_change_made_with_the_operator_token_is_in_the_audit_list_with_the_token_name()
     {
         using var channel = worker.CreateChannel();
-        var asAdmin = new Admin.AdminClient(channel);
-        await asAdmin.CreateWorkflowAsync(new CreateWorkflowRequest
+        await new WorkflowService.WorkflowServiceClient(channel).CreateWorkflowAsync(new CreateWorkflowRequest
         {
             Workflow = new Workflow { Name = "audit-ct", DatasetId = 41, Selection = new SelectionRule { Modality = "CT" }, Labels = { new LabelDefinition { Value = 1, Name = "liver" } } },
         }, WorkerProcess.Bearer(worker.AdminToken));
 
-        var export = await asAdmin.ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = "audit-ct" }, WorkerProcess.Bearer(worker.OperatorToken));
+        var export = await new SnapshotService.SnapshotServiceClient(channel).ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = "audit-ct" }, WorkerProcess.Bearer(worker.OperatorToken));
         var refused = await Assert.ThrowsAsync<RpcException>(() =>
-            asAdmin.PauseWorkflowAsync(new PauseWorkflowRequest { Name = "audit-ct" }, WorkerProcess.Bearer(worker.OperatorToken)).ResponseAsync);
+            new WorkflowService.WorkflowServiceClient(channel).PauseWorkflowAsync(new PauseWorkflowRequest { Name = "audit-ct" }, WorkerProcess.Bearer(worker.OperatorToken)).ResponseAsync);
         Assert.Equal(StatusCode.PermissionDenied, refused.StatusCode);
 
         var result = await CliProcess.RunAsync(["audit", "list", "--token", "olga", "--json", "--url", worker.Address, "--token-file", worker.AdminTokenFile]);
 
         Assert.True(result.ExitCode == 0, result.Stderr);
         var entries = JsonDocument.Parse(result.Stdout).RootElement.EnumerateArray().ToList();
-        var exported = Assert.Single(entries, e => e.GetProperty("method").GetString() == "/orthancseg.v1.Admin/ExportSnapshot" && e.GetProperty("resource").GetString() == "workflow=audit-ct");
+        var exported = Assert.Single(entries, e => e.GetProperty("method").GetString() == "/orthancseg.v1.SnapshotService/ExportSnapshot" && e.GetProperty("resource").GetString() == "workflow=audit-ct");
         Assert.Equal("olga", exported.GetProperty("tokenName").GetString());
         Assert.Equal("operator", exported.GetProperty("role").GetString());
         Assert.Equal("OK", exported.GetProperty("statusCode").GetString());
-        var paused = Assert.Single(entries, e => e.GetProperty("method").GetString() == "/orthancseg.v1.Admin/PauseWorkflow" && e.GetProperty("resource").GetString() == "name=audit-ct");
+        var paused = Assert.Single(entries, e => e.GetProperty("method").GetString() == "/orthancseg.v1.WorkflowService/PauseWorkflow" && e.GetProperty("resource").GetString() == "name=audit-ct");
         Assert.Equal("PERMISSION_DENIED", paused.GetProperty("statusCode").GetString());
         Assert.True(export.Snapshot.Id > 0);
 
@@ -126,15 +129,15 @@ public sealed class AccessMatrixTests(WorkerProcess worker) : IClassFixture<Work
     public async Task The_audit_list_pages_with_opaque_tokens_and_the_viewer_may_not_read_it()
     {
         using var channel = worker.CreateChannel();
-        var admin = new Admin.AdminClient(channel);
+        var jobs = new JobService.JobServiceClient(channel);
         for (var i = 0; i < 5; i++)
         {
-            await Assert.ThrowsAsync<RpcException>(() => admin.RetryDeadLetterAsync(new RetryDeadLetterRequest { Id = 900_000 + i }, WorkerProcess.Bearer(worker.AdminToken)).ResponseAsync);
+            await Assert.ThrowsAsync<RpcException>(() => jobs.RetryDeadLetterAsync(new RetryDeadLetterRequest { Id = 900_000 + i }, WorkerProcess.Bearer(worker.AdminToken)).ResponseAsync);
         }
         var audit = new AuditService.AuditServiceClient(channel);
 
         var seen = new List<AuditEntry>();
-        var request = new ListAuditEntriesRequest { Method = "/orthancseg.v1.Admin/RetryDeadLetter", TokenName = "admin", PageSize = 2 };
+        var request = new ListAuditEntriesRequest { Method = "/orthancseg.v1.JobService/RetryDeadLetter", TokenName = "admin", PageSize = 2 };
         do
         {
             var page = await audit.ListAuditEntriesAsync(request, WorkerProcess.Bearer(worker.AdminToken));

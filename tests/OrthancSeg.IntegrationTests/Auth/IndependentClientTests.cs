@@ -26,7 +26,7 @@ public sealed class IndependentClientTests(WorkerProcess worker) : IClassFixture
             var seen = JsonDocument.Parse(await File.ReadAllTextAsync(output)).RootElement;
 
             var services = seen.GetProperty("services").EnumerateArray().Select(s => s.GetString()).ToList();
-            Assert.Contains("orthancseg.v1.Admin", services);
+            Assert.Contains("orthancseg.v1.CaseService", services);
             Assert.Contains("orthancseg.v1.AuditService", services);
             Assert.Contains("orthancseg.v1.Events", services);
             Assert.Contains("grpc.health.v1.Health", services);

@@ -36,7 +36,7 @@ public sealed class DiskSpaceExportTests : IDisposable
             await UploadAsync(harness, [s.Seg([new(1, "liver")], [new(1, 1)])]);
         }
         await harness.WaitForCountAsync("SELECT count(*) FROM cases WHERE status = 'labeled'", 2, Patience, "2 labelled cases");
-        var first = await WaitForFinishAsync(harness, (await harness.Admin.ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = "liver-ct" })).Snapshot.Id);
+        var first = await WaitForFinishAsync(harness, (await harness.Snapshots.ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = "liver-ct" })).Snapshot.Id);
         Assert.True(first.State == SnapshotState.Succeeded, first.Error);
         var dataset = Path.Combine(raw, DatasetFolder);
         var before = Hashes(dataset);
@@ -47,7 +47,7 @@ public sealed class DiskSpaceExportTests : IDisposable
         await harness.WaitForCountAsync("SELECT count(*) FROM cases", 3, Patience, "3 cases");
         await UploadAsync(harness, [large.Seg([new(1, "liver")], [new(1, 1)])]);
         await harness.WaitForCountAsync("SELECT count(*) FROM cases WHERE status = 'labeled'", 3, Patience, "3 labelled cases");
-        var second = await WaitForFinishAsync(harness, (await harness.Admin.ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = "liver-ct" })).Snapshot.Id);
+        var second = await WaitForFinishAsync(harness, (await harness.Snapshots.ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = "liver-ct" })).Snapshot.Id);
 
         Assert.Equal(SnapshotState.Failed, second.State);
         Assert.True(Regex.IsMatch(second.Error, $@"^not enough disk space in {Regex.Escape(raw)}: need ~6\d MB, (49|50) MB free"), second.Error);
@@ -80,7 +80,7 @@ public sealed class DiskSpaceExportTests : IDisposable
             await UploadAsync(harness, [s.Seg([new(1, "liver")], [new(10, 1)])]);
         }
         await harness.WaitForCountAsync("SELECT count(*) FROM cases WHERE status = 'labeled'", 6, Patience, "6 labelled cases");
-        var first = await WaitForFinishAsync(harness, (await harness.Admin.ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = "liver-ct" })).Snapshot.Id);
+        var first = await WaitForFinishAsync(harness, (await harness.Snapshots.ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = "liver-ct" })).Snapshot.Id);
         Assert.True(first.State == SnapshotState.Succeeded, first.Error);
         var dataset = Path.Combine(raw, DatasetFolder);
         var before = Hashes(dataset);
@@ -91,7 +91,7 @@ public sealed class DiskSpaceExportTests : IDisposable
         }
         await harness.WaitForCountAsync("SELECT count(*) FROM labels WHERE is_current AND 20 = ANY (painted_slices)", 6, Patience, "6 new current labels");
 
-        var second = (await harness.Admin.ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = "liver-ct" })).Snapshot;
+        var second = (await harness.Snapshots.ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = "liver-ct" })).Snapshot;
         await ProcessRunner.WaitUntilAsync(async () =>
             await harness.CountAsync($"SELECT count(*) FROM snapshots WHERE id = {second.Id} AND state = 'running' AND cases_done >= 1") == 1,
             Patience, "the second export to be under way");

@@ -33,10 +33,10 @@ public sealed class LimitsExportTests : IDisposable
             await UploadAsync(harness, [s.Seg([new(1, "liver")], [new(1, 1)])]);
         }
         await harness.WaitForCountAsync("SELECT count(*) FROM cases WHERE status = 'labeled'", 2, Patience, "2 labelled cases");
-        var keys = (await harness.Admin.ListCasesAsync(new ListCasesRequest { Workflow = "liver-ct", PageSize = 100 })).Cases
+        var keys = (await harness.Cases.ListCasesAsync(new ListCasesRequest { Workflow = "liver-ct", PageSize = 100 })).Cases
             .ToDictionary(c => c.SeriesInstanceUid, c => c.CaseKey);
 
-        var snapshot = await WaitForFinishAsync(harness, (await harness.Admin.ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = "liver-ct" })).Snapshot.Id);
+        var snapshot = await WaitForFinishAsync(harness, (await harness.Snapshots.ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = "liver-ct" })).Snapshot.Id);
 
         Assert.True(snapshot.State == SnapshotState.Succeeded, snapshot.Error);
         Assert.Equal([keys[small.SeriesInstanceUid]], snapshot.Cases.Select(c => c.CaseKey));
@@ -68,10 +68,10 @@ public sealed class LimitsExportTests : IDisposable
             await UploadAsync(harness, [s.Seg([new(1, "liver")], [new(1, 1)])]);
         }
         await harness.WaitForCountAsync("SELECT count(*) FROM cases WHERE status = 'labeled'", 2, Patience, "2 labelled cases");
-        var keys = (await harness.Admin.ListCasesAsync(new ListCasesRequest { Workflow = "liver-ct", PageSize = 100 })).Cases
+        var keys = (await harness.Cases.ListCasesAsync(new ListCasesRequest { Workflow = "liver-ct", PageSize = 100 })).Cases
             .ToDictionary(c => c.SeriesInstanceUid, c => c.CaseKey);
 
-        var snapshot = await WaitForFinishAsync(harness, (await harness.Admin.ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = "liver-ct" })).Snapshot.Id);
+        var snapshot = await WaitForFinishAsync(harness, (await harness.Snapshots.ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = "liver-ct" })).Snapshot.Id);
 
         Assert.True(snapshot.State == SnapshotState.Succeeded, $"{snapshot.Error}\n{harness.WorkerLog()}");
         Assert.Equal([keys[small.SeriesInstanceUid]], snapshot.Cases.Select(c => c.CaseKey));

@@ -27,7 +27,7 @@ internal static class SnapshotHarness
     }
 
     public static async Task CreateWorkflowAsync(RecordsHarness harness, int datasetId = 7) =>
-        await harness.Admin.CreateWorkflowAsync(new CreateWorkflowRequest
+        await harness.Workflows.CreateWorkflowAsync(new CreateWorkflowRequest
         {
             Workflow = new Workflow
             {
@@ -100,7 +100,7 @@ internal static class SnapshotHarness
         Snapshot? last = null;
         try
         {
-            using var watch = harness.Admin.WatchSnapshot(new WatchSnapshotRequest { Id = id }, cancellationToken: cts.Token);
+            using var watch = harness.Snapshots.WatchSnapshot(new WatchSnapshotRequest { Id = id }, cancellationToken: cts.Token);
             await foreach (var update in watch.ResponseStream.ReadAllAsync(cts.Token))
             {
                 last = update.Snapshot;
@@ -110,7 +110,7 @@ internal static class SnapshotHarness
         {
             throw new TimeoutException($"snapshot {id} did not finish within {Patience} (last: {last})\n{harness.WorkerLog()}", e);
         }
-        return (await harness.Admin.GetSnapshotAsync(new GetSnapshotRequest { Id = id })).Snapshot;
+        return (await harness.Snapshots.GetSnapshotAsync(new GetSnapshotRequest { Id = id })).Snapshot;
     }
 
     public static async Task<JsonDocument> InspectAsync(string datasetPath)

@@ -44,7 +44,7 @@ public sealed class SnapshotTests : IDisposable
             await UploadAsync(harness, [seg], i % 3 == 2 ? "/usr/bin/dcmcrle" : null);
         }
         await harness.WaitForCountAsync("SELECT count(*) FROM cases WHERE status = 'labeled'", 6, Patience, "6 labelled cases");
-        var keys = (await harness.Admin.ListCasesAsync(new ListCasesRequest { Workflow = "liver-ct", PageSize = 100 })).Cases
+        var keys = (await harness.Cases.ListCasesAsync(new ListCasesRequest { Workflow = "liver-ct", PageSize = 100 })).Cases
             .ToDictionary(c => c.SeriesInstanceUid, c => c.CaseKey);
 
         var cli = await CliProcess.RunAsync(["snapshots", "export", "--workflow", "liver-ct", "--wait", "--json",
@@ -52,7 +52,7 @@ public sealed class SnapshotTests : IDisposable
         Assert.True(cli.ExitCode == 0, $"export exited {cli.ExitCode}: {cli.Stderr}\n{cli.Stdout}\n{harness.WorkerLog()}");
         using var printed = JsonDocument.Parse(cli.Stdout);
         Assert.Equal("succeeded", printed.RootElement.GetProperty("state").GetString());
-        var first = (await harness.Admin.GetSnapshotAsync(new GetSnapshotRequest { Id = printed.RootElement.GetProperty("id").GetInt64() })).Snapshot;
+        var first = (await harness.Snapshots.GetSnapshotAsync(new GetSnapshotRequest { Id = printed.RootElement.GetProperty("id").GetInt64() })).Snapshot;
 
         var dataset = Path.Combine(_raw, DatasetFolder);
         Assert.Equal(dataset, first.DatasetPath);
@@ -119,8 +119,8 @@ public sealed class SnapshotTests : IDisposable
         Assert.True(rerun.ExitCode == 0, $"export exited {rerun.ExitCode}: {rerun.Stderr}\n{rerun.Stdout}");
         Assert.Contains("6/6 cases", rerun.Stderr, StringComparison.Ordinal);
         Assert.Contains("6 included (5 reused from the previous snapshot), 0 left out", rerun.Stdout, StringComparison.Ordinal);
-        var newest = (await harness.Admin.ListSnapshotsAsync(new ListSnapshotsRequest { Workflow = "liver-ct" })).Snapshots[0];
-        var second = (await harness.Admin.GetSnapshotAsync(new GetSnapshotRequest { Id = newest.Id })).Snapshot;
+        var newest = (await harness.Snapshots.ListSnapshotsAsync(new ListSnapshotsRequest { Workflow = "liver-ct" })).Snapshots[0];
+        var second = (await harness.Snapshots.GetSnapshotAsync(new GetSnapshotRequest { Id = newest.Id })).Snapshot;
         Assert.True(second.State == SnapshotState.Succeeded, second.Error);
         Assert.True(second.Id > first.Id);
         Assert.Equal(6, second.IncludedCount);
@@ -189,10 +189,10 @@ public sealed class SnapshotTests : IDisposable
         {
             Assert.True(delete.IsSuccessStatusCode);
         }
-        var keys = (await harness.Admin.ListCasesAsync(new ListCasesRequest { Workflow = "liver-ct", PageSize = 100 })).Cases
+        var keys = (await harness.Cases.ListCasesAsync(new ListCasesRequest { Workflow = "liver-ct", PageSize = 100 })).Cases
             .ToDictionary(c => c.SeriesInstanceUid, c => c.CaseKey);
 
-        var started = (await harness.Admin.ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = "liver-ct" })).Snapshot;
+        var started = (await harness.Snapshots.ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = "liver-ct" })).Snapshot;
         var snapshot = await WaitForFinishAsync(harness, started.Id);
 
         Assert.True(snapshot.State == SnapshotState.Succeeded, snapshot.Error);
@@ -217,7 +217,7 @@ public sealed class SnapshotTests : IDisposable
         Assert.Contains("uneven", show.Stdout, StringComparison.Ordinal);
 
         // A workflow with nothing usable fails, says why, and leaves no folder behind.
-        await harness.Admin.CreateWorkflowAsync(new CreateWorkflowRequest
+        await harness.Workflows.CreateWorkflowAsync(new CreateWorkflowRequest
         {
             Workflow = new Workflow { Name = "brain-mr", DatasetId = 8, Selection = new SelectionRule { Modality = "MR" }, Labels = { new LabelDefinition { Value = 1, Name = "tumor" } } },
         });
@@ -238,9 +238,9 @@ public sealed class SnapshotTests : IDisposable
             SELECT id, '{Path.Combine(_raw, DatasetFolder)}', 'running', {deadJob} FROM workflows WHERE name = 'liver-ct'
             RETURNING id
             """);
-        var after = await WaitForFinishAsync(harness, (await harness.Admin.ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = "liver-ct" })).Snapshot.Id);
+        var after = await WaitForFinishAsync(harness, (await harness.Snapshots.ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = "liver-ct" })).Snapshot.Id);
         Assert.Equal(SnapshotState.Succeeded, after.State);
-        var buried = (await harness.Admin.GetSnapshotAsync(new GetSnapshotRequest { Id = orphan })).Snapshot;
+        var buried = (await harness.Snapshots.GetSnapshotAsync(new GetSnapshotRequest { Id = orphan })).Snapshot;
         Assert.Equal(SnapshotState.Failed, buried.State);
         Assert.Contains("lease of w/1 expired during the last attempt", buried.Error, StringComparison.Ordinal);
 
@@ -249,22 +249,41 @@ public sealed class SnapshotTests : IDisposable
         var away = _raw + ".away";
         Directory.Move(_raw, away);
         await File.WriteAllTextAsync(_raw, "not a folder");
-        var doomed = (await harness.Admin.ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = "liver-ct" })).Snapshot;
+        var doomed = (await harness.Snapshots.ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = "liver-ct" })).Snapshot;
         var failed = await WaitForFinishAsync(harness, doomed.Id);
         File.Delete(_raw);
         Directory.Move(away, _raw);
         Assert.Equal(SnapshotState.Failed, failed.State);
         Assert.Contains(_raw, failed.Error, StringComparison.Ordinal);
-        var letter = (await harness.Admin.ListDeadLettersAsync(new ListDeadLettersRequest())).DeadLetters
+        var letter = (await harness.Jobs.ListDeadLettersAsync(new ListDeadLettersRequest())).DeadLetters
             .Single(d => d.Kind == "snapshot" && d.Key.EndsWith($"snapshot-{doomed.Id}", StringComparison.Ordinal));
         var retry = await CliProcess.RunAsync(["dead-letters", "retry", letter.Id.ToString(System.Globalization.CultureInfo.InvariantCulture),
             "--url", harness.WorkerAddress, "--token-file", harness.AdminTokenFile]);
         Assert.True(retry.ExitCode == 0, retry.Stderr);
         await harness.WaitForCountAsync($"SELECT count(*) FROM snapshots WHERE id = {doomed.Id} AND state = 'succeeded'", 1, Patience, "the retried snapshot to succeed");
-        var revived = (await harness.Admin.GetSnapshotAsync(new GetSnapshotRequest { Id = doomed.Id })).Snapshot;
+        var revived = (await harness.Snapshots.GetSnapshotAsync(new GetSnapshotRequest { Id = doomed.Id })).Snapshot;
         Assert.Equal(2, revived.IncludedCount);
         Assert.Equal("", revived.Error);
         Assert.True(revived.Verification.Passed);
+
+        // A dead letter discarded from the CLI ends for good: its job is cancelled, it is no longer listed, it cannot be retried,
+        // and its snapshot stays failed.
+        Directory.Move(_raw, away);
+        await File.WriteAllTextAsync(_raw, "not a folder");
+        var abandoned = (await harness.Snapshots.ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = "liver-ct" })).Snapshot;
+        Assert.Equal(SnapshotState.Failed, (await WaitForFinishAsync(harness, abandoned.Id)).State);
+        File.Delete(_raw);
+        Directory.Move(away, _raw);
+        var dropped = (await harness.Jobs.ListDeadLettersAsync(new ListDeadLettersRequest())).DeadLetters
+            .Single(d => d.Kind == "snapshot" && d.Key.EndsWith($"snapshot-{abandoned.Id}", StringComparison.Ordinal));
+        var discard = await CliProcess.RunAsync(["dead-letters", "discard", dropped.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), "--json",
+            "--url", harness.WorkerAddress, "--token-file", harness.AdminTokenFile]);
+        Assert.True(discard.ExitCode == 0, discard.Stderr);
+        Assert.Equal("cancelled", JsonDocument.Parse(discard.Stdout).RootElement.GetProperty("state").GetString());
+        Assert.DoesNotContain((await harness.Jobs.ListDeadLettersAsync(new ListDeadLettersRequest())).DeadLetters, d => d.Id == dropped.Id);
+        var late = await Assert.ThrowsAsync<RpcException>(() => harness.Jobs.RetryDeadLetterAsync(new RetryDeadLetterRequest { Id = dropped.Id }).ResponseAsync);
+        Assert.Equal(StatusCode.FailedPrecondition, late.StatusCode);
+        Assert.Equal(SnapshotState.Failed, (await harness.Snapshots.GetSnapshotAsync(new GetSnapshotRequest { Id = abandoned.Id })).Snapshot.State);
     }
 
     [Fact]
@@ -272,7 +291,7 @@ public sealed class SnapshotTests : IDisposable
     {
         var (harness, series) = await SlowExportStackAsync(8);
         await using var _ = harness;
-        var first = await WaitForFinishAsync(harness, (await harness.Admin.ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = "liver-ct" })).Snapshot.Id);
+        var first = await WaitForFinishAsync(harness, (await harness.Snapshots.ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = "liver-ct" })).Snapshot.Id);
         Assert.True(first.State == SnapshotState.Succeeded, first.Error);
         var dataset = Path.Combine(_raw, DatasetFolder);
 
@@ -282,7 +301,7 @@ public sealed class SnapshotTests : IDisposable
             await UploadAsync(harness, [s.Seg([new(1, "liver")], [new(20, 1)])]);
         }
         await harness.WaitForCountAsync("SELECT count(*) FROM labels WHERE is_current AND 20 = ANY (painted_slices)", 8, Patience, "8 new current labels");
-        var second = (await harness.Admin.ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = "liver-ct" })).Snapshot;
+        var second = (await harness.Snapshots.ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = "liver-ct" })).Snapshot;
         try
         {
             await ProcessRunner.WaitUntilAsync(async () =>
@@ -291,7 +310,7 @@ public sealed class SnapshotTests : IDisposable
         }
         catch (TimeoutException e)
         {
-            var now = (await harness.Admin.GetSnapshotAsync(new GetSnapshotRequest { Id = second.Id })).Snapshot;
+            var now = (await harness.Snapshots.GetSnapshotAsync(new GetSnapshotRequest { Id = second.Id })).Snapshot;
             throw new TimeoutException($"{e.Message}; snapshot {now.Id} is {now.State}, {now.CasesDone}/{now.CasesTotal} cases, error: {now.Error}\n--- worker log ---\n{harness.WorkerLog()}", e);
         }
         await harness.KillWorkerAsync();
@@ -324,11 +343,11 @@ public sealed class SnapshotTests : IDisposable
         var (_, replica) = await harness.StartReplicaAsync();
 
         // The same export asked of both replicas at once: one snapshot, one job, one dataset.
-        var asked = await Task.WhenAll(new[] { harness.Admin, replica }.Select(async admin =>
+        var asked = await Task.WhenAll(new[] { harness.Snapshots, replica }.Select(async snapshots =>
         {
             try
             {
-                return (await admin.ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = "liver-ct" })).Snapshot;
+                return (await snapshots.ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = "liver-ct" })).Snapshot;
             }
             catch (RpcException e) when (e.StatusCode == StatusCode.FailedPrecondition)
             {

@@ -46,7 +46,9 @@ public sealed class SupervisedStack : IAsyncLifetime
 
     public Uri ViewerUrl => new($"http://127.0.0.1:{OhifPort}/");
 
-    public Admin.AdminClient Admin { get; private set; } = null!;
+    public CaseService.CaseServiceClient Cases { get; private set; } = null!;
+
+    public SnapshotService.SnapshotServiceClient Snapshots { get; private set; } = null!;
 
     public string RestartsLog => Path.Combine(StackDirectory, "logs", "restarts.log");
 
@@ -57,7 +59,9 @@ public sealed class SupervisedStack : IAsyncLifetime
         await StackAsync("up", TimeSpan.FromMinutes(8));
         _channel = GrpcChannel.ForAddress($"http://127.0.0.1:{WorkerPort}");
         var token = (await File.ReadAllTextAsync(Path.Combine(StackDirectory, "secrets", "admin-token"))).Trim();
-        Admin = new Admin.AdminClient(RecordsHarness.WithToken(_channel, token));
+        var admin = RecordsHarness.WithToken(_channel, token);
+        Cases = new CaseService.CaseServiceClient(admin);
+        Snapshots = new SnapshotService.SnapshotServiceClient(admin);
     }
 
     public async Task DisposeAsync()

@@ -92,13 +92,13 @@ public sealed class InferenceTests : IDisposable
     internal static async Task<Case> CaseOfAsync(RecordsHarness harness, TestSeries series)
     {
         await harness.WaitForCountAsync($"SELECT count(*) FROM cases WHERE series_instance_uid = '{series.SeriesInstanceUid}'", 1, Patience, "the new case");
-        var listed = await harness.Admin.ListCasesAsync(new ListCasesRequest { Workflow = "liver-ct", PageSize = 100 });
+        var listed = await harness.Cases.ListCasesAsync(new ListCasesRequest { Workflow = "liver-ct", PageSize = 100 });
         var key = listed.Cases.Single(c => c.SeriesInstanceUid == series.SeriesInstanceUid).CaseKey;
-        return (await harness.Admin.GetCaseAsync(new GetCaseRequest { CaseKey = key })).Case;
+        return (await harness.Cases.GetCaseAsync(new GetCaseRequest { CaseKey = key })).Case;
     }
 
     private static async Task<IReadOnlyList<Label>> LabelsAsync(RecordsHarness harness, string caseKey) =>
-        (await harness.Admin.ListLabelsAsync(new ListLabelsRequest { CaseKey = caseKey })).Labels;
+        (await harness.Labels.ListLabelsAsync(new ListLabelsRequest { CaseKey = caseKey })).Labels;
 
     private static async Task<byte[]> OrthancFileAsync(RecordsHarness harness, string instanceId) =>
         await harness.Orthanc.GetByteArrayAsync(new Uri($"instances/{instanceId}/file", UriKind.Relative));

@@ -89,7 +89,7 @@ public sealed class SlurmInferenceTests(SlurmCluster cluster)
         // The SEG is in the case's study in Orthanc, recorded as the model's proposal.
         var seg = await harness.Orthanc.GetStringAsync(new Uri($"instances/{ended.SegOrthancInstanceId}/tags?simplify", UriKind.Relative));
         Assert.Contains(series.StudyInstanceUid, seg, StringComparison.Ordinal);
-        var label = Assert.Single((await harness.Admin.ListLabelsAsync(new ListLabelsRequest { CaseKey = c.CaseKey })).Labels);
+        var label = Assert.Single((await harness.Labels.ListLabelsAsync(new ListLabelsRequest { CaseKey = c.CaseKey })).Labels);
         Assert.Equal((LabelSource.Model, LabelVerdict.Proposed, ended.LabelId), (label.Source, label.Verdict, label.Id));
     }
 }

@@ -30,7 +30,7 @@ public sealed class OhifModelSegTests
     public async Task A_model_seg_opens_in_OHIF_with_its_names_and_colours_and_its_correction_becomes_the_current_label()
     {
         await using var harness = await RecordsHarness.StartAsync();
-        await harness.Admin.CreateWorkflowAsync(new CreateWorkflowRequest
+        await harness.Workflows.CreateWorkflowAsync(new CreateWorkflowRequest
         {
             Workflow = new Workflow
             {
@@ -43,7 +43,7 @@ public sealed class OhifModelSegTests
         using var series = await CtSeries.CreateAsync(Slices);
         await harness.OrthancServer.UploadAsync(series.Files);
         await harness.WaitForCountAsync("SELECT count(*) FROM cases", 1, Patience, "the case of the uploaded series");
-        var recorded = Assert.Single((await harness.Admin.ListCasesAsync(new ListCasesRequest())).Cases);
+        var recorded = Assert.Single((await harness.Cases.ListCasesAsync(new ListCasesRequest())).Cases);
 
         // The model's prediction: the dense sphere is "liver" on some slices, water at the left edge "spleen" on others.
         var files = series.Files.Select(DicomReader.ReadFile).ToList();
@@ -55,7 +55,7 @@ public sealed class OhifModelSegTests
         var modelSeg = written.Segmentation!;
         await harness.UploadAsync(DicomFile.Create(modelSeg));
         await harness.WaitForCountAsync("SELECT count(*) FROM labels", 1, Patience, "the label of the model's SEG");
-        var modelLabel = Assert.Single((await harness.Admin.ListLabelsAsync(new ListLabelsRequest { CaseKey = recorded.CaseKey })).Labels);
+        var modelLabel = Assert.Single((await harness.Labels.ListLabelsAsync(new ListLabelsRequest { CaseKey = recorded.CaseKey })).Labels);
         Assert.Equal((LabelSource.Model, LabelVerdict.Proposed, false), (modelLabel.Source, modelLabel.Verdict, modelLabel.IsCurrent));
 
         await using var ohif = await OhifServer.StartAsync(harness.OrthancServer);
@@ -90,7 +90,7 @@ public sealed class OhifModelSegTests
         Assert.True(root.GetProperty("listedInStudyBrowser").GetBoolean(), $"the study browser does not list \"{reportName}\" after saving");
         var savedUid = root.GetProperty("segSopInstanceUid").GetString();
         await harness.WaitForCountAsync("SELECT count(*) FROM labels", 2, Patience, "the label of the SEG saved in OHIF");
-        var labels = (await harness.Admin.ListLabelsAsync(new ListLabelsRequest { CaseKey = recorded.CaseKey })).Labels;
+        var labels = (await harness.Labels.ListLabelsAsync(new ListLabelsRequest { CaseKey = recorded.CaseKey })).Labels;
         var corrected = Assert.Single(labels, l => l.SopInstanceUid == savedUid);
         Assert.True(corrected.Verdict == LabelVerdict.Accepted, corrected.RejectionReason);
         Assert.Equal((LabelSource.Manual, true), (corrected.Source, corrected.IsCurrent));
@@ -101,7 +101,7 @@ public sealed class OhifModelSegTests
         Assert.Equal([.. predicted, PaintedSlice], corrected.PaintedSlices);
         var model = Assert.Single(labels, l => l.SopInstanceUid == modelSeg.GetString(DicomTags.SOPInstanceUID));
         Assert.Equal((LabelSource.Model, false), (model.Source, model.IsCurrent));
-        Assert.Equal(CaseStatus.Labeled, (await harness.Admin.GetCaseAsync(new GetCaseRequest { CaseKey = recorded.CaseKey })).Case.Status);
+        Assert.Equal(CaseStatus.Labeled, (await harness.Cases.GetCaseAsync(new GetCaseRequest { CaseKey = recorded.CaseKey })).Case.Status);
     }
 
     private static Volume Predict(Volume image)

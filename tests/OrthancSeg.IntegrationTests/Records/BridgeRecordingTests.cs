@@ -36,8 +36,8 @@ public sealed class BridgeRecordingTests
                 ["OrthancSeg:Records:NewSeriesCheckDelay"] = "01:00:00",
             });
             using var channel = worker.CreateChannel();
-            var admin = new Admin.AdminClient(RecordsHarness.WithToken(channel, worker.AdminToken));
-            await admin.CreateWorkflowAsync(new CreateWorkflowRequest
+            var workflows = new WorkflowService.WorkflowServiceClient(RecordsHarness.WithToken(channel, worker.AdminToken));
+            await workflows.CreateWorkflowAsync(new CreateWorkflowRequest
             {
                 Workflow = new Workflow
                 {

@@ -33,7 +33,7 @@ public sealed class HostileSegTests(ITestOutputHelper output)
             ["OrthancSeg:Records:NewSeriesCheckDelay"] = "00:30:00",
             ["Serilog:MinimumLevel:Default"] = "Warning",
         });
-        await harness.Admin.CreateWorkflowAsync(new CreateWorkflowRequest
+        await harness.Workflows.CreateWorkflowAsync(new CreateWorkflowRequest
         {
             Workflow = new Workflow
             {

@@ -19,7 +19,7 @@ public sealed class OhifLabelTests
     public async Task A_segmentation_painted_and_saved_in_OHIF_becomes_the_accepted_label_of_its_case()
     {
         await using var harness = await RecordsHarness.StartAsync();
-        await harness.Admin.CreateWorkflowAsync(new CreateWorkflowRequest
+        await harness.Workflows.CreateWorkflowAsync(new CreateWorkflowRequest
         {
             Workflow = new Workflow
             {
@@ -32,7 +32,7 @@ public sealed class OhifLabelTests
         using var series = await CtSeries.CreateAsync(Slices);
         await harness.OrthancServer.UploadAsync(series.Files);
         await harness.WaitForCountAsync("SELECT count(*) FROM cases", 1, Patience, "the case of the uploaded series");
-        var recorded = Assert.Single((await harness.Admin.ListCasesAsync(new ListCasesRequest())).Cases);
+        var recorded = Assert.Single((await harness.Cases.ListCasesAsync(new ListCasesRequest())).Cases);
         Assert.Equal(series.SeriesInstanceUid, recorded.SeriesInstanceUid);
 
         await using var ohif = await OhifServer.StartAsync(harness.OrthancServer);
@@ -42,7 +42,7 @@ public sealed class OhifLabelTests
         Assert.Equal(200, report.StowStatus);
 
         await harness.WaitForCountAsync("SELECT count(*) FROM labels", 1, Patience, "the label of the SEG saved in OHIF");
-        var label = Assert.Single((await harness.Admin.ListLabelsAsync(new ListLabelsRequest { CaseKey = recorded.CaseKey })).Labels);
+        var label = Assert.Single((await harness.Labels.ListLabelsAsync(new ListLabelsRequest { CaseKey = recorded.CaseKey })).Labels);
         Assert.True(label.Verdict == LabelVerdict.Accepted, label.RejectionReason);
         Assert.True(label.IsCurrent);
         Assert.Equal(report.SegSopInstanceUid, label.SopInstanceUid);
@@ -51,6 +51,6 @@ public sealed class OhifLabelTests
         Assert.Equal(("Segment 1", 1, SegmentMatch.OhifDefaultName), (segment.SegmentLabel, segment.LabelValue, segment.Match));
         // OHIF shows an axial CT in descending z: its slice k of N is the case's ascending slice N − k.
         Assert.Equal(paintAt.Select(k => Slices - k).Order(), label.PaintedSlices);
-        Assert.Equal(CaseStatus.Labeled, (await harness.Admin.GetCaseAsync(new GetCaseRequest { CaseKey = recorded.CaseKey })).Case.Status);
+        Assert.Equal(CaseStatus.Labeled, (await harness.Cases.GetCaseAsync(new GetCaseRequest { CaseKey = recorded.CaseKey })).Case.Status);
     }
 }

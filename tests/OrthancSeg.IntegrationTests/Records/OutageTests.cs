@@ -46,7 +46,7 @@ public sealed class OutageTests
         Assert.Equal(20, await harness.CountAsync("SELECT count(*) FROM cases"));
         Assert.Equal(20, await harness.CountAsync("SELECT count(DISTINCT series_instance_uid) FROM cases"));
         Assert.Equal(series.Select(s => s.SeriesInstanceUid).Order(StringComparer.Ordinal),
-            (await harness.Admin.ListCasesAsync(new ListCasesRequest { Workflow = "ct", PageSize = 100 })).Cases.Select(c => c.SeriesInstanceUid).Order(StringComparer.Ordinal));
+            (await harness.Cases.ListCasesAsync(new ListCasesRequest { Workflow = "ct", PageSize = 100 })).Cases.Select(c => c.SeriesInstanceUid).Order(StringComparer.Ordinal));
         Assert.True(await harness.WorkerIsServingAsync());
     }
 
@@ -86,6 +86,6 @@ public sealed class OutageTests
             Workflow = new Workflow { Name = "ct", DatasetId = 11, DatasetName = "Ct", Selection = new SelectionRule { Modality = "CT" } },
         };
         request.Workflow.Labels.Add(new LabelDefinition { Name = "liver", Value = 1 });
-        await harness.Admin.CreateWorkflowAsync(request);
+        await harness.Workflows.CreateWorkflowAsync(request);
     }
 }

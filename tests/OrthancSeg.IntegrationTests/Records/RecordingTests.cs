@@ -22,7 +22,7 @@ public sealed class RecordingTests
     private const string Cases = "SELECT count(*) FROM cases";
 
     private static async Task CreateLiverWorkflowAsync(RecordsHarness harness) =>
-        await harness.Admin.CreateWorkflowAsync(new CreateWorkflowRequest
+        await harness.Workflows.CreateWorkflowAsync(new CreateWorkflowRequest
         {
             Workflow = new Workflow
             {
@@ -64,24 +64,25 @@ public sealed class RecordingTests
         Assert.Equal(10, await harness.CountAsync("SELECT count(*) FROM cases WHERE status = 'labeled'"));
         Assert.Equal(0, await harness.CountAsync("SELECT count(*) FROM dead_letters"));
 
-        var cases = await harness.Admin.ListCasesAsync(new ListCasesRequest { Workflow = "liver-ct", Status = CaseStatus.Labeled, PageSize = 4 });
+        var cases = await harness.Cases.ListCasesAsync(new ListCasesRequest { Workflow = "liver-ct", Status = CaseStatus.Labeled, PageSize = 4 });
         Assert.Equal(4, cases.Cases.Count);
         Assert.NotEmpty(cases.NextPageToken);
         var first = series[0];
-        var recorded = (await harness.Admin.ListCasesAsync(new ListCasesRequest { PageSize = 1000 })).Cases.Single(c => c.SeriesInstanceUid == first.SeriesInstanceUid);
-        var full = (await harness.Admin.GetCaseAsync(new GetCaseRequest { CaseKey = recorded.CaseKey })).Case;
+        var recorded = (await harness.Cases.ListCasesAsync(new ListCasesRequest { PageSize = 1000 })).Cases.Single(c => c.SeriesInstanceUid == first.SeriesInstanceUid);
+        var full = (await harness.Cases.GetCaseAsync(new GetCaseRequest { CaseKey = recorded.CaseKey })).Case;
         Assert.Matches("^liverct_[a-z2-7]{8}$", full.CaseKey);
         Assert.Equal(first.SopInstanceUids, full.SopInstanceUids);
         Assert.Equal(first.FrameOfReferenceUid, full.FrameOfReferenceUid);
         Assert.Equal(3, full.Geometry.Slices);
-        var label = Assert.Single((await harness.Admin.ListLabelsAsync(new ListLabelsRequest { CaseKey = full.CaseKey })).Labels);
+        var label = Assert.Single((await harness.Labels.ListLabelsAsync(new ListLabelsRequest { CaseKey = full.CaseKey })).Labels);
         Assert.Equal(LabelVerdict.Accepted, label.Verdict);
         Assert.True(label.IsCurrent);
         Assert.Equal("Doe^Jane", label.Author);
+        Assert.Equal(label, (await harness.Labels.GetLabelAsync(new GetLabelRequest { Id = label.Id })).Label);
         Assert.Equal([0, 2], label.PaintedSlices);
         Assert.Equal([SegmentMatch.Name, SegmentMatch.Synonym], label.Segments.Select(s => s.Match));
-        var ohif = (await harness.Admin.ListCasesAsync(new ListCasesRequest { PageSize = 1000 })).Cases.Single(c => c.SeriesInstanceUid == series[1].SeriesInstanceUid);
-        var ohifLabel = Assert.Single((await harness.Admin.ListLabelsAsync(new ListLabelsRequest { CaseKey = ohif.CaseKey })).Labels);
+        var ohif = (await harness.Cases.ListCasesAsync(new ListCasesRequest { PageSize = 1000 })).Cases.Single(c => c.SeriesInstanceUid == series[1].SeriesInstanceUid);
+        var ohifLabel = Assert.Single((await harness.Labels.ListLabelsAsync(new ListLabelsRequest { CaseKey = ohif.CaseKey })).Labels);
         Assert.Equal(SegmentMatch.OhifDefaultName, Assert.Single(ohifLabel.Segments).Match);
     }
 
@@ -111,8 +112,8 @@ public sealed class RecordingTests
         }
 
         await harness.WaitForCountAsync(AcceptedLabels, 1, Patience, "the accepted label");
-        var recorded = Assert.Single((await harness.Admin.ListCasesAsync(new ListCasesRequest { PageSize = 10 })).Cases);
-        var label = Assert.Single((await harness.Admin.ListLabelsAsync(new ListLabelsRequest { CaseKey = recorded.CaseKey })).Labels);
+        var recorded = Assert.Single((await harness.Cases.ListCasesAsync(new ListCasesRequest { PageSize = 10 })).Cases);
+        var label = Assert.Single((await harness.Labels.ListLabelsAsync(new ListLabelsRequest { CaseKey = recorded.CaseKey })).Labels);
         Assert.Equal(LabelVerdict.Accepted, label.Verdict);
         Assert.Equal([1], label.PaintedSlices);
     }
@@ -236,15 +237,15 @@ public sealed class RecordingTests
 
         async Task<Label> LabelOf(TestSeries s)
         {
-            var c = (await harness.Admin.ListCasesAsync(new ListCasesRequest { PageSize = 100 })).Cases.Single(x => x.SeriesInstanceUid == s.SeriesInstanceUid);
-            return Assert.Single((await harness.Admin.ListLabelsAsync(new ListLabelsRequest { CaseKey = c.CaseKey })).Labels);
+            var c = (await harness.Cases.ListCasesAsync(new ListCasesRequest { PageSize = 100 })).Cases.Single(x => x.SeriesInstanceUid == s.SeriesInstanceUid);
+            return Assert.Single((await harness.Labels.ListLabelsAsync(new ListLabelsRequest { CaseKey = c.CaseKey })).Labels);
         }
         Assert.Contains("no segments", (await LabelOf(noSegments)).RejectionReason, StringComparison.Ordinal);
         var unknown = await LabelOf(unknownNames);
         Assert.Contains("'kidney'", unknown.RejectionReason, StringComparison.Ordinal);
         Assert.Contains("liver (1), tumor (2; also: lesion)", unknown.RejectionReason, StringComparison.Ordinal);
         Assert.Contains("cannot be read", (await LabelOf(malformed)).RejectionReason, StringComparison.Ordinal);
-        var pending = Assert.Single((await harness.Admin.ListPendingSegmentationsAsync(new())).PendingSegmentations);
+        var pending = Assert.Single((await harness.Labels.ListPendingSegmentationsAsync(new())).PendingSegmentations);
         Assert.Contains(elsewhere.SeriesInstanceUid, pending.Reason, StringComparison.Ordinal);
 
         // The series arrives later and matches: the waiting SEG becomes its label.
@@ -280,8 +281,8 @@ public sealed class RecordingTests
         }
         await harness.WaitForCountAsync("SELECT count(*) FROM cases WHERE instance_count = 5", 1, Patience, "the case grown to 5 slices");
         await harness.WaitForCountAsync("SELECT count(*) FROM labels WHERE verdict = 'accepted'", 1, Patience, "the early SEG accepted on the grown case");
-        var grown = Assert.Single((await harness.Admin.ListCasesAsync(new ListCasesRequest())).Cases);
-        var full = (await harness.Admin.GetCaseAsync(new GetCaseRequest { CaseKey = grown.CaseKey })).Case;
+        var grown = Assert.Single((await harness.Cases.ListCasesAsync(new ListCasesRequest())).Cases);
+        var full = (await harness.Cases.GetCaseAsync(new GetCaseRequest { CaseKey = grown.CaseKey })).Case;
         Assert.Equal(series.SopInstanceUids, full.SopInstanceUids);
         Assert.Equal(5, full.Geometry.Slices);
 
@@ -300,7 +301,7 @@ public sealed class RecordingTests
         }
         await harness.WaitForCountAsync("SELECT count(*) FROM labels", 5, Patience, "5 labels");
         await harness.WaitForIdleAsync(Patience);
-        var labels = (await harness.Admin.ListLabelsAsync(new ListLabelsRequest { CaseKey = grown.CaseKey })).Labels;
+        var labels = (await harness.Labels.ListLabelsAsync(new ListLabelsRequest { CaseKey = grown.CaseKey })).Labels;
         var current = Assert.Single(labels, l => l.IsCurrent);
         Assert.Equal(newer.Dataset.GetString(OrthancSeg.Dicom.DicomTags.SOPInstanceUID), current.SopInstanceUid);
         Assert.Equal([4], current.PaintedSlices);
@@ -308,7 +309,7 @@ public sealed class RecordingTests
         var modelLabel = labels.Single(l => l.SopInstanceUid == model.Dataset.GetString(OrthancSeg.Dicom.DicomTags.SOPInstanceUID));
         Assert.Equal((LabelSource.Model, LabelVerdict.Proposed, false), (modelLabel.Source, modelLabel.Verdict, modelLabel.IsCurrent));
         Assert.Equal(3, labels.Count(l => l.Verdict == LabelVerdict.Accepted));
-        Assert.Equal(CaseStatus.Labeled, (await harness.Admin.GetCaseAsync(new GetCaseRequest { CaseKey = grown.CaseKey })).Case.Status);
+        Assert.Equal(CaseStatus.Labeled, (await harness.Cases.GetCaseAsync(new GetCaseRequest { CaseKey = grown.CaseKey })).Case.Status);
     }
 
     [Fact]
@@ -316,14 +317,14 @@ public sealed class RecordingTests
     {
         await using var harness = await RecordsHarness.StartAsync();
         await CreateLiverWorkflowAsync(harness);
-        await harness.Admin.PauseWorkflowAsync(new PauseWorkflowRequest { Name = "liver-ct" });
+        await harness.Workflows.PauseWorkflowAsync(new PauseWorkflowRequest { Name = "liver-ct" });
         await harness.UploadSeriesAsync(new TestSeries(slices: 3));
         // Stable and processed: the series job ran and found no active workflow.
         await harness.WaitForCountAsync("SELECT count(*) FROM jobs WHERE kind = 'series' AND state = 'succeeded'", 1, Patience, "the series job");
         await harness.WaitForIdleAsync(Patience);
         Assert.Equal(0, await harness.CountAsync(Cases));
 
-        var resumed = await harness.Admin.ResumeWorkflowAsync(new ResumeWorkflowRequest { Name = "liver-ct" });
+        var resumed = await harness.Workflows.ResumeWorkflowAsync(new ResumeWorkflowRequest { Name = "liver-ct" });
         Assert.Equal(WorkflowState.Active, resumed.Workflow.State);
         await harness.WaitForCountAsync(Cases, 1, Patience, "the backfilled case");
     }
@@ -353,8 +354,8 @@ public sealed class RecordingTests
         var anonymous = new Events.EventsClient(harness.Channel);
         var noToken = await Assert.ThrowsAsync<RpcException>(() => anonymous.NotifyStableSeriesAsync(new() { OrthancSeriesId = "00000000-00000000-00000000-00000000-00000000" }).ResponseAsync);
         Assert.Equal(StatusCode.Unauthenticated, noToken.StatusCode);
-        var adminWithBridgeToken = new Admin.AdminClient(RecordsHarness.WithToken(harness.Channel, (await File.ReadAllTextAsync(harness.BridgeTokenFile)).Trim()));
-        var crossed = await Assert.ThrowsAsync<RpcException>(() => adminWithBridgeToken.ListCasesAsync(new ListCasesRequest()).ResponseAsync);
+        var casesWithBridgeToken = new CaseService.CaseServiceClient(RecordsHarness.WithToken(harness.Channel, (await File.ReadAllTextAsync(harness.BridgeTokenFile)).Trim()));
+        var crossed = await Assert.ThrowsAsync<RpcException>(() => casesWithBridgeToken.ListCasesAsync(new ListCasesRequest()).ResponseAsync);
         Assert.Contains(crossed.StatusCode, new[] { StatusCode.Unauthenticated, StatusCode.PermissionDenied });
 
         // A well-formed push for a series Orthanc does not have is accepted and comes to nothing.
@@ -371,7 +372,7 @@ public sealed class RecordingTests
     public async Task Workflow_requests_with_bad_fields_are_refused_per_field_and_update_changes_the_schema()
     {
         await using var harness = await RecordsHarness.StartAsync();
-        var bad = await Assert.ThrowsAsync<RpcException>(() => harness.Admin.CreateWorkflowAsync(new CreateWorkflowRequest
+        var bad = await Assert.ThrowsAsync<RpcException>(() => harness.Workflows.CreateWorkflowAsync(new CreateWorkflowRequest
         {
             Workflow = new Workflow
             {
@@ -392,7 +393,7 @@ public sealed class RecordingTests
         await CreateLiverWorkflowAsync(harness);
         var duplicate = await Assert.ThrowsAsync<RpcException>(() => CreateLiverWorkflowAsync(harness));
         Assert.Equal(StatusCode.AlreadyExists, duplicate.StatusCode);
-        var missing = await Assert.ThrowsAsync<RpcException>(() => harness.Admin.GetWorkflowAsync(new GetWorkflowRequest { Name = "lung-ct" }).ResponseAsync);
+        var missing = await Assert.ThrowsAsync<RpcException>(() => harness.Workflows.GetWorkflowAsync(new GetWorkflowRequest { Name = "lung-ct" }).ResponseAsync);
         Assert.Equal(StatusCode.NotFound, missing.StatusCode);
 
         var update = new UpdateWorkflowRequest
@@ -400,10 +401,10 @@ public sealed class RecordingTests
             Workflow = new Workflow { Name = "liver-ct", Labels = { new LabelDefinition { Value = 1, Name = "liver", Synonyms = { "hepar" } } } },
             UpdateMask = new Google.Protobuf.WellKnownTypes.FieldMask { Paths = { "labels" } },
         };
-        var updated = (await harness.Admin.UpdateWorkflowAsync(update)).Workflow;
+        var updated = (await harness.Workflows.UpdateWorkflowAsync(update)).Workflow;
         Assert.Equal(["hepar"], Assert.Single(updated.Labels).Synonyms);
         Assert.Equal("CT", updated.Selection.Modality);
-        var badMask = await Assert.ThrowsAsync<RpcException>(() => harness.Admin.UpdateWorkflowAsync(new UpdateWorkflowRequest
+        var badMask = await Assert.ThrowsAsync<RpcException>(() => harness.Workflows.UpdateWorkflowAsync(new UpdateWorkflowRequest
         {
             Workflow = new Workflow { Name = "liver-ct", DatasetId = 7 },
             UpdateMask = new Google.Protobuf.WellKnownTypes.FieldMask { Paths = { "dataset_id" } },

@@ -86,5 +86,11 @@ public sealed class RecordsCliTests
         var retryNothing = await CliProcess.RunAsync(["dead-letters", "retry", "999999"], environment);
         Assert.Equal(1, retryNothing.ExitCode);
         Assert.Contains("NotFound", retryNothing.Stderr, StringComparison.Ordinal);
+        var discardNothing = await CliProcess.RunAsync(["dead-letters", "discard", "999999"], environment);
+        Assert.Equal(1, discardNothing.ExitCode);
+        Assert.Contains("NotFound", discardNothing.Stderr, StringComparison.Ordinal);
+        var noLabel = await CliProcess.RunAsync(["labels", "show", "999999"], environment);
+        Assert.Equal(1, noLabel.ExitCode);
+        Assert.Contains("NotFound", noLabel.Stderr, StringComparison.Ordinal);
     }
 }

@@ -55,7 +55,13 @@ internal sealed class RecordsHarness : IAsyncDisposable
     /// <summary>The running worker's gRPC address, for the CLI.</summary>
     public string WorkerAddress => _worker?.Address ?? throw new InvalidOperationException("The worker is not running");
 
-    public Admin.AdminClient Admin { get; private set; } = null!;
+    public WorkflowService.WorkflowServiceClient Workflows { get; private set; } = null!;
+
+    public CaseService.CaseServiceClient Cases { get; private set; } = null!;
+
+    public LabelService.LabelServiceClient Labels { get; private set; } = null!;
+
+    public SnapshotService.SnapshotServiceClient Snapshots { get; private set; } = null!;
 
     public Events.EventsClient Events { get; private set; } = null!;
 
@@ -110,14 +116,14 @@ internal sealed class RecordsHarness : IAsyncDisposable
     public PostgresServer WorkerDatabaseServer => _workerDatabaseServer ?? _orthanc.Postgres;
 
     /// <summary>A replica: a second worker process on the same database and Orthanc, sharing the job queue, on a gRPC port of its own.</summary>
-    public async Task<(WorkerProcess Worker, Admin.AdminClient Admin)> StartReplicaAsync()
+    public async Task<(WorkerProcess Worker, SnapshotService.SnapshotServiceClient Snapshots)> StartReplicaAsync()
     {
         var settings = WorkerSettings();
         settings.Remove("Kestrel:Endpoints:Grpc:Url");
         var replica = await WorkerProcess.StartAsync(WorkerDatabaseServer, settings);
         _replicas.Add(replica);
         var channel = replica.CreateChannel();
-        return (replica, new Admin.AdminClient(WithToken(channel, (await File.ReadAllTextAsync(AdminTokenFile)).Trim())));
+        return (replica, new SnapshotService.SnapshotServiceClient(WithToken(channel, (await File.ReadAllTextAsync(AdminTokenFile)).Trim())));
     }
 
     public async Task StartWorkerAsync()
@@ -129,8 +135,12 @@ internal sealed class RecordsHarness : IAsyncDisposable
         _worker = await WorkerProcess.StartAsync(WorkerDatabaseServer, WorkerSettings());
         _channel?.Dispose();
         _channel = _worker.CreateChannel();
-        Admin = new Admin.AdminClient(WithToken(_channel, (await File.ReadAllTextAsync(AdminTokenFile)).Trim()));
-        Jobs = new JobService.JobServiceClient(WithToken(_channel, (await File.ReadAllTextAsync(AdminTokenFile)).Trim()));
+        var admin = WithToken(_channel, (await File.ReadAllTextAsync(AdminTokenFile)).Trim());
+        Workflows = new WorkflowService.WorkflowServiceClient(admin);
+        Cases = new CaseService.CaseServiceClient(admin);
+        Labels = new LabelService.LabelServiceClient(admin);
+        Snapshots = new SnapshotService.SnapshotServiceClient(admin);
+        Jobs = new JobService.JobServiceClient(admin);
         Events = new Events.EventsClient(WithToken(_channel, (await File.ReadAllTextAsync(BridgeTokenFile)).Trim()));
     }
 

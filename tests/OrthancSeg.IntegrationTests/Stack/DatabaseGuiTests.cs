@@ -38,7 +38,7 @@ public sealed class DatabaseGuiTests(SupervisedStack stack) : IAsyncLifetime
         var keys = new List<string>();
         await ProcessRunner.WaitUntilAsync(async () =>
         {
-            var cases = (await stack.Admin.ListCasesAsync(new ListCasesRequest { Workflow = Workflow, PageSize = 100 })).Cases;
+            var cases = (await stack.Cases.ListCasesAsync(new ListCasesRequest { Workflow = Workflow, PageSize = 100 })).Cases;
             keys = [.. cases.Where(c => series.Any(s => s.SeriesInstanceUid == c.SeriesInstanceUid)).Select(c => c.CaseKey)];
             return keys.Count == series.Length;
         }, TimeSpan.FromMinutes(3), "both series to be recorded as cases");

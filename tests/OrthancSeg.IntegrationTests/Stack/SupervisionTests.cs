@@ -107,10 +107,10 @@ public sealed class SupervisionTests(SupervisedStack stack) : IAsyncLifetime
         await WaitUntilAsync(async () => (await ListCasesAsync(ExportWorkflow)).Count(c => c.Status == CaseStatus.Labeled) == series.Count,
             Patience, "10 labelled cases");
         var worker = await stack.PidAsync("worker");
-        var snapshot = (await stack.Admin.ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = ExportWorkflow })).Snapshot;
+        var snapshot = (await stack.Snapshots.ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = ExportWorkflow })).Snapshot;
         await WaitUntilAsync(async () =>
         {
-            var now = (await stack.Admin.GetSnapshotAsync(new GetSnapshotRequest { Id = snapshot.Id })).Snapshot;
+            var now = (await stack.Snapshots.GetSnapshotAsync(new GetSnapshotRequest { Id = snapshot.Id })).Snapshot;
             Assert.NotEqual(SnapshotState.Succeeded, now.State);
             return now.State == SnapshotState.Running && now.CasesDone >= 1;
         }, Patience, "the export to be under way");
@@ -125,9 +125,9 @@ public sealed class SupervisionTests(SupervisedStack stack) : IAsyncLifetime
         Assert.True(clock.Elapsed <= Recovery, $"the worker answered again only after {clock.Elapsed}");
         // The restarted worker sees that the process holding the export's lease has ended and takes the job over.
         await WaitUntilAsync(async () =>
-            (await stack.Admin.GetSnapshotAsync(new GetSnapshotRequest { Id = snapshot.Id })).Snapshot.State is SnapshotState.Succeeded or SnapshotState.Failed,
+            (await stack.Snapshots.GetSnapshotAsync(new GetSnapshotRequest { Id = snapshot.Id })).Snapshot.State is SnapshotState.Succeeded or SnapshotState.Failed,
             Patience, "the export to finish");
-        var finished = (await stack.Admin.GetSnapshotAsync(new GetSnapshotRequest { Id = snapshot.Id })).Snapshot;
+        var finished = (await stack.Snapshots.GetSnapshotAsync(new GetSnapshotRequest { Id = snapshot.Id })).Snapshot;
         Assert.True(finished.State == SnapshotState.Succeeded, finished.Error);
         Assert.Equal(series.Count, finished.IncludedCount);
         Assert.True(finished.Verification.Passed, string.Join("; ", finished.Verification.Problems));
@@ -386,13 +386,13 @@ public sealed class SupervisionTests(SupervisedStack stack) : IAsyncLifetime
         await WaitUntilAsync(async () => await stack.CountAsync("SELECT count(*) FROM jobs WHERE state IN ('queued', 'running', 'failed')") == 0,
             Patience, "the worker's queue to drain");
         var recorded = Assert.Single(await ListCasesAsync(RecordingWorkflow), c => c.SeriesInstanceUid == series.SeriesInstanceUid);
-        var full = (await stack.Admin.GetCaseAsync(new GetCaseRequest { CaseKey = recorded.CaseKey })).Case;
+        var full = (await stack.Cases.GetCaseAsync(new GetCaseRequest { CaseKey = recorded.CaseKey })).Case;
         Assert.Equal(series.SopInstanceUids, full.SopInstanceUids);
         Assert.Equal(0, await stack.CountAsync("SELECT count(*) FROM jobs WHERE state = 'dead'"));
     }
 
     private async Task<List<Case>> ListCasesAsync(string workflow) =>
-        [.. (await stack.Admin.ListCasesAsync(new ListCasesRequest { Workflow = workflow, PageSize = 100 })).Cases];
+        [.. (await stack.Cases.ListCasesAsync(new ListCasesRequest { Workflow = workflow, PageSize = 100 })).Cases];
 
     private async Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan timeout, string what)
     {

@@ -198,7 +198,7 @@ public sealed class RetrainPolicyTests : IDisposable
         await using var harness = await RecordsHarness.StartAsync(WorkerSettings());
         await CreateWorkflowAsync(harness);
 
-        var refused = await Assert.ThrowsAsync<RpcException>(async () => await harness.Admin.UpdateWorkflowAsync(new UpdateWorkflowRequest
+        var refused = await Assert.ThrowsAsync<RpcException>(async () => await harness.Workflows.UpdateWorkflowAsync(new UpdateWorkflowRequest
         {
             Workflow = new Workflow { Name = "liver-ct", TrainingDefaults = new TrainingDefaults { Configuration = "4d", Folds = { "9" } } },
             UpdateMask = new() { Paths = { "training_defaults" } },
@@ -208,7 +208,7 @@ public sealed class RetrainPolicyTests : IDisposable
 
         await CliAsync(harness, "workflows", "update", "liver-ct", "--folds", "all", "--gpus", "0", "--time", "01:00:00");
         await CliAsync(harness, "workflows", "update", "liver-ct", "--cpus", "1");
-        var workflow = (await harness.Admin.GetWorkflowAsync(new GetWorkflowRequest { Name = "liver-ct" })).Workflow;
+        var workflow = (await harness.Workflows.GetWorkflowAsync(new GetWorkflowRequest { Name = "liver-ct" })).Workflow;
         Assert.Equal(["all"], workflow.TrainingDefaults.Folds);
         Assert.Equal((0, 1, 3600L), (workflow.TrainingDefaults.Resources.Gpus, workflow.TrainingDefaults.Resources.Cpus,
             workflow.TrainingDefaults.Resources.TimeLimitSeconds));
@@ -220,7 +220,7 @@ public sealed class RetrainPolicyTests : IDisposable
         var series = await SeriesAsync(harness, 5);
         await UploadSegsAsync(harness, series);
         await harness.WaitForCountAsync("SELECT count(*) FROM cases WHERE status = 'labeled'", 5, Datasets.SnapshotHarness.Patience, "5 labelled cases");
-        var snapshot = await WaitForFinishAsync(harness, (await harness.Admin.ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = "liver-ct" })).Snapshot.Id);
+        var snapshot = await WaitForFinishAsync(harness, (await harness.Snapshots.ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = "liver-ct" })).Snapshot.Id);
         Assert.Equal(SnapshotState.Succeeded, snapshot.State);
 
         using var started = JsonDocument.Parse(await CliAsync(harness, "training", "start", "--workflow", "liver-ct", "--folds", "0,1", "--memory", "500M", "--json"));

@@ -69,7 +69,7 @@ public sealed class TrainingRunTests : IDisposable
             await UploadAsync(harness, [s.Seg([new(1, "Liver"), new(2, "lesion")], [new(1, 1), new(2, 2)])]);
         }
         await harness.WaitForCountAsync("SELECT count(*) FROM cases WHERE status = 'labeled'", 6, Datasets.SnapshotHarness.Patience, "6 labelled cases");
-        var queued = await harness.Admin.ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = "liver-ct" });
+        var queued = await harness.Snapshots.ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = "liver-ct" });
         var snapshot = await WaitForFinishAsync(harness, queued.Snapshot.Id);
         Assert.True(snapshot.State == SnapshotState.Succeeded, $"snapshot {snapshot.State}: {snapshot.Error}");
         return snapshot;

@@ -36,7 +36,7 @@ public sealed class WorkerHostTests(WorkerProcess worker) : IClassFixture<Worker
     {
         using var channel = worker.CreateChannel();
 
-        var status = await new Admin.AdminClient(channel).GetSystemStatusAsync(new GetSystemStatusRequest(), WorkerProcess.Bearer(worker.AdminToken));
+        var status = await new SystemService.SystemServiceClient(channel).GetSystemStatusAsync(new GetSystemStatusRequest(), WorkerProcess.Bearer(worker.AdminToken));
 
         Assert.False(string.IsNullOrEmpty(status.WorkerVersion));
         Assert.InRange(status.StartedAt.ToDateTimeOffset(), DateTimeOffset.UtcNow.AddMinutes(-10), DateTimeOffset.UtcNow);
@@ -56,7 +56,7 @@ public sealed class WorkerHostTests(WorkerProcess worker) : IClassFixture<Worker
     {
         using var channel = worker.CreateChannel();
 
-        var error = await Assert.ThrowsAsync<RpcException>(() => new Admin.AdminClient(channel).GetSystemStatusAsync(new GetSystemStatusRequest()).ResponseAsync);
+        var error = await Assert.ThrowsAsync<RpcException>(() => new SystemService.SystemServiceClient(channel).GetSystemStatusAsync(new GetSystemStatusRequest()).ResponseAsync);
 
         Assert.Equal(StatusCode.Unauthenticated, error.StatusCode);
         Assert.Contains("needs a token of role viewer, operator or admin", error.Status.Detail, StringComparison.Ordinal);
@@ -70,7 +70,7 @@ public sealed class WorkerHostTests(WorkerProcess worker) : IClassFixture<Worker
         const string wrong = "not-the-admin-token-0123456789";
 
         var error = await Assert.ThrowsAsync<RpcException>(
-            () => new Admin.AdminClient(channel).GetSystemStatusAsync(new GetSystemStatusRequest(), WorkerProcess.Bearer(wrong)).ResponseAsync);
+            () => new SystemService.SystemServiceClient(channel).GetSystemStatusAsync(new GetSystemStatusRequest(), WorkerProcess.Bearer(wrong)).ResponseAsync);
 
         Assert.Equal(StatusCode.Unauthenticated, error.StatusCode);
         Assert.DoesNotContain(wrong, error.Status.Detail, StringComparison.Ordinal);
@@ -83,7 +83,7 @@ public sealed class WorkerHostTests(WorkerProcess worker) : IClassFixture<Worker
         using var channel = worker.CreateChannel();
 
         var error = await Assert.ThrowsAsync<RpcException>(
-            () => new Admin.AdminClient(channel).GetSystemStatusAsync(new GetSystemStatusRequest(), WorkerProcess.Bearer(worker.BridgeToken)).ResponseAsync);
+            () => new SystemService.SystemServiceClient(channel).GetSystemStatusAsync(new GetSystemStatusRequest(), WorkerProcess.Bearer(worker.BridgeToken)).ResponseAsync);
 
         Assert.Equal(StatusCode.PermissionDenied, error.StatusCode);
         Assert.Contains("The token 'bridge' has the role bridge", error.Status.Detail, StringComparison.Ordinal);
@@ -100,7 +100,7 @@ public sealed class WorkerHostTests(WorkerProcess worker) : IClassFixture<Worker
         Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None));
 
         var services = call.ResponseStream.Current.ListServicesResponse.Service.Select(s => s.Name).ToList();
-        Assert.Contains("orthancseg.v1.Admin", services);
+        Assert.Contains("orthancseg.v1.CaseService", services);
         Assert.Contains("grpc.health.v1.Health", services);
     }
 

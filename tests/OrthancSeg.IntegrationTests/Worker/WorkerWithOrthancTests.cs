@@ -36,7 +36,7 @@ public sealed class WorkerWithOrthancTests(OrthancServer orthanc) : IAsyncLifeti
         var health = await new Health.HealthClient(channel).CheckAsync(new HealthCheckRequest());
         Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, health.Status);
 
-        var status = await new Admin.AdminClient(channel).GetSystemStatusAsync(new GetSystemStatusRequest(), WorkerProcess.Bearer(_worker.AdminToken));
+        var status = await new SystemService.SystemServiceClient(channel).GetSystemStatusAsync(new GetSystemStatusRequest(), WorkerProcess.Bearer(_worker.AdminToken));
         var orthancStatus = Assert.Single(status.Dependencies, d => d.Name == "orthanc");
         Assert.True(orthancStatus.Healthy, orthancStatus.Detail);
         Assert.StartsWith("Orthanc 1.", orthancStatus.Detail, StringComparison.Ordinal);

@@ -145,7 +145,7 @@ public sealed class AuthOptionsValidatorTests : IDisposable
 
         var authenticator = BearerTokenAuthenticator.FromOptions(options, MethodPolicy.FromContracts());
 
-        Assert.Equal(new Caller("alice", Role.Operator), authenticator.Authorize("/orthancseg.v1.Admin/ExportSnapshot", $"Bearer {new string('c', 64)}").Caller);
+        Assert.Equal(new Caller("alice", Role.Operator), authenticator.Authorize("/orthancseg.v1.SnapshotService/ExportSnapshot", $"Bearer {new string('c', 64)}").Caller);
     }
 
     private static AuthOptions Options(string? bridge, string? admin) => new() { BridgeTokenFile = bridge, AdminTokenFile = admin };

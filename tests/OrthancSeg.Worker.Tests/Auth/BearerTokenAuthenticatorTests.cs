@@ -10,9 +10,9 @@ public sealed class BearerTokenAuthenticatorTests
     private const string ViewerToken = "viewer-0123456789abcdef0123456789abcdef";
     private const string OperatorToken = "operator-0123456789abcdef0123456789abcdef";
     private const string AdminToken = "admin-0123456789abcdef0123456789abcdef";
-    private const string ReadMethod = "/orthancseg.v1.Admin/ListCases";
-    private const string ExportMethod = "/orthancseg.v1.Admin/ExportSnapshot";
-    private const string WorkflowChange = "/orthancseg.v1.Admin/CreateWorkflow";
+    private const string ReadMethod = "/orthancseg.v1.CaseService/ListCases";
+    private const string ExportMethod = "/orthancseg.v1.SnapshotService/ExportSnapshot";
+    private const string WorkflowChange = "/orthancseg.v1.WorkflowService/CreateWorkflow";
     private const string EventsMethod = "/orthancseg.v1.Events/NotifyStableSeries";
 
     private readonly BearerTokenAuthenticator _authenticator = new(MethodPolicy.FromContracts(),

@@ -22,7 +22,7 @@ public sealed class MethodPolicyTests
         var services = MethodPolicy.ContractServices().Select(s => s.FullName).ToList();
 
         Assert.Contains("orthancseg.v1.Events", services);
-        Assert.Contains("orthancseg.v1.Admin", services);
+        Assert.Contains("orthancseg.v1.CaseService", services);
         Assert.Contains("orthancseg.v1.AuditService", services);
         Assert.Contains("orthancseg.v1.JobService", services);
     }
@@ -62,8 +62,8 @@ public sealed class MethodPolicyTests
     {
         var policy = MethodPolicy.FromContracts();
 
-        Assert.Equal(new MethodRule("/orthancseg.v1.Admin/ListCases", Role.Viewer, ReadOnly: true), policy.Find("/orthancseg.v1.Admin/ListCases"));
-        Assert.Equal(new MethodRule("/orthancseg.v1.Admin/CreateWorkflow", Role.Admin, ReadOnly: false), policy.Find("/orthancseg.v1.Admin/CreateWorkflow"));
+        Assert.Equal(new MethodRule("/orthancseg.v1.CaseService/ListCases", Role.Viewer, ReadOnly: true), policy.Find("/orthancseg.v1.CaseService/ListCases"));
+        Assert.Equal(new MethodRule("/orthancseg.v1.WorkflowService/CreateWorkflow", Role.Admin, ReadOnly: false), policy.Find("/orthancseg.v1.WorkflowService/CreateWorkflow"));
         Assert.Equal(new MethodRule("/orthancseg.v1.AuditService/ListAuditEntries", Role.Admin, ReadOnly: true),
             policy.Find("/orthancseg.v1.AuditService/ListAuditEntries"));
     }

@@ -85,7 +85,7 @@ internal static class AuditCommand
         return command;
     }
 
-    /// <summary>"/orthancseg.v1.Admin/CreateWorkflow" → "Admin/CreateWorkflow": the package is the same for every entry.</summary>
+    /// <summary>"/orthancseg.v1.WorkflowService/CreateWorkflow" → "WorkflowService/CreateWorkflow": the package is the same for every entry.</summary>
     private static string ShortMethod(string method) =>
         method.StartsWith("/orthancseg.v1.", StringComparison.Ordinal) ? method["/orthancseg.v1.".Length..] : method;
 

@@ -34,7 +34,7 @@ internal static class CasesCommand
             var all = await Paging.AllAsync(async token =>
             {
                 request.PageToken = token;
-                var page = await worker.Admin.ListCasesAsync(request, deadline: DateTime.UtcNow + Deadline, cancellationToken: ct);
+                var page = await worker.Cases.ListCasesAsync(request, deadline: DateTime.UtcNow + Deadline, cancellationToken: ct);
                 return (page.Cases.AsEnumerable(), page.NextPageToken);
             }, max);
             if (output.Json)
@@ -58,13 +58,13 @@ internal static class CasesCommand
         var command = new Command("show", "Show one case with its slices and current label") { key };
         command.SetAction((parseResult, cancellationToken) => CommandRunner.RunAsync(parseResult, async (worker, output, ct) =>
         {
-            var c = (await worker.Admin.GetCaseAsync(new GetCaseRequest { CaseKey = parseResult.GetValue(key)! }, deadline: DateTime.UtcNow + Deadline, cancellationToken: ct)).Case;
+            var c = (await worker.Cases.GetCaseAsync(new GetCaseRequest { CaseKey = parseResult.GetValue(key)! }, deadline: DateTime.UtcNow + Deadline, cancellationToken: ct)).Case;
             // Every label of the case (a model's proposal, a person's SEG, an import) and which one is current.
             var labelsRequest = new ListLabelsRequest { CaseKey = c.CaseKey, PageSize = 1000 };
             var labels = await Paging.AllAsync(async token =>
             {
                 labelsRequest.PageToken = token;
-                var page = await worker.Admin.ListLabelsAsync(labelsRequest, deadline: DateTime.UtcNow + Deadline, cancellationToken: ct);
+                var page = await worker.Labels.ListLabelsAsync(labelsRequest, deadline: DateTime.UtcNow + Deadline, cancellationToken: ct);
                 return (page.Labels.AsEnumerable(), page.NextPageToken);
             });
             if (output.Json)

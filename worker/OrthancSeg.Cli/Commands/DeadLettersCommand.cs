@@ -4,14 +4,14 @@ using OrthancSeg.Cli.Connection;
 
 namespace OrthancSeg.Cli.Commands;
 
-/// <summary>`orthancseg dead-letters list|retry ID`.</summary>
+/// <summary>`orthancseg dead-letters list|retry ID|discard ID`.</summary>
 internal static class DeadLettersCommand
 {
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
 
     public static Command Create()
     {
-        var command = new Command("dead-letters", "Jobs that failed every attempt: list them, retry one");
+        var command = new Command("dead-letters", "Jobs that failed every attempt: list them, retry one, discard one");
         var list = new Command("list", "List dead letters, newest first");
         list.SetAction((parseResult, cancellationToken) => CommandRunner.RunAsync(parseResult, async (worker, output, ct) =>
         {
@@ -19,7 +19,7 @@ internal static class DeadLettersCommand
             var all = await Paging.AllAsync(async token =>
             {
                 request.PageToken = token;
-                var page = await worker.Admin.ListDeadLettersAsync(request, deadline: DateTime.UtcNow + Deadline, cancellationToken: ct);
+                var page = await worker.Jobs.ListDeadLettersAsync(request, deadline: DateTime.UtcNow + Deadline, cancellationToken: ct);
                 return (page.DeadLetters.AsEnumerable(), page.NextPageToken);
             });
             if (output.Json)
@@ -43,7 +43,7 @@ internal static class DeadLettersCommand
         var retry = new Command("retry", "Queue a dead letter again with fresh attempts") { id };
         retry.SetAction((parseResult, cancellationToken) => CommandRunner.RunAsync(parseResult, async (worker, output, ct) =>
         {
-            var response = await worker.Admin.RetryDeadLetterAsync(new RetryDeadLetterRequest { Id = parseResult.GetValue(id) },
+            var response = await worker.Jobs.RetryDeadLetterAsync(new RetryDeadLetterRequest { Id = parseResult.GetValue(id) },
                 deadline: DateTime.UtcNow + Deadline, cancellationToken: ct);
             if (output.Json)
             {
@@ -56,6 +56,25 @@ internal static class DeadLettersCommand
             return ExitCodes.Ok;
         }, cancellationToken));
         command.Subcommands.Add(retry);
+
+        var discard = new Command("discard", "End a dead letter for good: its job becomes cancelled and is not retried; its snapshot or training run stays failed") { id };
+        discard.SetAction((parseResult, cancellationToken) => CommandRunner.RunAsync(parseResult, async (worker, output, ct) =>
+        {
+            var job = (await worker.Jobs.DiscardDeadLetterAsync(new DiscardDeadLetterRequest { Id = parseResult.GetValue(id) },
+                deadline: DateTime.UtcNow + Deadline, cancellationToken: ct)).Job;
+            if (output.Json)
+            {
+                output.WriteJson(JobsCommand.ToJson(job));
+            }
+            else
+            {
+                output.Line(job.State == JobState.Cancelled
+                    ? $"Job {job.Id} ({job.Kind} {job.Key}) is discarded"
+                    : $"Job {job.Id} ({job.Kind} {job.Key}) is to be discarded at the next claim. Follow it with: orthancseg jobs show {job.Id}");
+            }
+            return job.State == JobState.Cancelled ? ExitCodes.Ok : ExitCodes.Unhealthy;
+        }, cancellationToken));
+        command.Subcommands.Add(discard);
         return command;
     }
 }

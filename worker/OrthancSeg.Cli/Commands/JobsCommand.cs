@@ -135,7 +135,7 @@ internal static class JobsCommand
         return line.Length <= 100 ? line : line[..99] + "…";
     }
 
-    private static object ToJson(Job j) => new
+    internal static object ToJson(Job j) => new
     {
         id = j.Id,
         kind = j.Kind,

@@ -11,8 +11,9 @@ internal static class LabelsCommand
 
     public static Command Create()
     {
-        var command = new Command("labels", "The labels (segmentations) of cases: list, pending, accept or reject a model's, import a NIfTI label map");
+        var command = new Command("labels", "The labels (segmentations) of cases: list, show, pending, accept or reject a model's, import a NIfTI label map");
         command.Subcommands.Add(ListCommand());
+        command.Subcommands.Add(ShowCommand());
         command.Subcommands.Add(PendingCommand());
         command.Subcommands.Add(AcceptCommand());
         command.Subcommands.Add(RejectCommand());
@@ -30,7 +31,7 @@ internal static class LabelsCommand
             var all = await Paging.AllAsync(async token =>
             {
                 request.PageToken = token;
-                var page = await worker.Admin.ListLabelsAsync(request, deadline: DateTime.UtcNow + Deadline, cancellationToken: ct);
+                var page = await worker.Labels.ListLabelsAsync(request, deadline: DateTime.UtcNow + Deadline, cancellationToken: ct);
                 return (page.Labels.AsEnumerable(), page.NextPageToken);
             });
             if (output.Json)
@@ -73,6 +74,19 @@ internal static class LabelsCommand
                     createTime = Formatting.TimeValue(l.CreateTime),
                     acceptTime = Formatting.TimeValue(l.AcceptTime),
                 };
+
+    private static Command ShowCommand()
+    {
+        var id = new Argument<long>("label") { Description = "The label's id (labels list)" };
+        var command = new Command("show", "Show one label: its verdict, reason and segment mapping") { id };
+        command.SetAction((parseResult, cancellationToken) => CommandRunner.RunAsync(parseResult, async (worker, output, ct) =>
+        {
+            Show(output, (await worker.Labels.GetLabelAsync(new GetLabelRequest { Id = parseResult.GetValue(id) }, deadline: DateTime.UtcNow + Deadline,
+                cancellationToken: ct)).Label);
+            return ExitCodes.Ok;
+        }, cancellationToken));
+        return command;
+    }
 
     private static Command AcceptCommand()
     {
@@ -155,7 +169,7 @@ internal static class LabelsCommand
             var all = await Paging.AllAsync(async token =>
             {
                 request.PageToken = token;
-                var page = await worker.Admin.ListPendingSegmentationsAsync(request, deadline: DateTime.UtcNow + Deadline, cancellationToken: ct);
+                var page = await worker.Labels.ListPendingSegmentationsAsync(request, deadline: DateTime.UtcNow + Deadline, cancellationToken: ct);
                 return (page.PendingSegmentations.AsEnumerable(), page.NextPageToken);
             });
             if (output.Json)

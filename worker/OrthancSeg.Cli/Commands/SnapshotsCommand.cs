@@ -28,7 +28,7 @@ internal static class SnapshotsCommand
         var command = new Command("export", "Start a new snapshot: every case with an accepted label, written to <nnUNet_raw>/DatasetNNN_Name") { workflow, wait };
         command.SetAction((parseResult, cancellationToken) => CommandRunner.RunAsync(parseResult, async (worker, output, ct) =>
         {
-            var started = (await worker.Admin.ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = parseResult.GetValue(workflow)! },
+            var started = (await worker.Snapshots.ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = parseResult.GetValue(workflow)! },
                 deadline: DateTime.UtcNow + Deadline, cancellationToken: ct)).Snapshot;
             if (!parseResult.GetValue(wait))
             {
@@ -43,7 +43,7 @@ internal static class SnapshotsCommand
                 }
                 return ExitCodes.Ok;
             }
-            using (var watch = worker.Admin.WatchSnapshot(new WatchSnapshotRequest { Id = started.Id }, cancellationToken: ct))
+            using (var watch = worker.Snapshots.WatchSnapshot(new WatchSnapshotRequest { Id = started.Id }, cancellationToken: ct))
             {
                 await foreach (var update in watch.ResponseStream.ReadAllAsync(ct))
                 {
@@ -57,7 +57,7 @@ internal static class SnapshotsCommand
             {
                 output.EndStatus();
             }
-            var final = (await worker.Admin.GetSnapshotAsync(new GetSnapshotRequest { Id = started.Id }, deadline: DateTime.UtcNow + Deadline, cancellationToken: ct)).Snapshot;
+            var final = (await worker.Snapshots.GetSnapshotAsync(new GetSnapshotRequest { Id = started.Id }, deadline: DateTime.UtcNow + Deadline, cancellationToken: ct)).Snapshot;
             Print(output, final);
             return final.State == SnapshotState.Succeeded ? ExitCodes.Ok : ExitCodes.Unhealthy;
         }, cancellationToken));
@@ -74,7 +74,7 @@ internal static class SnapshotsCommand
             var all = await Paging.AllAsync(async token =>
             {
                 request.PageToken = token;
-                var page = await worker.Admin.ListSnapshotsAsync(request, deadline: DateTime.UtcNow + Deadline, cancellationToken: ct);
+                var page = await worker.Snapshots.ListSnapshotsAsync(request, deadline: DateTime.UtcNow + Deadline, cancellationToken: ct);
                 return (page.Snapshots.AsEnumerable(), page.NextPageToken);
             });
             if (output.Json)
@@ -98,7 +98,7 @@ internal static class SnapshotsCommand
         var command = new Command("show", "Show a snapshot: its cases with hashes, the cases left out and why, the verification and dataset.json") { id };
         command.SetAction((parseResult, cancellationToken) => CommandRunner.RunAsync(parseResult, async (worker, output, ct) =>
         {
-            var snapshot = (await worker.Admin.GetSnapshotAsync(new GetSnapshotRequest { Id = parseResult.GetValue(id) },
+            var snapshot = (await worker.Snapshots.GetSnapshotAsync(new GetSnapshotRequest { Id = parseResult.GetValue(id) },
                 deadline: DateTime.UtcNow + Deadline, cancellationToken: ct)).Snapshot;
             Print(output, snapshot);
             return ExitCodes.Ok;

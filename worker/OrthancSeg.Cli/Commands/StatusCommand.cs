@@ -15,7 +15,7 @@ internal static class StatusCommand
         var command = new Command("status", "Show the worker's version and the state of its dependencies (exit 0 healthy, 1 unhealthy, 2 unreachable)");
         command.SetAction((parseResult, cancellationToken) => CommandRunner.RunAsync(parseResult, async (worker, output, ct) =>
         {
-            var status = await worker.Admin.GetSystemStatusAsync(new GetSystemStatusRequest(),
+            var status = await worker.Status.GetSystemStatusAsync(new GetSystemStatusRequest(),
                 deadline: DateTime.UtcNow + Deadline, cancellationToken: ct);
             var healthy = status.Dependencies.All(d => d.Healthy);
             var startedAt = status.StartedAt.ToDateTimeOffset();

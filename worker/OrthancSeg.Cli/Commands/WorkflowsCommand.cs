@@ -69,7 +69,7 @@ internal static class WorkflowsCommand
             {
                 workflow.RetrainPolicy = retrain.Read(parseResult, null);
             }
-            var response = await worker.Admin.CreateWorkflowAsync(new CreateWorkflowRequest { Workflow = workflow, SetAllowOhifDefaultNames = true },
+            var response = await worker.Workflows.CreateWorkflowAsync(new CreateWorkflowRequest { Workflow = workflow, SetAllowOhifDefaultNames = true },
                 deadline: DateTime.UtcNow + Deadline, cancellationToken: ct);
             Show(output, response.Workflow);
             return ExitCodes.Ok;
@@ -91,7 +91,7 @@ internal static class WorkflowsCommand
             var all = await Paging.AllAsync(async token =>
             {
                 request.PageToken = token;
-                var page = await worker.Admin.ListWorkflowsAsync(request, deadline: DateTime.UtcNow + Deadline, cancellationToken: ct);
+                var page = await worker.Workflows.ListWorkflowsAsync(request, deadline: DateTime.UtcNow + Deadline, cancellationToken: ct);
                 return (page.Workflows.AsEnumerable(), page.NextPageToken);
             });
             if (output.Json)
@@ -116,7 +116,7 @@ internal static class WorkflowsCommand
         command.Aliases.Add("show");
         command.SetAction((parseResult, cancellationToken) => CommandRunner.RunAsync(parseResult, async (worker, output, ct) =>
         {
-            var response = await worker.Admin.GetWorkflowAsync(new GetWorkflowRequest { Name = parseResult.GetValue(name)! },
+            var response = await worker.Workflows.GetWorkflowAsync(new GetWorkflowRequest { Name = parseResult.GetValue(name)! },
                 deadline: DateTime.UtcNow + Deadline, cancellationToken: ct);
             Show(output, response.Workflow);
             return ExitCodes.Ok;
@@ -135,7 +135,7 @@ internal static class WorkflowsCommand
         retrain.AddTo(command);
         command.SetAction((parseResult, cancellationToken) => CommandRunner.RunAsync(parseResult, async (worker, output, ct) =>
         {
-            var current = (await worker.Admin.GetWorkflowAsync(new GetWorkflowRequest { Name = parseResult.GetValue(name)! },
+            var current = (await worker.Workflows.GetWorkflowAsync(new GetWorkflowRequest { Name = parseResult.GetValue(name)! },
                 deadline: DateTime.UtcNow + Deadline, cancellationToken: ct)).Workflow;
             var request = new UpdateWorkflowRequest { Workflow = new Workflow { Name = current.Name }, UpdateMask = new() };
             if (parseResult.GetValue(reset) || training.AnyGiven(parseResult))
@@ -153,7 +153,7 @@ internal static class WorkflowsCommand
                 throw new CliException("Nothing to change: give training flags (e.g. --folds all --gpus 1) or retrain flags (e.g. --retrain on --retrain-after 10)",
                     ExitCodes.Unhealthy);
             }
-            Show(output, (await worker.Admin.UpdateWorkflowAsync(request, deadline: DateTime.UtcNow + Deadline, cancellationToken: ct)).Workflow);
+            Show(output, (await worker.Workflows.UpdateWorkflowAsync(request, deadline: DateTime.UtcNow + Deadline, cancellationToken: ct)).Workflow);
             return ExitCodes.Ok;
         }, cancellationToken));
         return command;
@@ -177,7 +177,7 @@ internal static class WorkflowsCommand
                 Workflow = new Workflow { Name = parseResult.GetValue(name)!, Inference = new InferencePolicy { AutoInfer = on } },
                 UpdateMask = new Google.Protobuf.WellKnownTypes.FieldMask { Paths = { "inference" } },
             };
-            Show(output, (await worker.Admin.UpdateWorkflowAsync(request, deadline: DateTime.UtcNow + Deadline, cancellationToken: ct)).Workflow);
+            Show(output, (await worker.Workflows.UpdateWorkflowAsync(request, deadline: DateTime.UtcNow + Deadline, cancellationToken: ct)).Workflow);
             return ExitCodes.Ok;
         }, cancellationToken));
         return command;
@@ -191,8 +191,8 @@ internal static class WorkflowsCommand
         {
             var workflowName = parseResult.GetValue(name)!;
             var workflow = pause
-                ? (await worker.Admin.PauseWorkflowAsync(new PauseWorkflowRequest { Name = workflowName }, deadline: DateTime.UtcNow + Deadline, cancellationToken: ct)).Workflow
-                : (await worker.Admin.ResumeWorkflowAsync(new ResumeWorkflowRequest { Name = workflowName }, deadline: DateTime.UtcNow + Deadline, cancellationToken: ct)).Workflow;
+                ? (await worker.Workflows.PauseWorkflowAsync(new PauseWorkflowRequest { Name = workflowName }, deadline: DateTime.UtcNow + Deadline, cancellationToken: ct)).Workflow
+                : (await worker.Workflows.ResumeWorkflowAsync(new ResumeWorkflowRequest { Name = workflowName }, deadline: DateTime.UtcNow + Deadline, cancellationToken: ct)).Workflow;
             Show(output, workflow);
             return ExitCodes.Ok;
         }, cancellationToken));

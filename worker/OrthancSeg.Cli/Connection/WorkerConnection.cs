@@ -40,8 +40,19 @@ internal sealed class WorkerConnection : IDisposable
 
     public Health.HealthClient Health => new(_channel);
 
-    /// <summary>The admin client; reading the token happens here, so commands that need no token never ask for one.</summary>
-    public Admin.AdminClient Admin => new(Authenticated);
+    // Each client reads the token when it is made, so commands that need no token never ask for one.
+
+    /// <summary>orthancseg.v1.SystemService, with the token.</summary>
+    public SystemService.SystemServiceClient Status => new(Authenticated);
+
+    /// <summary>orthancseg.v1.WorkflowService, with the token.</summary>
+    public WorkflowService.WorkflowServiceClient Workflows => new(Authenticated);
+
+    /// <summary>orthancseg.v1.CaseService, with the token.</summary>
+    public CaseService.CaseServiceClient Cases => new(Authenticated);
+
+    /// <summary>orthancseg.v1.SnapshotService, with the token.</summary>
+    public SnapshotService.SnapshotServiceClient Snapshots => new(Authenticated);
 
     /// <summary>orthancseg.v1.JobService, with the token.</summary>
     public JobService.JobServiceClient Jobs => new(Authenticated);

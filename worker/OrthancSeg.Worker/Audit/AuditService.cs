@@ -20,14 +20,14 @@ internal sealed class AuditService(AuditLog log) : Contracts.V1.AuditService.Aud
             Blank(request.StatusCode)?.ToUpperInvariant(),
             request.StartTime?.ToDateTimeOffset(),
             request.EndTime?.ToDateTimeOffset(),
-            Paging.IdFromToken(request.PageToken),
+            Paging.IdFromToken(request),
             size + 1);
         var page = await log.ListAsync(query, context.CancellationToken);
         var response = new ListAuditEntriesResponse();
         response.Entries.AddRange(page.Take(size));
         if (page.Count > size)
         {
-            response.NextPageToken = Paging.Token(page[size - 1].Id);
+            response.NextPageToken = Paging.Token(request, page[size - 1].Id);
         }
         return response;
     }

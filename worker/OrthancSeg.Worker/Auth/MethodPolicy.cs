@@ -61,7 +61,7 @@ internal sealed class MethodPolicy
             .OrderBy(s => s.FullName, StringComparer.Ordinal)
             .ToList();
 
-    /// <summary>The rule of a method by its path ("/orthancseg.v1.Admin/ListCases"); null for methods outside the contract.</summary>
+    /// <summary>The rule of a method by its path ("/orthancseg.v1.CaseService/ListCases"); null for methods outside the contract.</summary>
     public MethodRule? Find(string method) => _rules.GetValueOrDefault(method);
 
     public IEnumerable<MethodRule> Rules => _rules.Values;

@@ -5,14 +5,14 @@ namespace OrthancSeg.Worker.Datasets;
 
 internal static class DatasetsExtensions
 {
-    /// <summary>Dataset snapshots: options (OrthancSeg:Datasets), the export job handler, and the admin RPCs behind them.</summary>
+    /// <summary>Dataset snapshots: options (OrthancSeg:Datasets), the export job handler, and the SnapshotService.</summary>
     public static WebApplicationBuilder AddOrthancSegDatasets(this WebApplicationBuilder builder)
     {
         builder.Services.AddOptions<DatasetOptions>().BindConfiguration(DatasetOptions.Section).ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<DatasetOptions>, DatasetOptionsValidator>();
         builder.Services.AddSingleton<SnapshotStore>();
         builder.Services.AddScoped<SnapshotExporter>();
-        builder.Services.AddScoped<SnapshotsAdmin>();
+        builder.Services.AddScoped<SnapshotsService>();
         builder.Services.AddJobHandler<ExportSnapshotHandler>();
         return builder;
     }

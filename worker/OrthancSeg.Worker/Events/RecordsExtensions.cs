@@ -1,6 +1,5 @@
 using Microsoft.Extensions.Options;
 using OrthancSeg.Worker.Cases;
-using OrthancSeg.Worker.Grpc;
 using OrthancSeg.Worker.Jobs;
 using OrthancSeg.Worker.Labels;
 using OrthancSeg.Worker.Workflows;
@@ -9,7 +8,7 @@ namespace OrthancSeg.Worker.Events;
 
 internal static class RecordsExtensions
 {
-    /// <summary>Workflows, cases and labels: the Events service, the recording job handlers, the catch-up and the admin RPCs behind them.</summary>
+    /// <summary>Workflows, cases and labels: the Events service, the recording job handlers, the catch-up (their gRPC services are WorkflowsService, CasesService and LabelsService).</summary>
     public static WebApplicationBuilder AddOrthancSegRecords(this WebApplicationBuilder builder)
     {
         builder.Services.AddOptions<RecordingOptions>().BindConfiguration(RecordingOptions.Section).ValidateOnStart();
@@ -20,7 +19,6 @@ internal static class RecordsExtensions
         builder.Services.AddScoped<SeriesRecorder>();
         builder.Services.AddScoped<SegmentationRecorder>();
         builder.Services.AddScoped<WorkflowBackfill>();
-        builder.Services.AddScoped<RecordsAdmin>();
         builder.Services.AddJobHandler<RecordSeriesHandler>();
         builder.Services.AddJobHandler<RecordSegmentationHandler>();
         builder.Services.AddJobHandler<BackfillWorkflowHandler>();

@@ -27,7 +27,10 @@ internal static class GrpcServiceCollectionExtensions
     {
         app.MapGrpcHealthChecksService();
         app.MapGrpcReflectionService();
-        app.MapGrpcService<AdminService>();
+        app.MapGrpcService<SystemStatusService>();
+        app.MapGrpcService<Workflows.WorkflowsService>();
+        app.MapGrpcService<Cases.CasesService>();
+        app.MapGrpcService<Datasets.SnapshotsService>();
         app.MapGrpcService<Events.EventsService>();
         app.MapGrpcService<Jobs.JobsService>();
         app.MapGrpcService<Training.TrainingService>();

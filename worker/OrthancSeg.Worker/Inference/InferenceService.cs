@@ -77,12 +77,12 @@ internal sealed class InferenceService(
     {
         var size = Paging.PageSize(request.PageSize, 50, 500);
         var page = await store.ListAsync(request.Workflow.Length == 0 ? null : request.Workflow, request.CaseKey.Length == 0 ? null : request.CaseKey,
-            Paging.IdFromToken(request.PageToken), size + 1, context.CancellationToken);
+            Paging.IdFromToken(request), size + 1, context.CancellationToken);
         var response = new ListInferencesResponse();
         response.Inferences.AddRange(page.Take(size).Select(ToContract));
         if (page.Count > size)
         {
-            response.NextPageToken = Paging.Token(page[size - 1].Id);
+            response.NextPageToken = Paging.Token(request, page[size - 1].Id);
         }
         return response;
     }

@@ -309,6 +309,25 @@ internal sealed class JobQueue(NpgsqlDataSource dataSource, IOptions<JobQueueOpt
         throw new FailedPreconditionException($"Job {id} already {job.State}; only a job that has not ended can be cancelled");
     }
 
+    /// <summary>Asks to end a dead letter for good: the next claim cancels it (and its feature's record) like any cancelled job.</summary>
+    public async Task<JobRecord> DiscardDeadAsync(JobId id, CancellationToken cancellationToken = default)
+    {
+        await using (var command = dataSource.CreateCommand("""
+            UPDATE jobs SET cancel_requested_at = coalesce(cancel_requested_at, now()), updated_at = now()
+            WHERE id = @id AND state = 'dead'
+            """))
+        {
+            command.Parameters.Add(new NpgsqlParameter<long>("id", id.Value));
+            if (await command.ExecuteNonQueryAsync(cancellationToken) == 1)
+            {
+                signal.Notify();
+                return await GetAsync(id, cancellationToken);
+            }
+        }
+        var job = await GetAsync(id, cancellationToken);
+        throw new FailedPreconditionException($"Job {id} is {job.State}, not dead; only dead letters can be discarded (CancelJob ends other jobs)");
+    }
+
     /// <summary>Puts a dead letter back on the queue with fresh attempts, due now.</summary>
     public async Task RetryDeadAsync(JobId id, CancellationToken cancellationToken = default)
     {

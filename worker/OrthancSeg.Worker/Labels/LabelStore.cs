@@ -289,16 +289,19 @@ internal sealed class LabelStore(NpgsqlDataSource dataSource)
         return await command.ReadStringsAsync(cancellationToken);
     }
 
-    public async Task<IReadOnlyList<PendingSegmentation>> ListPendingAsync(DateTimeOffset? before, int limit, CancellationToken cancellationToken)
+    /// <summary>Pending segmentations, newest first, keyset-paginated on (created_at, sop_instance_uid): several can share a time.</summary>
+    public async Task<IReadOnlyList<PendingSegmentation>> ListPendingAsync((DateTimeOffset CreatedAt, string SopInstanceUid)? before, int limit,
+        CancellationToken cancellationToken)
     {
         await using var command = dataSource.CreateCommand("""
             SELECT sop_instance_uid, orthanc_instance_id, referenced_series_instance_uids, reason, created_at
             FROM pending_segmentations
-            WHERE @before IS NULL OR created_at < @before
-            ORDER BY created_at DESC
+            WHERE @before IS NULL OR (created_at, sop_instance_uid) < (@before, @before_uid)
+            ORDER BY created_at DESC, sop_instance_uid DESC
             LIMIT @limit
             """);
-        command.Parameters.Add(new NpgsqlParameter("before", NpgsqlDbType.TimestampTz) { Value = (object?)before ?? DBNull.Value });
+        command.Parameters.Add(new NpgsqlParameter("before", NpgsqlDbType.TimestampTz) { Value = (object?)before?.CreatedAt ?? DBNull.Value });
+        command.Parameters.Add(new NpgsqlParameter("before_uid", NpgsqlDbType.Text) { Value = (object?)before?.SopInstanceUid ?? DBNull.Value });
         command.Parameters.Add(new NpgsqlParameter<int>("limit", limit));
         var result = new List<PendingSegmentation>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);

@@ -15,7 +15,7 @@ internal sealed class ModelsService(TrainingStore store, WorkflowStore workflows
     public override async Task<ListModelsResponse> ListModels(ListModelsRequest request, ServerCallContext context)
     {
         var size = Paging.PageSize(request.PageSize, 50, 500);
-        var page = await store.ListModelsAsync(request.Workflow.Length == 0 ? null : request.Workflow, Paging.IdFromToken(request.PageToken), size + 1,
+        var page = await store.ListModelsAsync(request.Workflow.Length == 0 ? null : request.Workflow, Paging.IdFromToken(request), size + 1,
             context.CancellationToken);
         var response = new ListModelsResponse();
         foreach (var model in page.Take(size))
@@ -24,7 +24,7 @@ internal sealed class ModelsService(TrainingStore store, WorkflowStore workflows
         }
         if (page.Count > size)
         {
-            response.NextPageToken = Paging.Token(page[size - 1].Id);
+            response.NextPageToken = Paging.Token(request, page[size - 1].Id);
         }
         return response;
     }

@@ -24,7 +24,7 @@ internal sealed partial class RetrainCheckHandler(
     RetrainStore retrains,
     TrainingStore store,
     SnapshotStore snapshots,
-    SnapshotsAdmin exports,
+    SnapshotsService exports,
     TrainingStarter starter,
     JobQueue queue,
     IOptions<TrainingOptions> options,

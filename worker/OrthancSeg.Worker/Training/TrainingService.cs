@@ -36,13 +36,13 @@ internal sealed class TrainingService(
     public override async Task<ListTrainingRunsResponse> ListTrainingRuns(ListTrainingRunsRequest request, ServerCallContext context)
     {
         var size = Paging.PageSize(request.PageSize, 50, 500);
-        var page = await store.ListRunsAsync(request.Workflow.Length == 0 ? null : request.Workflow, Paging.IdFromToken(request.PageToken), size + 1,
+        var page = await store.ListRunsAsync(request.Workflow.Length == 0 ? null : request.Workflow, Paging.IdFromToken(request), size + 1,
             context.CancellationToken);
         var response = new ListTrainingRunsResponse();
         response.Runs.AddRange(page.Take(size).Select(r => ToContract(r, [])));
         if (page.Count > size)
         {
-            response.NextPageToken = Paging.Token(page[size - 1].Id);
+            response.NextPageToken = Paging.Token(request, page[size - 1].Id);
         }
         return response;
     }

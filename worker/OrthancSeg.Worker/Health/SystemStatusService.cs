@@ -1,12 +1,11 @@
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using OrthancSeg.Contracts.V1;
-using OrthancSeg.Worker.Health;
 
-namespace OrthancSeg.Worker.Grpc;
+namespace OrthancSeg.Worker.Health;
 
-/// <summary>orthancseg.v1.Admin: translates between the contract and the features; no logic of its own.</summary>
-internal sealed partial class AdminService(SystemStatusReporter status, RecordsAdmin records, Datasets.SnapshotsAdmin snapshots) : Admin.AdminBase
+/// <summary>orthancseg.v1.SystemService: the worker's version and the state of its dependencies, from <see cref="SystemStatusReporter"/>.</summary>
+internal sealed class SystemStatusService(SystemStatusReporter status) : SystemService.SystemServiceBase
 {
     public override async Task<GetSystemStatusResponse> GetSystemStatus(GetSystemStatusRequest request, ServerCallContext context)
     {

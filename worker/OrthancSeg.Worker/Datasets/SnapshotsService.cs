@@ -1,20 +1,25 @@
-using System.Globalization;
 using System.Text.Json;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using Microsoft.Extensions.Options;
 using OrthancSeg.Contracts.V1;
 using OrthancSeg.Worker.Errors;
+using OrthancSeg.Worker.Grpc;
 using OrthancSeg.Worker.Jobs;
 using OrthancSeg.Worker.Workflows;
 
 namespace OrthancSeg.Worker.Datasets;
 
-/// <summary>The snapshot RPCs of orthancseg.v1.Admin: starting exports, reading snapshots and streaming their progress.</summary>
-internal sealed class SnapshotsAdmin(SnapshotStore snapshots, WorkflowStore workflows, JobQueue queue, IOptions<DatasetOptions> options)
+/// <summary>orthancseg.v1.SnapshotService: starting exports, reading snapshots and streaming their progress.</summary>
+internal sealed class SnapshotsService(SnapshotStore snapshots, WorkflowStore workflows, JobQueue queue, IOptions<DatasetOptions> options)
+    : SnapshotService.SnapshotServiceBase
 {
     private static readonly TimeSpan WatchInterval = TimeSpan.FromMilliseconds(250);
 
+    public override Task<ExportSnapshotResponse> ExportSnapshot(ExportSnapshotRequest request, ServerCallContext context) =>
+        ExportSnapshotAsync(request, context.CancellationToken);
+
+    /// <summary>ExportSnapshot, also called by the retrain policy.</summary>
     public async Task<ExportSnapshotResponse> ExportSnapshotAsync(ExportSnapshotRequest request, CancellationToken cancellationToken)
     {
         if (string.IsNullOrWhiteSpace(request.Workflow))
@@ -38,53 +43,46 @@ internal sealed class SnapshotsAdmin(SnapshotStore snapshots, WorkflowStore work
         return new ExportSnapshotResponse { Snapshot = ToContract(await snapshots.GetAsync(id, cancellationToken), null) };
     }
 
-    public async Task<GetSnapshotResponse> GetSnapshotAsync(GetSnapshotRequest request, CancellationToken cancellationToken)
+    public override async Task<GetSnapshotResponse> GetSnapshot(GetSnapshotRequest request, ServerCallContext context)
     {
-        await snapshots.ReconcileAsync(PositiveId(request.Id), null, cancellationToken);
-        var snapshot = await snapshots.GetAsync(request.Id, cancellationToken);
-        return new GetSnapshotResponse { Snapshot = ToContract(snapshot, await snapshots.CasesAsync(snapshot.Id, cancellationToken)) };
+        await snapshots.ReconcileAsync(PositiveId(request.Id), null, context.CancellationToken);
+        var snapshot = await snapshots.GetAsync(request.Id, context.CancellationToken);
+        return new GetSnapshotResponse { Snapshot = ToContract(snapshot, await snapshots.CasesAsync(snapshot.Id, context.CancellationToken)) };
     }
 
-    public async Task<ListSnapshotsResponse> ListSnapshotsAsync(ListSnapshotsRequest request, CancellationToken cancellationToken)
+    public override async Task<ListSnapshotsResponse> ListSnapshots(ListSnapshotsRequest request, ServerCallContext context)
     {
-        var size = request.PageSize switch
-        {
-            < 0 => throw new InvalidArgumentException("page_size", $"{request.PageSize} is negative"),
-            0 => 50,
-            _ => Math.Min(request.PageSize, 500),
-        };
-        long? before = request.PageToken.Length == 0 ? null
-            : long.TryParse(request.PageToken, NumberStyles.None, CultureInfo.InvariantCulture, out var token) ? token
-            : throw new InvalidArgumentException("page_token", "is not a token this API returned");
-        var page = await snapshots.ListAsync(request.Workflow.Length == 0 ? null : request.Workflow, before, size + 1, cancellationToken);
+        var size = Paging.PageSize(request.PageSize, 50, 500);
+        var before = Paging.IdFromToken(request);
+        var page = await snapshots.ListAsync(request.Workflow.Length == 0 ? null : request.Workflow, before, size + 1, context.CancellationToken);
         var response = new ListSnapshotsResponse();
         response.Snapshots.AddRange(page.Take(size).Select(s => ToContract(s, null)));
         if (page.Count > size)
         {
-            response.NextPageToken = page[size - 1].Id.ToString(CultureInfo.InvariantCulture);
+            response.NextPageToken = Paging.Token(request, page[size - 1].Id);
         }
         return response;
     }
 
     /// <summary>Polls the snapshot row (it is updated by whichever replica runs the export) and sends every change until it is finished.</summary>
-    public async Task WatchSnapshotAsync(WatchSnapshotRequest request, IServerStreamWriter<WatchSnapshotResponse> stream, CancellationToken cancellationToken)
+    public override async Task WatchSnapshot(WatchSnapshotRequest request, IServerStreamWriter<WatchSnapshotResponse> stream, ServerCallContext context)
     {
         var id = PositiveId(request.Id);
         SnapshotRecord? last = null;
         while (true)
         {
-            await snapshots.ReconcileAsync(id, null, cancellationToken);
-            var current = await snapshots.GetAsync(id, cancellationToken);
+            await snapshots.ReconcileAsync(id, null, context.CancellationToken);
+            var current = await snapshots.GetAsync(id, context.CancellationToken);
             if (last is null || current.UpdatedAt != last.UpdatedAt || current.State != last.State)
             {
-                await stream.WriteAsync(new WatchSnapshotResponse { Snapshot = ToContract(current, null) }, cancellationToken);
+                await stream.WriteAsync(new WatchSnapshotResponse { Snapshot = ToContract(current, null) }, context.CancellationToken);
                 last = current;
             }
             if (current.IsFinished)
             {
                 return;
             }
-            await snapshots.WaitForChangeAsync(WatchInterval, cancellationToken);
+            await snapshots.WaitForChangeAsync(WatchInterval, context.CancellationToken);
         }
     }
 
