@@ -68,10 +68,10 @@ internal static class LinkBenchmark
 
             foreach (var (_, worker, _) in workers)
             {
-                var admin = AdminOf(worker);
+                var workflows = new WorkflowService.WorkflowServiceClient(InvokerOf(worker));
                 foreach (var (name, id) in new[] { ("bench-a", 901), ("bench-b", 902) })
                 {
-                    await admin.CreateWorkflowAsync(new CreateWorkflowRequest
+                    await workflows.CreateWorkflowAsync(new CreateWorkflowRequest
                     {
                         Workflow = new Workflow { Name = name, DatasetId = id, DatasetName = "Bench", Selection = new SelectionRule { Modality = "CT" }, Labels = { new LabelDefinition { Value = 1, Name = "liver" } } },
                     });
@@ -110,7 +110,7 @@ internal static class LinkBenchmark
                 foreach (var index in order)
                 {
                     var (name, worker, _) = workers[index];
-                    var seconds = await ExportAsync(AdminOf(worker), workflow);
+                    var seconds = await ExportAsync(new SnapshotService.SnapshotServiceClient(InvokerOf(worker)), workflow);
                     times[name].Add(seconds);
                     Console.WriteLine($"  {workflow} {name,-16} {seconds,7:F1} s  {dicomBytes / 1e6 / seconds,6:F1} MB/s of DICOM");
                 }
@@ -136,21 +136,21 @@ internal static class LinkBenchmark
         }
     }
 
-    private static Admin.AdminClient AdminOf(WorkerProcess worker) =>
-        new(worker.CreateChannel().Intercept(metadata =>
+    private static CallInvoker InvokerOf(WorkerProcess worker) =>
+        worker.CreateChannel().Intercept(metadata =>
         {
             metadata.Add("authorization", $"Bearer {worker.AdminToken}");
             return metadata;
-        }));
+        });
 
-    private static async Task<double> ExportAsync(Admin.AdminClient admin, string workflow)
+    private static async Task<double> ExportAsync(SnapshotService.SnapshotServiceClient snapshots, string workflow)
     {
         var clock = Stopwatch.StartNew();
-        var started = (await admin.ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = workflow })).Snapshot;
+        var started = (await snapshots.ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = workflow })).Snapshot;
         Snapshot snapshot;
         while (true)
         {
-            snapshot = (await admin.GetSnapshotAsync(new GetSnapshotRequest { Id = started.Id })).Snapshot;
+            snapshot = (await snapshots.GetSnapshotAsync(new GetSnapshotRequest { Id = started.Id })).Snapshot;
             if (snapshot.State is SnapshotState.Succeeded or SnapshotState.Failed)
             {
                 break;

@@ -70,8 +70,10 @@ public sealed class TwoHostsTests : IAsyncLifetime
     public async Task A_series_uploaded_on_the_PACS_side_becomes_a_case_its_SEG_a_label_and_the_export_writes_the_dataset_on_the_segmentation_side()
     {
         using var channel = Worker.CreateChannel();
-        var admin = new Admin.AdminClient(RecordsHarness.WithToken(channel, Worker.AdminToken));
-        await admin.CreateWorkflowAsync(new CreateWorkflowRequest
+        var invoker = RecordsHarness.WithToken(channel, Worker.AdminToken);
+        var workflows = new WorkflowService.WorkflowServiceClient(invoker);
+        var snapshots = new SnapshotService.SnapshotServiceClient(invoker);
+        await workflows.CreateWorkflowAsync(new CreateWorkflowRequest
         {
             Workflow = new Workflow
             {
@@ -101,11 +103,11 @@ public sealed class TwoHostsTests : IAsyncLifetime
         // The bridge called the worker across the link (TLS, the bridge token): every series job is one of its pushes.
         Assert.Equal(3, await CountAsync("SELECT count(*) FROM jobs WHERE kind = 'series' AND idempotency_key LIKE '%@push'"));
 
-        var started = (await admin.ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = "liver-ct" })).Snapshot;
+        var started = (await snapshots.ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = "liver-ct" })).Snapshot;
         Snapshot? snapshot = null;
         await ProcessRunner.WaitUntilAsync(async () =>
         {
-            snapshot = (await admin.GetSnapshotAsync(new GetSnapshotRequest { Id = started.Id })).Snapshot;
+            snapshot = (await snapshots.GetSnapshotAsync(new GetSnapshotRequest { Id = started.Id })).Snapshot;
             return snapshot.State is SnapshotState.Succeeded or SnapshotState.Failed;
         }, Patience, "the export to finish");
         Assert.True(snapshot!.State == SnapshotState.Succeeded, snapshot.Error + "\n" + Worker.Output);
@@ -175,8 +177,8 @@ public sealed class TwoHostsTests : IAsyncLifetime
     public async Task With_the_link_cut_for_two_minutes_during_uploads_every_series_is_recorded_once_when_it_is_back_and_nothing_is_dead_lettered()
     {
         using var channel = Worker.CreateChannel();
-        var admin = new Admin.AdminClient(RecordsHarness.WithToken(channel, Worker.AdminToken));
-        await admin.CreateWorkflowAsync(new CreateWorkflowRequest
+        var workflows = new WorkflowService.WorkflowServiceClient(RecordsHarness.WithToken(channel, Worker.AdminToken));
+        await workflows.CreateWorkflowAsync(new CreateWorkflowRequest
         {
             Workflow = new Workflow { Name = "ct", DatasetId = 8, Selection = new SelectionRule { Modality = "CT" }, Labels = { new LabelDefinition { Value = 1, Name = "liver" } } },
         });
