@@ -20,9 +20,12 @@ internal sealed class PredictorBackend(InferenceStore store, BackendRunner runne
 {
     private readonly InferenceOptions _options = options.Value;
 
-    /// <summary>The predictor of this inference that an earlier attempt started in <see cref="InferenceRecord.RunDirectory"/>, if any.</summary>
+    /// <summary>
+    /// Whether an earlier attempt started this inference's predictor in <see cref="InferenceRecord.RunDirectory"/> and it can still be followed
+    /// (a Slurm job, or a local process running or ended with its exit file); a local one lost with its worker runs again in a new folder.
+    /// </summary>
     public static bool WasStarted(InferenceRecord inference) =>
-        inference.RunDirectory is { } directory && (inference.Backend == "slurm" ? inference.BackendJobId is not null : LocalProcessLauncher.WasLaunched(directory));
+        inference.RunDirectory is { } directory && (inference.Backend == "slurm" ? inference.BackendJobId is not null : LocalProcessLauncher.HoldsFollowableJob(directory));
 
     public async Task<PredictorResult> RunAsync(InferenceRecord inference, NnUnetCommand command, string directory, CancellationToken cancellationToken)
     {

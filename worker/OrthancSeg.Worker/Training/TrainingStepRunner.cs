@@ -181,7 +181,7 @@ internal sealed partial class TrainingStepRunner(
         else
         {
             directory = step.RunDirectory is { } previous
-                && (LocalProcessLauncher.Attach(previous, run.TimeLimit) is not null || !LocalProcessLauncher.WasLaunched(previous))
+                && (LocalProcessLauncher.HoldsFollowableJob(previous) || !LocalProcessLauncher.WasLaunched(previous))
                 ? previous
                 : Path.Combine(runDirectory, $"{step.Name}-{Guid.NewGuid().ToString("N")[..8]}");
         }

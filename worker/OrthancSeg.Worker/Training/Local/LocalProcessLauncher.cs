@@ -115,6 +115,14 @@ internal sealed partial class LocalProcessLauncher(IOptions<LocalOptions> option
     public static bool WasLaunched(string runDirectory) => File.Exists(Path.Combine(runDirectory, LaunchedFileName));
 
     /// <summary>
+    /// True when this run directory holds a job to follow: one still running, or one that ended and wrote its exit file. False for a job
+    /// lost with its worker (killed with the worker's process tree before it could write its exit): a new attempt runs it again
+    /// elsewhere instead of re-attaching to a process that will never report.
+    /// </summary>
+    public static bool HoldsFollowableJob(string runDirectory) =>
+        Attach(runDirectory, null) is { } process && (process.TryReadExit() is not null || process.IsRunning);
+
+    /// <summary>
     /// The job started in this run directory by this or an earlier worker, running or ended; null when none was
     /// started there. The time limit is the one it was started with (the records hold it).
     /// </summary>
