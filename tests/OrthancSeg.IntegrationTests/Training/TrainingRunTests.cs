@@ -253,6 +253,31 @@ public sealed class TrainingRunTests : IDisposable
     }
 
     [Fact]
+    public async Task A_fold_killed_with_its_workers_process_tree_trains_again_in_a_new_folder_and_the_run_succeeds()
+    {
+        await using var harness = await RecordsHarness.StartAsync(WorkerSettings(epochs: 15, stepSeconds: 0.3));
+        var snapshot = await SnapshotAsync(harness);
+        var run = (await Training(harness).StartTrainingAsync(Request(snapshot.Id, "0"))).Run;
+        var deadline = DateTimeOffset.UtcNow + Patience;
+        while (Invocations("nnUNetv2_train").Count == 0)
+        {
+            Assert.True(DateTimeOffset.UtcNow < deadline, $"nnUNetv2_train of run {run.Id} did not start\n{harness.WorkerLog()}");
+            await Task.Delay(100);
+        }
+        var first = (await Training(harness).GetTrainingRunAsync(new GetTrainingRunRequest { Id = run.Id })).Run.Steps[1];
+
+        // The worker and everything it started die together (a container or a cgroup stopped whole): the fold leaves no exit file.
+        await harness.KillWorkerAsync();
+        await harness.StartWorkerAsync();
+        var ended = (await WatchAsync(harness, run.Id))[^1];
+
+        Assert.True(ended.State == TrainingState.Succeeded, $"run ended {ended.State}: {ended.Error}\n{harness.WorkerLog()}");
+        Assert.Equal(2, Invocations("nnUNetv2_train").Count);
+        Assert.NotEqual(first.LogPath, ended.Steps[1].LogPath);
+        Assert.Equal(2, (await harness.Jobs.GetJobAsync(new GetJobRequest { Id = ended.Steps[1].JobId })).Job.Attempts);
+    }
+
+    [Fact]
     public async Task A_worker_killed_while_a_fold_trains_reattaches_to_its_process_instead_of_starting_it_again()
     {
         await using var harness = await RecordsHarness.StartAsync(WorkerSettings(epochs: 15, stepSeconds: 0.3));
