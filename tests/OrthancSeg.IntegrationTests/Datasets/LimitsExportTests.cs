@@ -20,21 +20,9 @@ public sealed class LimitsExportTests : IDisposable
     {
         // 1 MiB: the small series (16×16×5 int16, 2.5 KB) fits, the large one (256×256×10 int16, 1.25 MiB) does not.
         await using var harness = await RecordsHarness.StartAsync(Settings(_raw, new() { ["OrthancSeg:Limits:MaxVolumeBytes"] = (1 << 20).ToString(System.Globalization.CultureInfo.InvariantCulture) }));
-        await CreateWorkflowAsync(harness);
         var small = new TestSeries(slices: 5, rows: 16, columns: 16);
         var large = new TestSeries(slices: 10, rows: 256, columns: 256);
-        foreach (var s in new[] { small, large })
-        {
-            await UploadAsync(harness, PatternedFiles(s));
-        }
-        await harness.WaitForCountAsync("SELECT count(*) FROM cases", 2, Patience, "2 cases");
-        foreach (var s in new[] { small, large })
-        {
-            await UploadAsync(harness, [s.Seg([new(1, "liver")], [new(1, 1)])]);
-        }
-        await harness.WaitForCountAsync("SELECT count(*) FROM cases WHERE status = 'labeled'", 2, Patience, "2 labelled cases");
-        var keys = (await harness.Cases.ListCasesAsync(new ListCasesRequest { Workflow = "liver-ct", PageSize = 100 })).Cases
-            .ToDictionary(c => c.SeriesInstanceUid, c => c.CaseKey);
+        var keys = await LabelledCasesAsync(harness, small, large);
 
         var snapshot = await WaitForFinishAsync(harness, (await harness.Snapshots.ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = "liver-ct" })).Snapshot.Id);
 
@@ -55,21 +43,9 @@ public sealed class LimitsExportTests : IDisposable
             ["DOTNET_GCHeapHardLimit"] = "0x8000000",
             ["OrthancSeg:Datasets:SeriesInFlight"] = "1",
         }));
-        await CreateWorkflowAsync(harness);
         var small = new TestSeries(slices: 5, rows: 16, columns: 16);
         var large = new TestSeries(slices: 150, rows: 512, columns: 512);
-        foreach (var s in new[] { small, large })
-        {
-            await UploadAsync(harness, PatternedFiles(s));
-        }
-        await harness.WaitForCountAsync("SELECT count(*) FROM cases", 2, Patience, "2 cases");
-        foreach (var s in new[] { small, large })
-        {
-            await UploadAsync(harness, [s.Seg([new(1, "liver")], [new(1, 1)])]);
-        }
-        await harness.WaitForCountAsync("SELECT count(*) FROM cases WHERE status = 'labeled'", 2, Patience, "2 labelled cases");
-        var keys = (await harness.Cases.ListCasesAsync(new ListCasesRequest { Workflow = "liver-ct", PageSize = 100 })).Cases
-            .ToDictionary(c => c.SeriesInstanceUid, c => c.CaseKey);
+        var keys = await LabelledCasesAsync(harness, small, large);
 
         var snapshot = await WaitForFinishAsync(harness, (await harness.Snapshots.ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = "liver-ct" })).Snapshot.Id);
 
@@ -79,5 +55,23 @@ public sealed class LimitsExportTests : IDisposable
         Assert.Equal(keys[large.SeriesInstanceUid], excluded.CaseKey);
         Assert.StartsWith("the worker ran out of memory for this case", excluded.Reason, StringComparison.Ordinal);
         Assert.Empty(Directory.GetDirectories(_raw, ".Dataset*"));
+    }
+
+    /// <summary>The workflow, the series and a SEG for each, uploaded and recorded as labelled cases: their case keys by series UID.</summary>
+    private static async Task<Dictionary<string, string>> LabelledCasesAsync(RecordsHarness harness, params TestSeries[] series)
+    {
+        await CreateWorkflowAsync(harness);
+        foreach (var s in series)
+        {
+            await UploadAsync(harness, PatternedFiles(s));
+        }
+        await harness.WaitForCountAsync("SELECT count(*) FROM cases", series.Length, Patience, $"{series.Length} cases");
+        foreach (var s in series)
+        {
+            await UploadAsync(harness, [s.Seg([new(1, "liver")], [new(1, 1)])]);
+        }
+        await harness.WaitForCountAsync("SELECT count(*) FROM cases WHERE status = 'labeled'", series.Length, Patience, $"{series.Length} labelled cases");
+        return (await harness.Cases.ListCasesAsync(new ListCasesRequest { Workflow = "liver-ct", PageSize = 100 })).Cases
+            .ToDictionary(c => c.SeriesInstanceUid, c => c.CaseKey);
     }
 }
