@@ -92,7 +92,7 @@ internal sealed class BackendStatus(
         if (!SlurmConfigured)
         {
             return new SlurmBackendReport(false, false,
-                $"not configured (no {SlurmOptions.Section} setting, and neither training nor inference defaults to slurm)", [], 0, 0);
+                $"no {SlurmOptions.Section} setting, and neither training nor inference defaults to slurm", [], 0, 0);
         }
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(SlurmTimeout);
