@@ -30,7 +30,8 @@ internal sealed record SlurmBackendReport(
 
 /// <summary>
 /// What the training backends have and hold, for the system status. The local backend is read from the one ledger that
-/// <see cref="Training.Backends.BackendRunner"/> admits runs against, so a GPU shown as held is held there. Slurm is asked only when the
+/// <see cref="Training.Backends.BackendRunner"/> admits runs against, so a GPU shown as held is held there (the first status of a worker that
+/// has not trained yet finds the GPUs, as the first run would, and the ledger keeps them). Slurm is asked only when the
 /// worker is set up to use it, through <see cref="SlurmClient"/>, within <see cref="SlurmTimeout"/>.
 /// </summary>
 internal sealed class BackendStatus(
