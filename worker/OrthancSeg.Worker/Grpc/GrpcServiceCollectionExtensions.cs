@@ -20,6 +20,7 @@ internal static class GrpcServiceCollectionExtensions
         // Maps every registered health check (PostgreSQL, from AddOrthancSegPersistence) to the "" service.
         builder.Services.AddGrpcHealthChecks();
         builder.Services.AddTransient<SystemStatusReporter>();
+        builder.Services.AddTransient<BackendStatus>();
         return builder;
     }
 

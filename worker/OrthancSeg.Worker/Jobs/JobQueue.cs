@@ -402,6 +402,33 @@ internal sealed class JobQueue(NpgsqlDataSource dataSource, IOptions<JobQueueOpt
         return await ReadJobsAsync(command, cancellationToken);
     }
 
+    /// <summary>
+    /// Per kind, the jobs that are not finished (queued, retrying, running, dead) and since when the oldest waiting one waits: the system
+    /// status's queue depth, in one statement over the jobs_kind_state index. Kinds with only finished jobs are not listed.
+    /// </summary>
+    public async Task<IReadOnlyList<JobKindDepth>> GetDepthsAsync(CancellationToken cancellationToken = default)
+    {
+        await using var command = dataSource.CreateCommand("""
+            SELECT kind,
+                   count(*) FILTER (WHERE state = 'queued'),
+                   count(*) FILTER (WHERE state = 'failed'),
+                   count(*) FILTER (WHERE state = 'running'),
+                   count(*) FILTER (WHERE state = 'dead'),
+                   min(created_at) FILTER (WHERE state IN ('queued', 'failed'))
+            FROM jobs
+            WHERE state IN ('queued', 'failed', 'running', 'dead')
+            GROUP BY kind
+            ORDER BY kind
+            """);
+        var result = new List<JobKindDepth>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            result.Add(new JobKindDepth(reader.GetString(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetInt64(4), Time(reader, 5)));
+        }
+        return result;
+    }
+
     private const string SelectJob = """
         SELECT id, kind, idempotency_key, payload::text, state, attempts, max_attempts, waits, lease_owner, lease_expires_at, last_error,
                not_before, cancel_requested_at, created_at, started_at, updated_at, finished_at

@@ -19,3 +19,6 @@ internal sealed record JobRecord(
     DateTimeOffset? StartedAt,
     DateTimeOffset UpdatedAt,
     DateTimeOffset? FinishedAt);
+
+/// <summary>The unfinished jobs of one kind: waiting for a first attempt, waiting to retry, leased now, dead letters; and the oldest waiting one's enqueue time.</summary>
+internal sealed record JobKindDepth(string Kind, long Queued, long Retrying, long Running, long Dead, DateTimeOffset? OldestWaitingSince);

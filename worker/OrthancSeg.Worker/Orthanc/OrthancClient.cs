@@ -172,6 +172,23 @@ internal sealed class OrthancClient(HttpClient http)
         return new OrthancChanges(list, last.GetInt64(), done.GetBoolean());
     }
 
+    /// <summary>The sequence number of Orthanc's last change (GET /changes?last); 0 when its log is empty.</summary>
+    public async Task<long> GetLastChangeSeqAsync(CancellationToken cancellationToken)
+    {
+        const string path = "changes?last";
+        using var document = await GetJsonAsync(path, cancellationToken);
+        var root = document.RootElement;
+        if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("Last", out var last) || last.ValueKind != JsonValueKind.Number)
+        {
+            throw Unexpected(path, "without Last");
+        }
+        // Orthanc answers the last change itself in Changes, and Last as its Seq (0 for an empty log).
+        return root.TryGetProperty("Changes", out var changes) && changes.ValueKind == JsonValueKind.Array && changes.GetArrayLength() == 1
+            && changes[0].TryGetProperty("Seq", out var seq) && seq.ValueKind == JsonValueKind.Number
+            ? Math.Max(seq.GetInt64(), last.GetInt64())
+            : last.GetInt64();
+    }
+
     /// <summary>Stores a DICOM Part 10 file (POST /instances); storing the same instance again answers its id with status AlreadyStored.</summary>
     public async Task<OrthancUpload> UploadAsync(ReadOnlyMemory<byte> part10, CancellationToken cancellationToken)
     {

@@ -8,6 +8,16 @@ namespace OrthancSeg.Worker.Persistence;
 /// </summary>
 internal sealed class ChangeCursor(NpgsqlDataSource dataSource)
 {
+    /// <summary>The cursor and when it last moved forward (its creation, before the first move), for the system status.</summary>
+    public async Task<(long Seq, DateTimeOffset AdvancedAt)> ReadAsync(CancellationToken cancellationToken)
+    {
+        await using var command = dataSource.CreateCommand("SELECT last_seq, updated_at FROM change_cursor");
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        return await reader.ReadAsync(cancellationToken)
+            ? (reader.GetInt64(0), reader.GetFieldValue<DateTimeOffset>(1))
+            : throw new InvalidOperationException("change_cursor has no row; migration 0001_foundation creates it, was it edited?");
+    }
+
     public async Task<long> GetAsync(CancellationToken cancellationToken)
     {
         await using var command = dataSource.CreateCommand("SELECT last_seq FROM change_cursor");
@@ -21,7 +31,9 @@ internal sealed class ChangeCursor(NpgsqlDataSource dataSource)
         ArgumentOutOfRangeException.ThrowIfNegative(seq);
         await using var command = dataSource.CreateCommand("""
             UPDATE change_cursor
-            SET last_seq = greatest(last_seq, @seq), updated_at = now()
+            SET last_seq = greatest(last_seq, @seq),
+                -- updated_at says when the cursor last moved: a slower catch-up that read no further leaves it as it is.
+                updated_at = CASE WHEN @seq > last_seq THEN now() ELSE updated_at END
             RETURNING last_seq
             """);
         command.Parameters.Add(new NpgsqlParameter<long>("seq", seq));

@@ -32,6 +32,13 @@ internal sealed partial class SlurmClient(IOptions<SlurmOptions> options, ILogge
         return SlurmOutput.ParseSinfoNodes(result.StandardOutput);
     }
 
+    /// <summary>The jobs of the worker's user that squeue knows now (pending, running, and recently ended ones).</summary>
+    public async Task<IReadOnlyList<SlurmJob>> ListOwnJobsAsync(CancellationToken cancellationToken)
+    {
+        var result = await RunCheckedAsync("squeue", ["--noheader", "--me", $"--format={SlurmOutput.SqueueFormat}"], cancellationToken);
+        return SlurmOutput.ParseSqueue(result.StandardOutput);
+    }
+
     /// <summary>
     /// Refuses, with the reason, a request that no node of its partition could ever run; returns the partition it
     /// would run in. sbatch itself refuses too many GPUs or too much memory, but accepts more CPUs than any node has
