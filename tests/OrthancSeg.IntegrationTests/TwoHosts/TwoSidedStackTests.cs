@@ -156,34 +156,58 @@ public sealed class TwoSidedStackTests(TwoSidedStack stack) : IClassFixture<TwoS
     }
 
     [Fact]
-    public async Task Make_up_serves_the_operators_certificate_and_refuses_one_of_another_CA_another_address_or_another_key()
+    public async Task Two_sides_with_the_operators_certificates_link_up_and_make_up_refuses_one_of_another_CA_another_address_or_another_key()
     {
-        // A second segmentation side on the same machine, on ports of its own, with the operator's files instead of a bundle.
-        var environment = new Dictionary<string, string> { ["ORTHANCSEG_PG_PORT"] = "5434", ["ORTHANCSEG_WORKER_PORT"] = "50052" };
-        await using var side = new StackSide(stack.Hosts.Segmentation, "segmentation", LinkedHosts.SegmentationAddress, LinkedHosts.PacsAddress, environment);
-        var certificates = await OperatorCertificates.CreateAsync(Path.Combine(side.PrivateFolder, "operator"), LinkedHosts.SegmentationAddress);
+        // A second pair on the same two machines, on ports of its own, given on make up only (make status and make down
+        // must find them again), with the hospital's certificates instead of the private CA.
+        var ports = new Dictionary<string, string>
+        {
+            ["ORTHANCSEG_PG_PORT"] = "5434", ["ORTHANCSEG_WORKER_PORT"] = "50052", ["ORTHANCSEG_LINK_ORTHANC_PORT"] = "8444",
+            ["ORTHANCSEG_ORTHANC_HTTP_PORT"] = "8043", ["ORTHANCSEG_ORTHANC_DICOM_PORT"] = "4243", ["ORTHANCSEG_OHIF_PORT"] = "3001",
+        };
+        await using var segmentation = new StackSide(stack.Hosts.Segmentation, "segmentation", LinkedHosts.SegmentationAddress, LinkedHosts.PacsAddress);
+        await using var pacs = new StackSide(stack.Hosts.Pacs, "pacs", LinkedHosts.PacsAddress, LinkedHosts.SegmentationAddress);
+        var certificates = await OperatorCertificates.CreateAsync(Path.Combine(segmentation.PrivateFolder, "operator"),
+            LinkedHosts.SegmentationAddress, LinkedHosts.PacsAddress);
 
         var anotherCa = await Assert.ThrowsAsync<InvalidOperationException>(() =>
-            side.UpAsync(environment: certificates.Settings(certificates.ForeignCertificate, certificates.ForeignKey)));
+            segmentation.UpAsync(environment: certificates.Settings(ports, certificates.ForeignCertificate, certificates.ForeignKey)));
         Assert.Contains("does not chain to ORTHANCSEG_LINK_CA", anotherCa.Message);
         var anotherAddress = await Assert.ThrowsAsync<InvalidOperationException>(() =>
-            side.UpAsync(environment: certificates.Settings(certificates.TypoCertificate, certificates.TypoKey)));
+            segmentation.UpAsync(environment: certificates.Settings(ports, certificates.TypoCertificate, certificates.TypoKey)));
         Assert.Contains($"does not name LISTEN={LinkedHosts.SegmentationAddress} as an IP subjectAltName", anotherAddress.Message);
         var anotherKey = await Assert.ThrowsAsync<InvalidOperationException>(() =>
-            side.UpAsync(environment: certificates.Settings(certificates.Certificate, certificates.TypoKey)));
+            segmentation.UpAsync(environment: certificates.Settings(ports, certificates.Certificate, certificates.TypoKey)));
         Assert.Contains("is not the private key of ORTHANCSEG_LINK_CERT", anotherKey.Message);
         // Refused before anything was started.
-        Assert.Empty(await side.ProcessesAsync());
+        Assert.Empty(await segmentation.ProcessesAsync());
 
-        await side.UpAsync(environment: certificates.Settings(certificates.Certificate, certificates.Key));
+        await segmentation.UpAsync(environment: certificates.Settings(ports, certificates.Certificate, certificates.Key));
         // From the other machine: the worker's link port serves the operator's certificate, which verifies against the
-        // operator's CA for this address, and not against the CA of the link make up made.
+        // operator's CA for this address, and not against the CA of the link make up made for the first pair.
         var served = await TlsHandshakeAsync(certificates.Ca);
         Assert.Contains(Body(await File.ReadAllTextAsync(certificates.Certificate)), Body(served));
         await Assert.ThrowsAsync<InvalidOperationException>(() => TlsHandshakeAsync(stack.LinkCa));
 
-        await side.MakeAsync(["down"], TimeSpan.FromMinutes(3));
-        Assert.Empty(await side.ProcessesAsync());
+        // Without the CA's key, the bundle holds the CA certificate and the two shared secrets, no certificate or key.
+        await segmentation.MakeAsync(["link-bundle"], TimeSpan.FromMinutes(1));
+        var bundle = Path.Combine(pacs.PrivateFolder, "link-bundle.tar");
+        File.Copy(Path.Combine(segmentation.StackDirectory, "link-bundle.tar"), bundle);
+        var listing = (await ProcessRunner.RunAsync("tar", ["-tf", bundle], TimeSpan.FromSeconds(10))).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(["./bridge-token", "./link-ca.pem", "./link-password", "./link.txt"], listing.Where(f => f != "./").Order(StringComparer.Ordinal));
+        await pacs.UpAsync(bundle, certificates.Settings(ports, certificates.PacsCertificate, certificates.PacsKey));
+
+        foreach (var side in new[] { pacs, segmentation })
+        {
+            var (healthy, status) = await side.StatusAsync();
+            Assert.True(healthy, status);
+            Assert.Matches(@"(?m)^\s*Link\s+running\s+.*:(50052|8444)\b", status);
+        }
+        foreach (var side in new[] { segmentation, pacs })
+        {
+            await side.MakeAsync(["down"], TimeSpan.FromMinutes(3));
+            Assert.Empty(await side.ProcessesAsync());
+        }
     }
 
     /// <summary>openssl s_client from the PACS namespace to the second segmentation side's worker, verifying its certificate.</summary>
@@ -200,7 +224,7 @@ public sealed class TwoSidedStackTests(TwoSidedStack stack) : IClassFixture<TwoS
 /// <summary>
 /// A hospital's own certificates for the link, made with openssl as docs/deployment.md ("Your own certificates") shows:
 /// a CA of the test's own (RSA, unlike the private CA make up makes), a certificate for the address, one with a typo in
-/// its address, and one for the right address from another CA.
+/// its address, one for the right address from another CA, and the PACS side's.
 /// </summary>
 internal sealed record OperatorCertificates(string Folder)
 {
@@ -218,7 +242,11 @@ internal sealed record OperatorCertificates(string Folder)
 
     public string ForeignKey => Path.Combine(Folder, "foreign.key");
 
-    public static async Task<OperatorCertificates> CreateAsync(string folder, string address)
+    public string PacsCertificate => Path.Combine(Folder, "pacs.pem");
+
+    public string PacsKey => Path.Combine(Folder, "pacs.key");
+
+    public static async Task<OperatorCertificates> CreateAsync(string folder, string address, string pacsAddress)
     {
         Directory.CreateDirectory(folder);
         var certificates = new OperatorCertificates(folder);
@@ -227,15 +255,18 @@ internal sealed record OperatorCertificates(string Folder)
         await CertificateAsync(folder, "segmentation", "hospital-ca", address);
         await CertificateAsync(folder, "typo", "hospital-ca", address + "0");
         await CertificateAsync(folder, "foreign", "foreign-ca", address);
+        await CertificateAsync(folder, "pacs", "hospital-ca", pacsAddress);
         return certificates;
     }
 
-    public Dictionary<string, string> Settings(string certificate, string key) => new()
-    {
-        ["ORTHANCSEG_LINK_CA"] = Ca,
-        ["ORTHANCSEG_LINK_CERT"] = certificate,
-        ["ORTHANCSEG_LINK_KEY"] = key,
-    };
+    /// <summary>The settings for make up: <paramref name="others"/>, and the CA with this certificate and key.</summary>
+    public Dictionary<string, string> Settings(IReadOnlyDictionary<string, string> others, string certificate, string key) =>
+        new(others)
+        {
+            ["ORTHANCSEG_LINK_CA"] = Ca,
+            ["ORTHANCSEG_LINK_CERT"] = certificate,
+            ["ORTHANCSEG_LINK_KEY"] = key,
+        };
 
     private static Task<string> CaAsync(string folder, string name) => OpensslAsync(folder,
         ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj", $"/CN=Test hospital {name}",
