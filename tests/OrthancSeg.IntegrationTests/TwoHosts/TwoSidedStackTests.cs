@@ -129,10 +129,6 @@ public sealed class TwoSidedStackTests(TwoSidedStack stack) : IClassFixture<TwoS
         {
             var cases = JsonDocument.Parse(await stack.Segmentation.CliAsync("cases", "list", "--workflow", Workflow, "--json")).RootElement;
             found = cases.EnumerateArray().Cast<JsonElement?>().FirstOrDefault(c => c!.Value.GetProperty("seriesInstanceUid").GetString() == series.SeriesInstanceUid);
-            if (found is null)
-            {
-                await Task.Delay(TimeSpan.FromSeconds(2));
-            }
             return found is not null;
         }, TimeSpan.FromMinutes(3), "the series uploaded on the PACS side to become a case on the segmentation side");
         Assert.Equal(series.Slices, found!.Value.GetProperty("instanceCount").GetInt32());
@@ -250,8 +246,8 @@ internal sealed record OperatorCertificates(string Folder)
     {
         Directory.CreateDirectory(folder);
         var certificates = new OperatorCertificates(folder);
-        await CaAsync(folder, "hospital-ca");
-        await CaAsync(folder, "foreign-ca");
+        await CaAsync(folder, "hospital-ca", "Hospital link CA");
+        await CaAsync(folder, "foreign-ca", "Another hospital's link CA");
         await CertificateAsync(folder, "segmentation", "hospital-ca", address);
         await CertificateAsync(folder, "typo", "hospital-ca", address + "0");
         await CertificateAsync(folder, "foreign", "foreign-ca", address);
@@ -268,8 +264,9 @@ internal sealed record OperatorCertificates(string Folder)
             ["ORTHANCSEG_LINK_KEY"] = key,
         };
 
-    private static Task<string> CaAsync(string folder, string name) => OpensslAsync(folder,
-        ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj", $"/CN=Test hospital {name}",
+    // The commands of docs/deployment.md, "Your own certificates".
+    private static Task<string> CaAsync(string folder, string name, string commonName) => OpensslAsync(folder,
+        ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "730", "-subj", $"/CN={commonName}",
             "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
             "-keyout", $"{name}.key", "-out", $"{name}.pem"]);
 
@@ -278,7 +275,7 @@ internal sealed record OperatorCertificates(string Folder)
         await OpensslAsync(folder, ["req", "-new", "-newkey", "rsa:2048", "-nodes", "-subj", $"/CN={address}", "-keyout", $"{name}.key", "-out", $"{name}.csr"]);
         await File.WriteAllTextAsync(Path.Combine(folder, $"{name}.ext"), $"subjectAltName=IP:{address}\nextendedKeyUsage=serverAuth\n");
         await OpensslAsync(folder, ["x509", "-req", "-in", $"{name}.csr", "-CA", $"{ca}.pem", "-CAkey", $"{ca}.key", "-CAcreateserial",
-            "-days", "30", "-extfile", $"{name}.ext", "-out", $"{name}.pem"]);
+            "-days", "730", "-extfile", $"{name}.ext", "-out", $"{name}.pem"]);
     }
 
     private static Task<string> OpensslAsync(string folder, string[] arguments) =>
