@@ -1297,12 +1297,12 @@ Where:
 EOF
     # What this side holds: on two machines, Orthanc's files are on the PACS side, the rest on the segmentation side.
     [[ "$ROLE" != segmentation ]] && say "  Orthanc files   $ORTHANC_DIR/storage"
-    [[ "$ROLE" != pacs ]] && cat <<EOF
-  datasets        ${ORTHANCSEG_NNUNET_RAW:-$DATA_DIR/nnUNet_raw}
-  CLI             $STACK/bin/orthancseg   (address and admin token from this folder)
-  pgAdmin         import $PGADMIN_SERVERS
-EOF
-    [[ "$ROLE" == all ]] && say "  Adminer         http://127.0.0.1:$ADMINER_PORT/   read-only user $PG_BROWSER_ROLE, password: cat $SECRETS/pg-browser-password"
+    if [[ "$ROLE" != pacs ]]; then
+        say "  datasets        ${ORTHANCSEG_NNUNET_RAW:-$DATA_DIR/nnUNet_raw}"
+        say "  CLI             $STACK/bin/orthancseg   (address and admin token from this folder)"
+        [[ "$ROLE" == all ]] && say "  Adminer         http://127.0.0.1:$ADMINER_PORT/   read-only user $PG_BROWSER_ROLE, password: cat $SECRETS/pg-browser-password"
+        say "  pgAdmin         import $PGADMIN_SERVERS"
+    fi
     split_role && say "  link            $LINK_DIR (CA and this side's certificate)$([[ -s "$LINK_BUNDLE" ]] && echo "; for the other side: $LINK_BUNDLE")"
     return 0
 }
