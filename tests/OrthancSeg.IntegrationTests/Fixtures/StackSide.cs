@@ -50,6 +50,19 @@ public sealed class StackSide : IAsyncDisposable
 
     public string Secret(string name) => File.ReadAllText(Path.Combine(StackDirectory, "secrets", name)).Trim();
 
+    /// <summary>
+    /// Gives this side the OHIF viewer's tarball that `make test` fetched into the checkout's .stack/cache, as an operator
+    /// copies it to a PACS server without internet access (docs/operations.md): a namespace reaches no registry.
+    /// </summary>
+    public void CopyViewerTarball()
+    {
+        var cache = new DirectoryInfo(Path.Combine(RepositoryPaths.Root, ".stack", "cache"));
+        foreach (var tarball in cache.Exists ? cache.GetFiles("ohif-app-*.tgz") : [])
+        {
+            tarball.CopyTo(Path.Combine(Directory.CreateDirectory(Path.Combine(StackDirectory, "cache")).FullName, tarball.Name));
+        }
+    }
+
     /// <summary>make up ROLE=... LISTEN=... PEER=... [LINK=bundle] in this side's namespace; throws with make's output when it fails.</summary>
     /// <param name="environment">Settings for this make up only (the operator's certificates).</param>
     public Task<string> UpAsync(string? bundle = null, IReadOnlyDictionary<string, string>? environment = null) =>

@@ -32,6 +32,7 @@ public sealed class TwoSidedStack : IAsyncLifetime
         _hosts = await LinkedHosts.CreateAsync();
         Pacs = new StackSide(Hosts.Pacs, "pacs", LinkedHosts.PacsAddress, LinkedHosts.SegmentationAddress);
         Segmentation = new StackSide(Hosts.Segmentation, "segmentation", LinkedHosts.SegmentationAddress, LinkedHosts.PacsAddress);
+        Pacs.CopyViewerTarball();
         await Pacs.UpAsync();
         await Pacs.MakeAsync(["link-bundle"], TimeSpan.FromMinutes(1));
         // Copied to the other machine, as scp would.
@@ -191,6 +192,7 @@ public sealed class TwoSidedStackTests(TwoSidedStack stack) : IClassFixture<TwoS
         File.Copy(Path.Combine(segmentation.StackDirectory, "link-bundle.tar"), bundle);
         var listing = (await ProcessRunner.RunAsync("tar", ["-tf", bundle], TimeSpan.FromSeconds(10))).Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal(["./bridge-token", "./link-ca.pem", "./link-password", "./link.txt"], listing.Where(f => f != "./").Order(StringComparer.Ordinal));
+        pacs.CopyViewerTarball();
         await pacs.UpAsync(bundle, certificates.Settings(ports, certificates.PacsCertificate, certificates.PacsKey));
 
         foreach (var side in new[] { pacs, segmentation })
