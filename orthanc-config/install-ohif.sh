@@ -18,7 +18,9 @@ if [[ "$(cat "$ohif/VERSION" 2>/dev/null)" != "$OHIF_VERSION" || ! -f "$dist/ind
     tarball="$STACK/cache/ohif-app-$OHIF_VERSION.tgz"
     if [[ ! -s "$tarball" ]]; then
         step "downloading the OHIF viewer @ohif/app@$OHIF_VERSION from npm (about 50 MB, once)"
-        if ! out="$(cd "$STACK/cache" && npm pack "@ohif/app@$OHIF_VERSION" --silent 2>&1)"; then
+        # npm's own cache first: a machine without internet access (or one that already fetched it) is not kept
+        # waiting for npm's retries.
+        if ! out="$(cd "$STACK/cache" && npm pack "@ohif/app@$OHIF_VERSION" --silent --prefer-offline 2>&1)"; then
             printf '%s\n' "$out" | tail -n 5 >&2
             die "npm could not fetch @ohif/app@$OHIF_VERSION from $(npm config get registry 2>/dev/null). Fix: check the network and npm's registry setting, or pick a published version with ORTHANCSEG_OHIF_VERSION (npm view @ohif/app versions)."
         fi

@@ -245,27 +245,18 @@ write_link_env() {
 }
 
 # This side's link files: from the bundle the other side wrote (LINK=bundle.tar), from the operator's own files
-# (ORTHANCSEG_LINK_CA, _CERT, _KEY), or a new private CA. Then this side's certificate names LISTEN.
+# (ORTHANCSEG_LINK_CA, _CERT, _KEY; with LINK= too when the other side holds the shared secrets), or a new private CA.
+# Then this side's certificate names LISTEN.
 link_prepare() {
     split_role || return 0
     local own
     own="$(link_cert_name "$ROLE")"
     make_dirs root:root 0700 "$LINK_DIR"
     ensure_secret link-password
-    if [[ -n "${ORTHANCSEG_LINK_BUNDLE:-}" ]]; then
-        link_consume "$ORTHANCSEG_LINK_BUNDLE"
-    elif [[ -n "${ORTHANCSEG_LINK_CA:-}${ORTHANCSEG_LINK_CERT:-}${ORTHANCSEG_LINK_KEY:-}" ]]; then
-        local key
-        for key in ORTHANCSEG_LINK_CA ORTHANCSEG_LINK_CERT ORTHANCSEG_LINK_KEY; do
-            [[ -r "${!key:-}" ]] || die "$key must name a readable PEM file (operator-provided link certificates need all three: CA, this side's certificate and its key)"
-        done
-        install -m 644 "$ORTHANCSEG_LINK_CA" "$LINK_DIR/link-ca.pem"
-        install -m 644 "$ORTHANCSEG_LINK_CERT" "$LINK_DIR/$own.pem"
-        install -m 600 "$ORTHANCSEG_LINK_KEY" "$LINK_DIR/$own.key"
-        openssl verify -CAfile "$LINK_DIR/link-ca.pem" "$LINK_DIR/$own.pem" >/dev/null 2>&1 \
-            || die "ORTHANCSEG_LINK_CERT does not chain to ORTHANCSEG_LINK_CA (openssl verify)"
-        ok "link: the operator's CA and certificate for $LISTEN installed"
-    elif [[ ! -s "$LINK_DIR/link-ca.pem" ]]; then
+    [[ -n "${ORTHANCSEG_LINK_BUNDLE:-}" ]] && link_consume "$ORTHANCSEG_LINK_BUNDLE"
+    if [[ -n "${ORTHANCSEG_LINK_CA:-}${ORTHANCSEG_LINK_CERT:-}${ORTHANCSEG_LINK_KEY:-}" ]]; then
+        link_operator_files "$own"
+    elif [[ -z "${ORTHANCSEG_LINK_BUNDLE:-}" && ! -s "$LINK_DIR/link-ca.pem" ]]; then
         "$ORTHANCSEG_CONFIG_DIR/link-certs.sh" ca "$LINK_DIR"
         ok "link: a private CA made in $LINK_DIR (its key stays on this machine)"
     fi
@@ -273,14 +264,43 @@ link_prepare() {
         "$ORTHANCSEG_CONFIG_DIR/link-certs.sh" cert "$LINK_DIR" "$own" "$LISTEN"
     fi
     [[ -s "$LINK_DIR/$own.pem" && -s "$LINK_DIR/$own.key" ]] \
-        || die "link: no certificate for this side in $LINK_DIR. Fix: make up ROLE=$ROLE ... LINK=<the bundle the other side's make link-bundle wrote>"
-    openssl x509 -in "$LINK_DIR/$own.pem" -noout -ext subjectAltName 2>/dev/null | grep -q "IP Address:$LISTEN\(,\|$\)" \
+        || die "link: no certificate for this side in $LINK_DIR. Fix: make up ROLE=$ROLE ... LINK=<the bundle the other side's make link-bundle wrote>, or this side's own certificate with ORTHANCSEG_LINK_CA, ORTHANCSEG_LINK_CERT and ORTHANCSEG_LINK_KEY"
+    cert_names "$LINK_DIR/$own.pem" "$LISTEN" \
         || die "link: the certificate $LINK_DIR/$own.pem does not name LISTEN=$LISTEN. Fix: a bundle made for this address (make link-bundle on the other side with PEER=$LISTEN)"
     # make status asks Orthanc across the link as the worker does; curl reads the password from this file, not its arguments.
     (umask 077 && printf 'machine %s login %s password %s\n' "$PEER" "$LINK_USER" "$(secret link-password)" >"$LINK_DIR/peer.netrc")
     if [[ -s "$LINK_DIR/link-ca.key" && ! -s "$LINK_BUNDLE" ]]; then
         link_bundle_write
     fi
+}
+
+# Does the certificate PEM name ADDRESS as an IP subjectAltName?
+cert_names() {
+    openssl x509 -in "$1" -noout -ext subjectAltName 2>/dev/null | tail -n +2 | tr -d ' ' | tr ',' '\n' | grep -qxF "IPAddress:$2"
+}
+
+# The operator's own CA, certificate and key (docs/deployment.md, "Your own certificates"), checked before anything is
+# installed: a typo fails here, not at the other side's first connection.
+link_operator_files() {
+    local own="$1" key
+    for key in ORTHANCSEG_LINK_CA ORTHANCSEG_LINK_CERT ORTHANCSEG_LINK_KEY; do
+        [[ -r "${!key:-}" ]] || die "$key must name a readable PEM file (operator-provided link certificates need all three: CA, this side's certificate and its key)"
+    done
+    openssl verify -CAfile "$ORTHANCSEG_LINK_CA" "$ORTHANCSEG_LINK_CERT" >/dev/null 2>&1 \
+        || die "ORTHANCSEG_LINK_CERT=$ORTHANCSEG_LINK_CERT does not chain to ORTHANCSEG_LINK_CA=$ORTHANCSEG_LINK_CA (openssl verify -CAfile CA CERT). Fix: the certificate your CA signed for this side, and that CA's certificate"
+    cert_names "$ORTHANCSEG_LINK_CERT" "$LISTEN" \
+        || die "ORTHANCSEG_LINK_CERT=$ORTHANCSEG_LINK_CERT does not name LISTEN=$LISTEN as an IP subjectAltName (it names: $(openssl x509 -in "$ORTHANCSEG_LINK_CERT" -noout -ext subjectAltName 2>/dev/null | tail -n +2 | tr -d ' ')). Fix: a certificate with subjectAltName IP:$LISTEN, or the LISTEN it was made for"
+    [[ "$(openssl x509 -in "$ORTHANCSEG_LINK_CERT" -noout -pubkey 2>/dev/null)" == "$(openssl pkey -in "$ORTHANCSEG_LINK_KEY" -pubout 2>/dev/null)" ]] \
+        || die "ORTHANCSEG_LINK_KEY=$ORTHANCSEG_LINK_KEY is not the private key of ORTHANCSEG_LINK_CERT (their public keys differ, or the key is not an unencrypted PEM key)"
+    if [[ -n "${ORTHANCSEG_LINK_BUNDLE:-}" ]] && ! cmp -s <(openssl x509 -in "$ORTHANCSEG_LINK_CA" -outform DER 2>/dev/null) <(openssl x509 -in "$LINK_DIR/link-ca.pem" -outform DER 2>/dev/null); then
+        die "LINK=$ORTHANCSEG_LINK_BUNDLE holds another CA than ORTHANCSEG_LINK_CA=$ORTHANCSEG_LINK_CA: the other side trusts its CA only. Fix: give both sides the same CA"
+    fi
+    # A private CA made by an earlier make up would sign this side's certificate again: it is replaced.
+    [[ -f "$LINK_DIR/link-ca.key" ]] && mv "$LINK_DIR/link-ca.key" "$LINK_DIR/link-ca.key.replaced"
+    install -m 644 "$ORTHANCSEG_LINK_CA" "$LINK_DIR/link-ca.pem"
+    install -m 644 "$ORTHANCSEG_LINK_CERT" "$LINK_DIR/$own.pem"
+    install -m 600 "$ORTHANCSEG_LINK_KEY" "$LINK_DIR/$own.key"
+    ok "link: the operator's CA and certificate for $LISTEN installed"
 }
 
 # The tarball the other side is given: the CA certificate, the other side's certificate and key (when this side holds
@@ -1144,7 +1164,7 @@ EOF
 write_ports() {
     printf '%s\n' "ORTHANCSEG_PG_PORT=$PG_PORT" "ORTHANCSEG_ORTHANC_HTTP_PORT=$ORTHANC_HTTP_PORT" \
         "ORTHANCSEG_ORTHANC_DICOM_PORT=$ORTHANC_DICOM_PORT" "ORTHANCSEG_OHIF_PORT=$OHIF_PORT" "ORTHANCSEG_WORKER_PORT=$WORKER_PORT" \
-        "ORTHANCSEG_ADMINER_PORT=$ADMINER_PORT" \
+        "ORTHANCSEG_ADMINER_PORT=$ADMINER_PORT" "ORTHANCSEG_LINK_ORTHANC_PORT=$LINK_ORTHANC_PORT" \
         > "$STACK/ports.env"
 }
 
@@ -1274,12 +1294,17 @@ Where:
   services run as $SERVICE_USER (Orthanc, worker, nginx, php-fpm)$(external_pg || echo ", $PG_USER (PostgreSQL, data in $PG_HOME)")
   secrets         $SECRETS (root only); the services' copies in $SERVICE_SECRETS
   logs            $LOGS   (nginx and php-fpm: $WEB_LOGS)
-  Orthanc files   $ORTHANC_DIR/storage
-  datasets        ${ORTHANCSEG_NNUNET_RAW:-$DATA_DIR/nnUNet_raw}
-  CLI             $STACK/bin/orthancseg   (address and admin token from this folder)
-  Adminer         http://127.0.0.1:$ADMINER_PORT/   read-only user $PG_BROWSER_ROLE, password: cat $SECRETS/pg-browser-password
-  pgAdmin         import $PGADMIN_SERVERS
 EOF
+    # What this side holds: on two machines, Orthanc's files are on the PACS side, the rest on the segmentation side.
+    [[ "$ROLE" != segmentation ]] && say "  Orthanc files   $ORTHANC_DIR/storage"
+    if [[ "$ROLE" != pacs ]]; then
+        say "  datasets        ${ORTHANCSEG_NNUNET_RAW:-$DATA_DIR/nnUNet_raw}"
+        say "  CLI             $STACK/bin/orthancseg   (address and admin token from this folder)"
+        [[ "$ROLE" == all ]] && say "  Adminer         http://127.0.0.1:$ADMINER_PORT/   read-only user $PG_BROWSER_ROLE, password: cat $SECRETS/pg-browser-password"
+        say "  pgAdmin         import $PGADMIN_SERVERS"
+    fi
+    split_role && say "  link            $LINK_DIR (CA and this side's certificate)$([[ -s "$LINK_BUNDLE" ]] && echo "; for the other side: $LINK_BUNDLE")"
+    return 0
 }
 
 case "${1:-}" in

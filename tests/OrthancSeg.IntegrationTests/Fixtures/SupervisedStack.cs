@@ -25,7 +25,7 @@ public sealed class SupervisedStack : IAsyncLifetime
     private GrpcChannel? _channel;
 
     /// <summary>The private folder (mode 700) that holds the state folder.</summary>
-    public string PrivateFolder { get; } = Path.Combine(Path.GetTempPath(), "orthancseg-private-" + Guid.NewGuid().ToString("N")[..12]);
+    public string PrivateFolder { get; } = NewPrivateFolder();
 
     public string StackDirectory => Path.Combine(PrivateFolder, "stack");
 
@@ -42,7 +42,7 @@ public sealed class SupervisedStack : IAsyncLifetime
     public int AdminerPort => _ports[5];
 
     /// <summary>The state folder's real path (StackDirectory may be a link to it).</summary>
-    public string StateFolder => new DirectoryInfo(StackDirectory).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? StackDirectory;
+    public string StateFolder => RealPath(StackDirectory);
 
     public Uri ViewerUrl => new($"http://127.0.0.1:{OhifPort}/");
 
@@ -54,8 +54,7 @@ public sealed class SupervisedStack : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        Directory.CreateDirectory(PrivateFolder);
-        File.SetUnixFileMode(PrivateFolder, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        CreatePrivate(PrivateFolder);
         await StackAsync("up", TimeSpan.FromMinutes(8));
         _channel = GrpcChannel.ForAddress($"http://127.0.0.1:{WorkerPort}");
         var token = (await File.ReadAllTextAsync(Path.Combine(StackDirectory, "secrets", "admin-token"))).Trim();
@@ -67,18 +66,41 @@ public sealed class SupervisedStack : IAsyncLifetime
     public async Task DisposeAsync()
     {
         _channel?.Dispose();
-        // What make up placed outside the private folder (as root: the state folder, the viewer; an older make up also
-        // PostgreSQL's data and nginx's temporary files).
+        await RemoveAfterAsync(PrivateFolder, StackDirectory, () => StackAsync("down", TimeSpan.FromMinutes(3)));
+    }
+
+    /// <summary>A new path for a private folder (<see cref="CreatePrivate"/>) in the temporary folder.</summary>
+    internal static string NewPrivateFolder() => Path.Combine(Path.GetTempPath(), "orthancseg-private-" + Guid.NewGuid().ToString("N")[..12]);
+
+    /// <summary>Creates a folder only its owner can enter (mode 700), like a clone under /root.</summary>
+    internal static void CreatePrivate(string folder)
+    {
+        Directory.CreateDirectory(folder);
+        File.SetUnixFileMode(folder, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+    }
+
+    /// <summary>A state folder's real path (make up may have made it a link to /var/lib/orthancseg).</summary>
+    internal static string RealPath(string stackDirectory) =>
+        new DirectoryInfo(stackDirectory).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? stackDirectory;
+
+    /// <summary>
+    /// Stops a stack (<paramref name="down"/>: make down), then removes the private folder that holds its state folder and
+    /// what make up placed outside it (as root: the state folder, the viewer; an older make up also PostgreSQL's data and
+    /// nginx's temporary files), even when make down failed.
+    /// </summary>
+    internal static async Task RemoveAfterAsync(string privateFolder, string stackDirectory, Func<Task> down)
+    {
+        var stateFolder = RealPath(stackDirectory);
         var outside = new[] { "pg", "ohif", Path.Combine("nginx", "tmp") }
-            .Select(p => new DirectoryInfo(Path.Combine(StateFolder, p)))
+            .Select(p => new DirectoryInfo(Path.Combine(stateFolder, p)))
             .Where(d => d.LinkTarget is not null)
             .Select(d => d.ResolveLinkTarget(returnFinalTarget: true)!.FullName)
-            .Append(StateFolder)
-            .Where(d => d != StackDirectory)
+            .Append(stateFolder)
+            .Where(d => d != stackDirectory)
             .ToList();
         try
         {
-            await StackAsync("down", TimeSpan.FromMinutes(3));
+            await down();
         }
         finally
         {
@@ -86,9 +108,9 @@ public sealed class SupervisedStack : IAsyncLifetime
             {
                 Directory.Delete(directory, recursive: true);
             }
-            if (Directory.Exists(PrivateFolder))
+            if (Directory.Exists(privateFolder))
             {
-                Directory.Delete(PrivateFolder, recursive: true);
+                Directory.Delete(privateFolder, recursive: true);
             }
         }
     }
