@@ -22,6 +22,7 @@ internal static class AuditCommand
     {
         var token = new Option<string?>("--token") { Description = "Only calls made with the token of this name (admin, bridge, or a name from OrthancSeg:Auth:Tokens)" };
         var role = new Option<string?>("--role") { Description = "Only calls made with tokens of this role: bridge, viewer, operator or admin" };
+        role.CompletionSources.Add(Formatting.Words<Role>());
         var method = new Option<string?>("--method") { Description = "Only calls of this method: its last part (CreateWorkflow) or full path" };
         var status = new Option<string?>("--status") { Description = "Only calls that ended with this gRPC status: ok, permission_denied, not_found, …" };
         var since = new Option<DateTimeOffset?>("--since") { Description = "Only calls at or after this time (e.g. 2026-12-04T10:00Z)" };
@@ -43,7 +44,7 @@ internal static class AuditCommand
             if (parseResult.GetValue(role) is { } word)
             {
                 request.Role = Formatting.Parse<Role>(word) is { } parsed and not Role.Unspecified ? parsed
-                    : throw new CliException($"--role {word} is not a role; use bridge, viewer, operator or admin", ExitCodes.Unhealthy);
+                    : throw new CliException($"--role {word} is not a role; use bridge, viewer, operator or admin", ExitCodes.Usage);
             }
             if (parseResult.GetValue(since) is { } from)
             {

@@ -21,6 +21,7 @@ internal static class CasesCommand
     {
         var workflow = new Option<string?>("--workflow") { Description = "Only cases of this workflow" };
         var status = new Option<string?>("--status") { Description = "Only cases in this status: unlabeled, labeled or unusable" };
+        status.CompletionSources.Add(Formatting.Words<CaseStatus>());
         var limit = new Option<int>("--limit") { Description = "At most this many cases (0 = all)", DefaultValueFactory = _ => 0 };
         var command = new Command("list", "List cases, newest first") { workflow, status, limit };
         command.SetAction((parseResult, cancellationToken) => CommandRunner.RunAsync(parseResult, async (worker, output, ct) =>
@@ -28,7 +29,7 @@ internal static class CasesCommand
             var request = new ListCasesRequest { Workflow = parseResult.GetValue(workflow) ?? "", PageSize = 1000 };
             if (parseResult.GetValue(status) is { } s)
             {
-                request.Status = Formatting.Parse<CaseStatus>(s) ?? throw new CliException($"--status {s}: use unlabeled, labeled or unusable", ExitCodes.Unhealthy);
+                request.Status = Formatting.Parse<CaseStatus>(s) ?? throw new CliException($"--status {s}: use unlabeled, labeled or unusable", ExitCodes.Usage);
             }
             var max = parseResult.GetValue(limit);
             var all = await Paging.AllAsync(async token =>

@@ -41,7 +41,7 @@ internal static class InferenceCommand
             };
             if ((request.CaseKey.Length == 0) == (request.SeriesInstanceUid.Length == 0))
             {
-                throw new CliException("inference start: give --case KEY or --series UID", ExitCodes.Unhealthy);
+                throw new CliException("inference start: give --case KEY or --series UID", ExitCodes.Usage);
             }
             var inference = (await worker.Inference.StartInferenceAsync(request, deadline: DateTime.UtcNow + Deadline, cancellationToken: ct)).Inference;
             if (!parseResult.GetValue(wait))
@@ -62,17 +62,12 @@ internal static class InferenceCommand
                 await foreach (var update in watch.ResponseStream.ReadAllAsync(ct))
                 {
                     inference = update.Inference;
-                    if (!output.Json)
-                    {
-                        output.Status(string.Create(CultureInfo.InvariantCulture, $"inference {inference.Id}: {Formatting.Word(inference.State)}")
-                            + (inference.Attempts > 1 ? string.Create(CultureInfo.InvariantCulture, $" (attempt {inference.Attempts})") : ""));
-                    }
+                    // One case: no count to show, only its state and how long it has taken.
+                    output.Progress(string.Create(CultureInfo.InvariantCulture, $"inference {inference.Id}"), 0, 0, "",
+                        Formatting.Word(inference.State) + (inference.Attempts > 1 ? string.Create(CultureInfo.InvariantCulture, $" (attempt {inference.Attempts})") : ""));
                 }
             }
-            if (!output.Json)
-            {
-                output.EndStatus();
-            }
+            output.EndProgress();
             Print(output, inference);
             return inference.State == InferenceState.Succeeded ? ExitCodes.Ok : ExitCodes.Unhealthy;
         }, cancellationToken));

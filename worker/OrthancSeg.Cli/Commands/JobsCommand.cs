@@ -23,6 +23,7 @@ internal static class JobsCommand
     {
         var kind = new Option<string?>("--kind") { Description = "Only jobs of this kind: series, segmentation, backfill, snapshot, …" };
         var state = new Option<string?>("--state") { Description = "Only jobs in this state: queued, running, succeeded, failed, dead or cancelled" };
+        state.CompletionSources.Add(Formatting.Words<JobState>());
         var limit = new Option<int>("--limit") { Description = "At most this many, newest first (0 for all)", DefaultValueFactory = _ => 50 };
         var command = new Command("list", "List jobs, newest first") { kind, state, limit };
         command.SetAction((parseResult, cancellationToken) => CommandRunner.RunAsync(parseResult, async (worker, output, ct) =>
@@ -31,7 +32,7 @@ internal static class JobsCommand
             if (parseResult.GetValue(state) is { } word)
             {
                 request.State = Formatting.Parse<JobState>(word)
-                    ?? throw new CliException($"--state {word} is not a job state; use queued, running, succeeded, failed, dead or cancelled", ExitCodes.Unhealthy);
+                    ?? throw new CliException($"--state {word} is not a job state; use queued, running, succeeded, failed, dead or cancelled", ExitCodes.Usage);
             }
             var max = parseResult.GetValue(limit);
             if (max > 0)

@@ -134,7 +134,7 @@ internal static class LabelsCommand
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                throw new CliException($"labels import: cannot read {path.FullName}: {e.Message}", ExitCodes.Unhealthy);
+                throw new CliException($"labels import: cannot read {path.FullName}: {e.Message}", ExitCodes.Usage);
             }
             var label = (await worker.Labels.ImportLabelAsync(new ImportLabelRequest
             {

@@ -47,16 +47,12 @@ internal static class SnapshotsCommand
             {
                 await foreach (var update in watch.ResponseStream.ReadAllAsync(ct))
                 {
-                    if (!output.Json)
-                    {
-                        output.Status(Bar(update.Snapshot));
-                    }
+                    var s = update.Snapshot;
+                    output.Progress(string.Create(CultureInfo.InvariantCulture, $"snapshot {s.Id}"), s.CasesDone, s.CasesTotal, "cases",
+                        $"{Megabytes(s.BytesRead)} read  {Megabytes(s.BytesWritten)} written  {Formatting.Word(s.State)}");
                 }
             }
-            if (!output.Json)
-            {
-                output.EndStatus();
-            }
+            output.EndProgress();
             var final = (await worker.Snapshots.GetSnapshotAsync(new GetSnapshotRequest { Id = started.Id }, deadline: DateTime.UtcNow + Deadline, cancellationToken: ct)).Snapshot;
             Print(output, final);
             return final.State == SnapshotState.Succeeded ? ExitCodes.Ok : ExitCodes.Unhealthy;
@@ -104,15 +100,6 @@ internal static class SnapshotsCommand
             return ExitCodes.Ok;
         }, cancellationToken));
         return command;
-    }
-
-    /// <summary>"[########------------]  3/6 cases  212.4 MB read  48.1 MB written".</summary>
-    internal static string Bar(Snapshot s)
-    {
-        const int width = 30;
-        var filled = s.CasesTotal == 0 ? 0 : (int)Math.Round(width * (double)s.CasesDone / s.CasesTotal);
-        return string.Create(CultureInfo.InvariantCulture,
-            $"[{new string('#', filled)}{new string('-', width - filled)}] {s.CasesDone}/{s.CasesTotal} cases  {Megabytes(s.BytesRead)} read  {Megabytes(s.BytesWritten)} written  ({Formatting.Word(s.State)})");
     }
 
     private static void Print(ConsoleOutput output, Snapshot s)

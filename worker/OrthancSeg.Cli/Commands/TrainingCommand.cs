@@ -60,17 +60,10 @@ internal static partial class TrainingCommand
                 await foreach (var update in watch.ResponseStream.ReadAllAsync(ct))
                 {
                     run = update.Run;
-                    if (!output.Json)
-                    {
-                        output.Status(string.Create(CultureInfo.InvariantCulture, $"run {run.Id}: {Formatting.Word(run.State)}; ")
-                            + string.Join(", ", run.Steps.Select(s => $"{StepName(s)} {Formatting.Word(s.State)}")));
-                    }
+                    Progress(output, run);
                 }
             }
-            if (!output.Json)
-            {
-                output.EndStatus();
-            }
+            output.EndProgress();
             Print(output, run);
             return run.State == TrainingState.Succeeded ? ExitCodes.Ok : ExitCodes.Unhealthy;
         }, cancellationToken));
@@ -187,9 +180,14 @@ internal static partial class TrainingCommand
                         output.Line(string.Create(CultureInfo.InvariantCulture, $"run {changed.Id}: {now}"));
                         states = now;
                     }
+                    if (update.Run is { } current)
+                    {
+                        Progress(output, current);
+                    }
                 }
                 run = update.Run ?? run;
             }
+            output.EndProgress();
             if (run is not null && !output.Json && run.Error.Length > 0)
             {
                 output.Line(run.Error);
@@ -256,6 +254,11 @@ internal static partial class TrainingCommand
         }
     }
 
+    /// <summary>A run's progress: its steps (preprocessing and one per fold) that have ended, of all.</summary>
+    private static void Progress(ConsoleOutput output, TrainingRun run) =>
+        output.Progress(string.Create(CultureInfo.InvariantCulture, $"run {run.Id}"), run.Steps.Count(s => s.State is not (TrainingState.Queued or TrainingState.Running)),
+            run.Steps.Count, "steps", Formatting.Word(run.State));
+
     private static string StepName(TrainingStep s) => s.Kind == "preprocess" ? "preprocess" : $"fold {s.Fold}";
 
     /// <summary>"32G", "16000M", "1T" or a plain number of MiB.</summary>
@@ -264,7 +267,7 @@ internal static partial class TrainingCommand
         var match = MemoryPattern().Match(text.Trim());
         if (!match.Success)
         {
-            throw new CliException($"--memory {text} is not a size such as 32G or 16000M", ExitCodes.Unhealthy);
+            throw new CliException($"--memory {text} is not a size such as 32G or 16000M", ExitCodes.Usage);
         }
         var value = long.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture);
         return match.Groups[2].Value.ToUpperInvariant() switch
@@ -286,7 +289,7 @@ internal static partial class TrainingCommand
         {
             if (!long.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out var number))
             {
-                throw new CliException($"--time {text} is not a time limit such as 24:00:00 or 2-00:00:00", ExitCodes.Unhealthy);
+                throw new CliException($"--time {text} is not a time limit such as 24:00:00 or 2-00:00:00", ExitCodes.Usage);
             }
             numbers.Add(number);
         }
@@ -296,7 +299,7 @@ internal static partial class TrainingCommand
             4 => days + (numbers[1] * 3600) + (numbers[2] * 60) + numbers[3],
             3 when dash < 0 => (numbers[1] * 60) + numbers[2],
             2 when dash < 0 => numbers[1] * 60,
-            _ => throw new CliException($"--time {text} is not a time limit such as 24:00:00 or 2-00:00:00", ExitCodes.Unhealthy),
+            _ => throw new CliException($"--time {text} is not a time limit such as 24:00:00 or 2-00:00:00", ExitCodes.Usage),
         };
     }
 

@@ -80,13 +80,14 @@ internal static class WorkflowsCommand
     private static Command ListCommand()
     {
         var state = new Option<string?>("--state") { Description = "Only workflows in this state: active or paused" };
+        state.CompletionSources.Add(Formatting.Words<WorkflowState>());
         var command = new Command("list", "List workflows") { state };
         command.SetAction((parseResult, cancellationToken) => CommandRunner.RunAsync(parseResult, async (worker, output, ct) =>
         {
             var request = new ListWorkflowsRequest { PageSize = 500 };
             if (parseResult.GetValue(state) is { } s)
             {
-                request.State = Formatting.Parse<WorkflowState>(s) ?? throw new CliException($"--state {s}: use active or paused", ExitCodes.Unhealthy);
+                request.State = Formatting.Parse<WorkflowState>(s) ?? throw new CliException($"--state {s}: use active or paused", ExitCodes.Usage);
             }
             var all = await Paging.AllAsync(async token =>
             {
@@ -151,7 +152,7 @@ internal static class WorkflowsCommand
             if (request.UpdateMask.Paths.Count == 0)
             {
                 throw new CliException("Nothing to change: give training flags (e.g. --folds all --gpus 1) or retrain flags (e.g. --retrain on --retrain-after 10)",
-                    ExitCodes.Unhealthy);
+                    ExitCodes.Usage);
             }
             Show(output, (await worker.Workflows.UpdateWorkflowAsync(request, deadline: DateTime.UtcNow + Deadline, cancellationToken: ct)).Workflow);
             return ExitCodes.Ok;
@@ -170,7 +171,7 @@ internal static class WorkflowsCommand
             {
                 "on" => true,
                 "off" => false,
-                var other => throw new CliException($"auto-infer: '{other}' is not on or off", ExitCodes.Unhealthy),
+                var other => throw new CliException($"auto-infer: '{other}' is not on or off", ExitCodes.Usage),
             };
             var request = new UpdateWorkflowRequest
             {
@@ -208,13 +209,13 @@ internal static class WorkflowsCommand
             var pieces = part.Split('=', 2, StringSplitOptions.TrimEntries);
             if (pieces.Length != 2 || pieces[0].Length == 0 || !int.TryParse(pieces[1], NumberStyles.None, CultureInfo.InvariantCulture, out var value))
             {
-                throw new CliException($"--labels: '{part}' is not name=value (e.g. liver=1)", ExitCodes.Unhealthy);
+                throw new CliException($"--labels: '{part}' is not name=value (e.g. liver=1)", ExitCodes.Usage);
             }
             result.Add(new LabelDefinition { Name = pieces[0], Value = value });
         }
         if (result.Count == 0)
         {
-            throw new CliException("--labels: give at least one label, e.g. liver=1,tumor=2", ExitCodes.Unhealthy);
+            throw new CliException("--labels: give at least one label, e.g. liver=1,tumor=2", ExitCodes.Usage);
         }
         foreach (var synonym in synonyms)
         {
@@ -222,7 +223,7 @@ internal static class WorkflowsCommand
             var label = pieces.Length == 2 ? result.Find(l => string.Equals(l.Name, pieces[0], StringComparison.OrdinalIgnoreCase)) : null;
             if (label is null || pieces[1].Length == 0)
             {
-                throw new CliException($"--synonym: '{synonym}' is not label=synonym for one of the labels {string.Join(", ", result.Select(l => l.Name))}", ExitCodes.Unhealthy);
+                throw new CliException($"--synonym: '{synonym}' is not label=synonym for one of the labels {string.Join(", ", result.Select(l => l.Name))}", ExitCodes.Usage);
             }
             label.Synonyms.Add(pieces[1]);
         }

@@ -10,12 +10,10 @@ namespace OrthancSeg.Cli.Convert;
 /// <summary>
 /// <c>orthancseg convert …</c>: offline conversions between DICOM series, DICOM SEG and NIfTI, with the same
 /// code the worker uses, for checking data by hand and for scripts. They need no worker and no Orthanc.
-/// Exit codes: 0 done, 1 refused (the message says why), 3 nothing written because the label map is empty.
+/// Exit codes: 0 done, 1 refused (the message says why), 3 nothing written because the label map is empty (see <see cref="ExitCodes"/>).
 /// </summary>
 internal static class ConvertCommand
 {
-    private const int Refused = 1;
-    private const int NothingWritten = 3;
 
     public static Command Create()
     {
@@ -45,7 +43,7 @@ internal static class ConvertCommand
             var series = BuildSeries(parse.GetValue(folder)!, parse.GetValue(seriesUid));
             NiftiWriter.WriteFile(series.Volume, parse.GetValue(output)!);
             Console.Out.WriteLine(series.Summary);
-            return 0;
+            return ExitCodes.Ok;
         }));
         return command;
     }
@@ -73,7 +71,7 @@ internal static class ConvertCommand
                     $"segment {segment.Segment.Number} '{segment.Segment.Label}' → {segment.Value}: {segment.VoxelCount} voxels on {segment.Slices.Count} slice(s)"));
             }
             Warn(result.Warnings);
-            return 0;
+            return ExitCodes.Ok;
         }));
         return command;
     }
@@ -104,7 +102,7 @@ internal static class ConvertCommand
             if (!result.Written)
             {
                 Console.Error.WriteLine($"orthancseg: no SEG written: {result.NotWrittenReason}");
-                return NothingWritten;
+                return ExitCodes.NothingWritten;
             }
             File.WriteAllBytes(parse.GetValue(output)!, DicomWriter.ToBytes(DicomFile.Create(result.Segmentation!)));
             foreach (var segment in result.Segments)
@@ -112,7 +110,7 @@ internal static class ConvertCommand
                 Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"segment {segment.Number} '{segment.Label}' ← {segment.Value}: {segment.VoxelCount} voxels in {segment.FrameCount} frame(s)"));
             }
-            return 0;
+            return ExitCodes.Ok;
         }));
         return command;
     }
@@ -159,7 +157,7 @@ internal static class ConvertCommand
         catch (Exception e) when (e is DicomException or IOException or UnauthorizedAccessException)
         {
             Console.Error.WriteLine($"orthancseg: {e.Message}");
-            return Refused;
+            return ExitCodes.Unhealthy;
         }
     }
 }
