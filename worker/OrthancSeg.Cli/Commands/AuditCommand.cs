@@ -3,6 +3,7 @@ using System.Globalization;
 using Google.Protobuf.WellKnownTypes;
 using OrthancSeg.Cli.Connection;
 using OrthancSeg.Contracts.V1;
+using OrthancSeg.Cli.Output;
 
 namespace OrthancSeg.Cli.Commands;
 
@@ -15,7 +16,9 @@ internal static class AuditCommand
     {
         var command = new Command("audit", "The audit log: every call that changed something (or tried to), with its token's name and role");
         command.Subcommands.Add(ListCommand());
-        return command;
+        return command.WithExamples(
+            "orthancseg audit list",
+            "orthancseg audit list --role operator --since 2026-12-04T10:00Z");
     }
 
     private static Command ListCommand()
@@ -83,7 +86,10 @@ internal static class AuditCommand
             }
             return ExitCodes.Ok;
         }, cancellationToken));
-        return command;
+        return command.WithExamples(
+            "orthancseg audit list",
+            "orthancseg audit list --token alice --method CreateWorkflow",
+            "orthancseg audit list --status permission_denied --limit 0 --json");
     }
 
     /// <summary>"/orthancseg.v1.WorkflowService/CreateWorkflow" → "WorkflowService/CreateWorkflow": the package is the same for every entry.</summary>

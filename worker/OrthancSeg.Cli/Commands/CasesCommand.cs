@@ -1,6 +1,7 @@
 using System.CommandLine;
 using OrthancSeg.Cli.Connection;
 using OrthancSeg.Contracts.V1;
+using OrthancSeg.Cli.Output;
 
 namespace OrthancSeg.Cli.Commands;
 
@@ -14,7 +15,9 @@ internal static class CasesCommand
         var command = new Command("cases", "List and show cases (series admitted to a workflow)");
         command.Subcommands.Add(ListCommand());
         command.Subcommands.Add(ShowCommand());
-        return command;
+        return command.WithExamples(
+            "orthancseg cases list --workflow liver-ct",
+            "orthancseg cases show liverct_k3m9x2ab");
     }
 
     private static Command ListCommand()
@@ -50,7 +53,10 @@ internal static class CasesCommand
             }
             return ExitCodes.Ok;
         }, cancellationToken));
-        return command;
+        return command.WithExamples(
+            "orthancseg cases list --workflow liver-ct",
+            "orthancseg cases list --status labeled --limit 20",
+            "orthancseg cases list --workflow liver-ct --json");
     }
 
     private static Command ShowCommand()
@@ -100,7 +106,9 @@ internal static class CasesCommand
             output.Table(["SLICE", "SOP INSTANCE UID"], c.SopInstanceUids.Select((uid, i) => (IReadOnlyList<string>)[Formatting.Number(i), uid]));
             return ExitCodes.Ok;
         }, cancellationToken));
-        return command;
+        return command.WithExamples(
+            "orthancseg cases show liverct_k3m9x2ab",
+            "orthancseg cases show liverct_k3m9x2ab --json");
     }
 
     private static object ToJson(Case c, IEnumerable<Label>? labels = null) => new

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using OrthancSeg.Contracts.V1;
 using OrthancSeg.Cli.Connection;
+using OrthancSeg.Cli.Output;
 
 namespace OrthancSeg.Cli.Commands;
 
@@ -37,7 +38,7 @@ internal static class DeadLettersCommand
             }
             return ExitCodes.Ok;
         }, cancellationToken));
-        command.Subcommands.Add(list);
+        command.Subcommands.Add(list.WithExamples("orthancseg dead-letters list", "orthancseg dead-letters list --json"));
 
         var id = new Argument<long>("id") { Description = "The dead letter's id (from dead-letters list)" };
         var retry = new Command("retry", "Queue a dead letter again with fresh attempts") { id };
@@ -55,7 +56,7 @@ internal static class DeadLettersCommand
             }
             return ExitCodes.Ok;
         }, cancellationToken));
-        command.Subcommands.Add(retry);
+        command.Subcommands.Add(retry.WithExamples("orthancseg dead-letters retry 7"));
 
         var discard = new Command("discard", "End a dead letter for good: its job becomes cancelled and is not retried; its snapshot or training run stays failed") { id };
         discard.SetAction((parseResult, cancellationToken) => CommandRunner.RunAsync(parseResult, async (worker, output, ct) =>
@@ -74,7 +75,9 @@ internal static class DeadLettersCommand
             }
             return job.State == JobState.Cancelled ? ExitCodes.Ok : ExitCodes.Unhealthy;
         }, cancellationToken));
-        command.Subcommands.Add(discard);
-        return command;
+        command.Subcommands.Add(discard.WithExamples("orthancseg dead-letters discard 7"));
+        return command.WithExamples(
+            "orthancseg dead-letters list",
+            "orthancseg dead-letters retry 7");
     }
 }

@@ -19,7 +19,9 @@ internal static class InferenceCommand
         command.Subcommands.Add(ListCommand());
         command.Subcommands.Add(ShowCommand());
         command.Subcommands.Add(CancelCommand());
-        return command;
+        return command.WithExamples(
+            "orthancseg inference start --workflow liver-ct --case liverct_k3m9x2ab --wait",
+            "orthancseg inference list --workflow liver-ct");
     }
 
     private static Command StartCommand()
@@ -71,7 +73,9 @@ internal static class InferenceCommand
             Print(output, inference);
             return inference.State == InferenceState.Succeeded ? ExitCodes.Ok : ExitCodes.Unhealthy;
         }, cancellationToken));
-        return command;
+        return command.WithExamples(
+            "orthancseg inference start --workflow liver-ct --case liverct_k3m9x2ab",
+            "orthancseg inference start --workflow liver-ct --series 1.2.826.0.1.3680043.8.498.1 --model 2 --wait");
     }
 
     private static Command ListCommand()
@@ -100,7 +104,9 @@ internal static class InferenceCommand
                     Formatting.Time(i.CreateTime), FirstLine(i.Error)]));
             return ExitCodes.Ok;
         }, cancellationToken));
-        return command;
+        return command.WithExamples(
+            "orthancseg inference list",
+            "orthancseg inference list --case liverct_k3m9x2ab --json");
     }
 
     private static Command ShowCommand()
@@ -113,7 +119,8 @@ internal static class InferenceCommand
                 cancellationToken: ct)).Inference);
             return ExitCodes.Ok;
         }, cancellationToken));
-        return command;
+        return command.WithExamples(
+            "orthancseg inference show 5");
     }
 
     private static Command CancelCommand()
@@ -134,7 +141,8 @@ internal static class InferenceCommand
             }
             return ExitCodes.Ok;
         }, cancellationToken));
-        return command;
+        return command.WithExamples(
+            "orthancseg inference cancel 5");
     }
 
     private static void Print(ConsoleOutput output, Inference i)

@@ -16,7 +16,9 @@ internal static class JobsCommand
         command.Subcommands.Add(ListCommand());
         command.Subcommands.Add(ShowCommand());
         command.Subcommands.Add(CancelCommand());
-        return command;
+        return command.WithExamples(
+            "orthancseg jobs list --state running",
+            "orthancseg jobs cancel 42");
     }
 
     private static Command ListCommand()
@@ -62,7 +64,10 @@ internal static class JobsCommand
             }
             return ExitCodes.Ok;
         }, cancellationToken));
-        return command;
+        return command.WithExamples(
+            "orthancseg jobs list",
+            "orthancseg jobs list --state failed --kind snapshot",
+            "orthancseg jobs list --limit 0 --json");
     }
 
     private static Command ShowCommand()
@@ -75,7 +80,8 @@ internal static class JobsCommand
             Print(output, job);
             return ExitCodes.Ok;
         }, cancellationToken));
-        return command;
+        return command.WithExamples(
+            "orthancseg jobs show 42");
     }
 
     private static Command CancelCommand()
@@ -99,7 +105,8 @@ internal static class JobsCommand
             }
             return job.State == JobState.Cancelled ? ExitCodes.Ok : ExitCodes.Unhealthy;
         }, cancellationToken));
-        return command;
+        return command.WithExamples(
+            "orthancseg jobs cancel 42");
     }
 
     private static void Print(ConsoleOutput output, Job j)

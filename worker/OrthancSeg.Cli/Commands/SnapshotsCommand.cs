@@ -18,7 +18,9 @@ internal static class SnapshotsCommand
         command.Subcommands.Add(ExportCommand());
         command.Subcommands.Add(ListCommand());
         command.Subcommands.Add(ShowCommand());
-        return command;
+        return command.WithExamples(
+            "orthancseg snapshots export --workflow liver-ct --wait",
+            "orthancseg snapshots list");
     }
 
     private static Command ExportCommand()
@@ -57,7 +59,10 @@ internal static class SnapshotsCommand
             Print(output, final);
             return final.State == SnapshotState.Succeeded ? ExitCodes.Ok : ExitCodes.Unhealthy;
         }, cancellationToken));
-        return command;
+        return command.WithExamples(
+            "orthancseg snapshots export --workflow liver-ct",
+            "orthancseg snapshots export --workflow liver-ct --wait",
+            "orthancseg snapshots export --workflow liver-ct --wait --json");
     }
 
     private static Command ListCommand()
@@ -85,7 +90,9 @@ internal static class SnapshotsCommand
                     Formatting.Time(s.CreateTime), s.DatasetPath]));
             return ExitCodes.Ok;
         }, cancellationToken));
-        return command;
+        return command.WithExamples(
+            "orthancseg snapshots list",
+            "orthancseg snapshots list --workflow liver-ct --json");
     }
 
     private static Command ShowCommand()
@@ -99,7 +106,9 @@ internal static class SnapshotsCommand
             Print(output, snapshot);
             return ExitCodes.Ok;
         }, cancellationToken));
-        return command;
+        return command.WithExamples(
+            "orthancseg snapshots show 3",
+            "orthancseg snapshots show 3 --json");
     }
 
     private static void Print(ConsoleOutput output, Snapshot s)

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using OrthancSeg.Cli.Connection;
 using OrthancSeg.Contracts.V1;
+using OrthancSeg.Cli.Output;
 
 namespace OrthancSeg.Cli.Commands;
 
@@ -12,7 +13,7 @@ internal static class StatusCommand
 
     public static Command Create()
     {
-        var command = new Command("status", "Show the worker's version and the state of its dependencies (exit 0 healthy, 1 unhealthy, 2 unreachable)");
+        var command = new Command("status", "Show the worker's version and the state of its dependencies (exit 0 healthy, 1 unhealthy, 8 unreachable)");
         command.SetAction((parseResult, cancellationToken) => CommandRunner.RunAsync(parseResult, async (worker, output, ct) =>
         {
             var status = await worker.Status.GetSystemStatusAsync(new GetSystemStatusRequest(),
@@ -39,6 +40,8 @@ internal static class StatusCommand
             }
             return healthy ? ExitCodes.Ok : ExitCodes.Unhealthy;
         }, cancellationToken));
-        return command;
+        return command.WithExamples(
+            "orthancseg status",
+            "orthancseg status --json");
     }
 }

@@ -22,7 +22,9 @@ internal static partial class TrainingCommand
         command.Subcommands.Add(LogsCommand());
         command.Subcommands.Add(WatchCommand());
         command.Subcommands.Add(CancelCommand());
-        return command;
+        return command.WithExamples(
+            "orthancseg training start --workflow liver-ct --wait",
+            "orthancseg training watch 1");
     }
 
     private static Command StartCommand()
@@ -67,7 +69,10 @@ internal static partial class TrainingCommand
             Print(output, run);
             return run.State == TrainingState.Succeeded ? ExitCodes.Ok : ExitCodes.Unhealthy;
         }, cancellationToken));
-        return command;
+        return command.WithExamples(
+            "orthancseg training start --workflow liver-ct --folds 0,1,2,3,4 --gpus 1 --wait",
+            "orthancseg training start --workflow liver-ct --snapshot 3 --backend slurm --partition gpu --time 2-00:00:00",
+            "orthancseg training start --workflow liver-ct --configuration 2d --folds all");
     }
 
     private static Command ListCommand()
@@ -95,7 +100,9 @@ internal static partial class TrainingCommand
                     OneLine(r.Error)]));
             return ExitCodes.Ok;
         }, cancellationToken));
-        return command;
+        return command.WithExamples(
+            "orthancseg training list",
+            "orthancseg training list --workflow liver-ct --json");
     }
 
     private static Command ShowCommand()
@@ -108,7 +115,8 @@ internal static partial class TrainingCommand
                 deadline: DateTime.UtcNow + Deadline, cancellationToken: ct)).Run);
             return ExitCodes.Ok;
         }, cancellationToken));
-        return command;
+        return command.WithExamples(
+            "orthancseg training show 1");
     }
 
     private static Command LogsCommand()
@@ -138,7 +146,10 @@ internal static partial class TrainingCommand
                 await Task.Delay(TimeSpan.FromSeconds(1), ct);
             }
         }, cancellationToken));
-        return command;
+        return command.WithExamples(
+            "orthancseg training logs 1",
+            "orthancseg training logs 1 --step 0 --lines 20",
+            "orthancseg training logs 1 --step 2 --follow");
     }
 
     private static Command WatchCommand()
@@ -194,7 +205,10 @@ internal static partial class TrainingCommand
             }
             return run?.State == TrainingState.Succeeded ? ExitCodes.Ok : ExitCodes.Unhealthy;
         }, cancellationToken));
-        return command;
+        return command.WithExamples(
+            "orthancseg training watch 1",
+            "orthancseg training watch 1 --logs",
+            "orthancseg training watch 1 --json");
     }
 
     private static Command CancelCommand()
@@ -208,7 +222,8 @@ internal static partial class TrainingCommand
             Print(output, run);
             return run.Steps.All(s => s.State is not (TrainingState.Queued or TrainingState.Running)) ? ExitCodes.Ok : ExitCodes.Unhealthy;
         }, cancellationToken));
-        return command;
+        return command.WithExamples(
+            "orthancseg training cancel 1");
     }
 
     private static void Print(ConsoleOutput output, TrainingRun r)

@@ -19,9 +19,11 @@ internal static class WorkflowsCommand
         command.Subcommands.Add(GetCommand());
         command.Subcommands.Add(UpdateCommand());
         command.Subcommands.Add(AutoInferCommand());
-        command.Subcommands.Add(StateCommand("pause", "Stop admitting new series (labels are still recorded)", pause: true));
-        command.Subcommands.Add(StateCommand("resume", "Admit series again and backfill what arrived meanwhile", pause: false));
-        return command;
+        command.Subcommands.Add(StateCommand("pause", "Stop admitting new series (labels are still recorded)", pause: true).WithExamples("orthancseg workflows pause liver-ct"));
+        command.Subcommands.Add(StateCommand("resume", "Admit series again and backfill what arrived meanwhile", pause: false).WithExamples("orthancseg workflows resume liver-ct"));
+        return command.WithExamples(
+            "orthancseg workflows list",
+            "orthancseg workflows get liver-ct");
     }
 
     private static Command CreateCommand()
@@ -74,7 +76,9 @@ internal static class WorkflowsCommand
             Show(output, response.Workflow);
             return ExitCodes.Ok;
         }, cancellationToken));
-        return command;
+        return command.WithExamples(
+            "orthancseg workflows create --name liver-ct --dataset-id 501 --modality CT --series-description '(?i)abdomen|liver' --labels liver=1,tumor=2 --synonym tumor=lesion",
+            "orthancseg workflows create --name spleen-ct --dataset-id 502 --labels spleen=1 --folds all --gpus 1 --retrain on --retrain-after 20");
     }
 
     private static Command ListCommand()
@@ -107,7 +111,9 @@ internal static class WorkflowsCommand
             }
             return ExitCodes.Ok;
         }, cancellationToken));
-        return command;
+        return command.WithExamples(
+            "orthancseg workflows list",
+            "orthancseg workflows list --state paused --json");
     }
 
     private static Command GetCommand()
@@ -122,7 +128,9 @@ internal static class WorkflowsCommand
             Show(output, response.Workflow);
             return ExitCodes.Ok;
         }, cancellationToken));
-        return command;
+        return command.WithExamples(
+            "orthancseg workflows get liver-ct",
+            "orthancseg workflows show liver-ct --json");
     }
 
     private static Command UpdateCommand()
@@ -157,7 +165,9 @@ internal static class WorkflowsCommand
             Show(output, (await worker.Workflows.UpdateWorkflowAsync(request, deadline: DateTime.UtcNow + Deadline, cancellationToken: ct)).Workflow);
             return ExitCodes.Ok;
         }, cancellationToken));
-        return command;
+        return command.WithExamples(
+            "orthancseg workflows update liver-ct --folds all --gpus 1",
+            "orthancseg workflows update liver-ct --retrain on --retrain-after 20 --min-dice-improvement 0.01");
     }
 
     private static Command AutoInferCommand()
@@ -181,7 +191,9 @@ internal static class WorkflowsCommand
             Show(output, (await worker.Workflows.UpdateWorkflowAsync(request, deadline: DateTime.UtcNow + Deadline, cancellationToken: ct)).Workflow);
             return ExitCodes.Ok;
         }, cancellationToken));
-        return command;
+        return command.WithExamples(
+            "orthancseg workflows auto-infer liver-ct on",
+            "orthancseg workflows auto-infer liver-ct off");
     }
 
     private static Command StateCommand(string verb, string description, bool pause)

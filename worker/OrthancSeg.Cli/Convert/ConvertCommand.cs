@@ -4,6 +4,7 @@ using OrthancSeg.Dicom;
 using OrthancSeg.Dicom.Nifti;
 using OrthancSeg.Dicom.Segmentation;
 using OrthancSeg.Dicom.Volumes;
+using OrthancSeg.Cli.Output;
 
 namespace OrthancSeg.Cli.Convert;
 
@@ -21,7 +22,9 @@ internal static class ConvertCommand
         convert.Subcommands.Add(SeriesCommand());
         convert.Subcommands.Add(SegCommand());
         convert.Subcommands.Add(LabelsCommand());
-        return convert;
+        return convert.WithExamples(
+            "orthancseg convert series ./ct-series/ ct.nii.gz",
+            "orthancseg convert seg seg.dcm --series ./ct-series/ --labels liver=1,tumor=2 labels.nii.gz");
     }
 
     private static Option<string?> SeriesUidOption() => new("--series-uid")
@@ -45,7 +48,9 @@ internal static class ConvertCommand
             Console.Out.WriteLine(series.Summary);
             return ExitCodes.Ok;
         }));
-        return command;
+        return command.WithExamples(
+            "orthancseg convert series ./ct-series/ ct.nii.gz",
+            "orthancseg convert series ./mixed/ ct.nii.gz --series-uid 1.2.826.0.1.3680043.8.498.1");
     }
 
     private static Command SegCommand()
@@ -73,7 +78,8 @@ internal static class ConvertCommand
             Warn(result.Warnings);
             return ExitCodes.Ok;
         }));
-        return command;
+        return command.WithExamples(
+            "orthancseg convert seg seg.dcm --series ./ct-series/ --labels liver=1,tumor=2 labels.nii.gz");
     }
 
     private static Command LabelsCommand()
@@ -112,7 +118,9 @@ internal static class ConvertCommand
             }
             return ExitCodes.Ok;
         }));
-        return command;
+        return command.WithExamples(
+            "orthancseg convert labels labels.nii.gz --series ./ct-series/ --labels liver=1,tumor=2 seg.dcm",
+            "orthancseg convert labels pred.nii.gz --series ./ct-series/ --labels liver=1 --algorithm nnU-Net seg.dcm");
     }
 
     private static SeriesVolume BuildSeries(string folder, string? seriesUid) => BuildSeries(folder, seriesUid, out _);
