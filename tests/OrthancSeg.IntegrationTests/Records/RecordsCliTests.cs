@@ -22,10 +22,10 @@ public sealed class RecordsCliTests
         Assert.Contains("lesion", created.Stdout, StringComparison.Ordinal);
 
         var again = await CliProcess.RunAsync(["workflows", "create", "--name", "liver-ct", "--dataset-id", "502", "--labels", "liver=1"], environment);
-        Assert.NotEqual(0, again.ExitCode);
+        Assert.Equal(5, again.ExitCode);
         Assert.Contains("already exists", again.Stderr, StringComparison.Ordinal);
         var badLabels = await CliProcess.RunAsync(["workflows", "create", "--name", "lung-ct", "--dataset-id", "503", "--labels", "lung"], environment);
-        Assert.NotEqual(0, badLabels.ExitCode);
+        Assert.Equal(2, badLabels.ExitCode);
         Assert.Contains("'lung' is not name=value", badLabels.Stderr, StringComparison.Ordinal);
 
         var labeled = new TestSeries(slices: 4);
