@@ -132,7 +132,16 @@ internal static partial class TrainingCommand
             while (true)
             {
                 var response = await worker.Training.GetTrainingLogsAsync(request, deadline: DateTime.UtcNow + Deadline, cancellationToken: ct);
-                if (response.Text.Length > 0)
+                if (output.Json)
+                {
+                    // One object per read (with --follow, one per second that brought new text), so a script can resume from nextOffset.
+                    if (response.Text.Length > 0 || request.Offset == 0)
+                    {
+                        output.WriteJson(new { run = request.Id, step = request.Step, offset = request.Offset, text = response.Text, nextOffset = response.NextOffset,
+                            state = Formatting.Word(response.State) });
+                    }
+                }
+                else if (response.Text.Length > 0)
                 {
                     Console.Out.Write(response.Text);
                 }
