@@ -19,7 +19,8 @@ internal static class CliApplication
 
     public static RootCommand CreateRootCommand()
     {
-        var root = new RootCommand("OrthancSeg admin CLI: talks to the worker's gRPC admin API.")
+        var root = new RootCommand("OrthancSeg admin CLI: talks to the worker's gRPC admin API. Exit codes: 0 done, 1 failed or unhealthy, "
+            + "2 bad command line, 3 nothing written, 4 not found, 5 wrong state, 6 no valid token, 7 role may not, 8 unreachable (docs/admin.md).")
         {
             GlobalOptions.Url,
             GlobalOptions.TokenFile,
