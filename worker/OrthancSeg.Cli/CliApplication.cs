@@ -1,21 +1,38 @@
 using System.CommandLine;
+using System.CommandLine.Invocation;
 using OrthancSeg.Cli.Commands;
+using OrthancSeg.Cli.Completion;
 using OrthancSeg.Cli.Convert;
+using OrthancSeg.Cli.Output;
 
 namespace OrthancSeg.Cli;
 
 internal static class CliApplication
 {
+    /// <summary>Runs one command line; a command line that does not parse ends with <see cref="ExitCodes.Usage"/>.</summary>
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var parseResult = CreateRootCommand().Parse(args);
+        var exitCode = await parseResult.InvokeAsync();
+        return parseResult.Action is ParseErrorAction ? ExitCodes.Usage : exitCode;
+    }
+
     public static RootCommand CreateRootCommand()
     {
-        var root = new RootCommand("OrthancSeg admin CLI: talks to the worker's gRPC admin API.")
+        var root = new RootCommand("OrthancSeg admin CLI: talks to the worker's gRPC admin API. Exit codes: 0 done, 1 failed or unhealthy, "
+            + "2 bad command line, 3 nothing written, 4 not found, 5 wrong state, 6 no valid token, 7 role may not, 8 unreachable (docs/admin.md).")
         {
             GlobalOptions.Url,
             GlobalOptions.TokenFile,
             GlobalOptions.CaFile,
             GlobalOptions.InsecurePlaintext,
             GlobalOptions.Json,
+            GlobalOptions.Wide,
         };
+        root.WithExamples(
+            "orthancseg status",
+            "orthancseg cases list --workflow liver-ct --status labeled",
+            "orthancseg snapshots export --workflow liver-ct --wait --url http://127.0.0.1:50051 --token-file .stack/secrets/admin-token");
 
         // Commands that talk to the worker.
         root.Subcommands.Add(StatusCommand.Create());
@@ -33,7 +50,9 @@ internal static class CliApplication
 
         // Offline commands (no worker needed).
         root.Subcommands.Add(ConvertCommand.Create());
+        root.Subcommands.Add(CompletionCommand.Create());
 
+        Examples.AddToHelp(root);
         return root;
     }
 }

@@ -42,4 +42,10 @@ internal static class GlobalOptions
         Description = "Print machine-readable JSON instead of tables",
         Recursive = true,
     };
+
+    public static Option<bool> Wide { get; } = new("--wide")
+    {
+        Description = "Print every table cell whole instead of shortening free text to fit the terminal (COLUMNS sets the width for pipes)",
+        Recursive = true,
+    };
 }

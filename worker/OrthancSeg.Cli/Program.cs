@@ -1,3 +1,3 @@
 using OrthancSeg.Cli;
 
-return await CliApplication.CreateRootCommand().Parse(args).InvokeAsync();
+return await CliApplication.RunAsync(args);

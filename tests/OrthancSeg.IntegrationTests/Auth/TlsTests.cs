@@ -36,10 +36,10 @@ public sealed class TlsTests(PostgresServer postgres) : IDisposable
         Assert.True(trusted.ExitCode == 0, trusted.Stderr);
         Assert.Contains("TOKEN", trusted.Stdout, StringComparison.Ordinal);
         Assert.True(fromEnvironment.ExitCode == 0, fromEnvironment.Stderr);
-        Assert.True(untrusted.ExitCode == 2, untrusted.Stderr);
+        Assert.True(untrusted.ExitCode == 8, untrusted.Stderr);
         Assert.Contains($"Cannot reach the worker at {worker.Address}", untrusted.Stderr, StringComparison.Ordinal);
         Assert.Contains("SSL", untrusted.Stderr, StringComparison.OrdinalIgnoreCase);
-        Assert.True(plain.ExitCode == 2, plain.Stderr);
+        Assert.True(plain.ExitCode == 8, plain.Stderr);
     }
 
     [Fact]

@@ -114,7 +114,7 @@ public sealed class SnapshotTests : IDisposable
         var changedUid = changed.Dataset.GetString(DicomTags.SOPInstanceUID)!;
         await harness.WaitForCountAsync($"SELECT count(*) FROM labels WHERE sop_instance_uid = '{changedUid}' AND is_current", 1, Patience, "the new label to be current");
 
-        // As a person runs it: a progress bar on stderr, the report on stdout.
+        // As a script runs it: progress on stderr (plain lines, stderr is no terminal here), the report on stdout.
         var rerun = await CliProcess.RunAsync(["snapshots", "export", "--workflow", "liver-ct", "--wait", "--url", harness.WorkerAddress, "--token-file", harness.AdminTokenFile]);
         Assert.True(rerun.ExitCode == 0, $"export exited {rerun.ExitCode}: {rerun.Stderr}\n{rerun.Stdout}");
         Assert.Contains("6/6 cases", rerun.Stderr, StringComparison.Ordinal);

@@ -24,6 +24,8 @@ public static class CliProcess
         // The developer's own ORTHANCSEG_* settings must not leak into the test.
         info.Environment.Remove("ORTHANCSEG_URL");
         info.Environment.Remove("ORTHANCSEG_TOKEN_FILE");
+        // A COLUMNS exported by the developer's shell would shorten the tables the tests read.
+        info.Environment.Remove("COLUMNS");
         foreach (var (key, value) in environment ?? new Dictionary<string, string>())
         {
             info.Environment[key] = value;

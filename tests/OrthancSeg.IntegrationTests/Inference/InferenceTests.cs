@@ -163,11 +163,12 @@ public sealed class InferenceTests : IDisposable
         Assert.Equal((LabelVerdict.Accepted, true), (accepted.Verdict, accepted.IsCurrent));
         Assert.Equal(1, await harness.CountAsync($"SELECT count(*) FROM cases WHERE case_key = '{c.CaseKey}' AND status = 'labeled'"));
         var noReason = await CliResultAsync(harness, "labels", "reject", $"{proposed.Id}", "--reason", " ");
-        Assert.NotEqual(0, noReason.ExitCode);
+        Assert.Equal(2, noReason.ExitCode);
         await CliAsync(harness, "labels", "reject", $"{proposed.Id}", "--reason", "misses the left lobe");
         var rejected = Assert.Single(await LabelsAsync(harness, c.CaseKey));
         Assert.Equal((LabelVerdict.Rejected, false, "misses the left lobe"), (rejected.Verdict, rejected.IsCurrent, rejected.RejectionReason));
         var acceptRejected = await CliResultAsync(harness, "labels", "accept", $"{proposed.Id}");
+        Assert.Equal(5, acceptRejected.ExitCode);
         Assert.Contains("FailedPrecondition", acceptRejected.Stderr, StringComparison.Ordinal);
 
         // A label map drawn elsewhere (here: the prediction with one voxel changed) is imported: accepted, current, its SEG decodes to the same voxels.
@@ -186,7 +187,7 @@ public sealed class InferenceTests : IDisposable
         var shiftedFile = Path.Combine(_root, "shifted.nii.gz");
         NiftiWriter.WriteFile(shifted, shiftedFile);
         var refused = await CliResultAsync(harness, "labels", "import", "--case", c.CaseKey, shiftedFile);
-        Assert.NotEqual(0, refused.ExitCode);
+        Assert.Equal(2, refused.ExitCode);
         Assert.Contains("does not lie on the image grid", refused.Stderr, StringComparison.Ordinal);
         Assert.Equal(2, (await LabelsAsync(harness, c.CaseKey)).Count);
 
@@ -223,6 +224,7 @@ public sealed class InferenceTests : IDisposable
         await File.WriteAllTextAsync(ModeFile, "fail");
         var failed = await CliResultAsync(harness, "inference", "start", "--workflow", "liver-ct", "--case", c.CaseKey, "--wait", "--json");
         Assert.Equal(1, failed.ExitCode);
+        Assert.Equal("", failed.Stderr); // --json: the record on stdout, no progress lines
         using (var json = JsonDocument.Parse(failed.Stdout))
         {
             Assert.Equal(("failed", 2), (json.RootElement.GetProperty("state").GetString(), json.RootElement.GetProperty("attempts").GetInt32()));

@@ -22,10 +22,10 @@ public sealed class RecordsCliTests
         Assert.Contains("lesion", created.Stdout, StringComparison.Ordinal);
 
         var again = await CliProcess.RunAsync(["workflows", "create", "--name", "liver-ct", "--dataset-id", "502", "--labels", "liver=1"], environment);
-        Assert.NotEqual(0, again.ExitCode);
+        Assert.Equal(5, again.ExitCode);
         Assert.Contains("already exists", again.Stderr, StringComparison.Ordinal);
         var badLabels = await CliProcess.RunAsync(["workflows", "create", "--name", "lung-ct", "--dataset-id", "503", "--labels", "lung"], environment);
-        Assert.NotEqual(0, badLabels.ExitCode);
+        Assert.Equal(2, badLabels.ExitCode);
         Assert.Contains("'lung' is not name=value", badLabels.Stderr, StringComparison.Ordinal);
 
         var labeled = new TestSeries(slices: 4);
@@ -69,7 +69,7 @@ public sealed class RecordsCliTests
         }
 
         var missing = await CliProcess.RunAsync(["cases", "show", "liverct_nothere"], environment);
-        Assert.Equal(1, missing.ExitCode);
+        Assert.Equal(4, missing.ExitCode);
         Assert.Contains("NotFound", missing.Stderr, StringComparison.Ordinal);
 
         var paused = await CliProcess.RunAsync(["workflows", "pause", "liver-ct", "--json"], environment);
@@ -84,13 +84,13 @@ public sealed class RecordsCliTests
         Assert.True(dead.ExitCode == 0, dead.Stderr);
         Assert.Equal("[]", dead.Stdout.Trim());
         var retryNothing = await CliProcess.RunAsync(["dead-letters", "retry", "999999"], environment);
-        Assert.Equal(1, retryNothing.ExitCode);
+        Assert.Equal(4, retryNothing.ExitCode);
         Assert.Contains("NotFound", retryNothing.Stderr, StringComparison.Ordinal);
         var discardNothing = await CliProcess.RunAsync(["dead-letters", "discard", "999999"], environment);
-        Assert.Equal(1, discardNothing.ExitCode);
+        Assert.Equal(4, discardNothing.ExitCode);
         Assert.Contains("NotFound", discardNothing.Stderr, StringComparison.Ordinal);
         var noLabel = await CliProcess.RunAsync(["labels", "show", "999999"], environment);
-        Assert.Equal(1, noLabel.ExitCode);
+        Assert.Equal(4, noLabel.ExitCode);
         Assert.Contains("NotFound", noLabel.Stderr, StringComparison.Ordinal);
     }
 }

@@ -174,6 +174,12 @@ public sealed class TrainingRunTests : IDisposable
 
         // nnU-Net's epoch lines are in the fold's log, and the CLI shows them.
         Assert.Contains("Epoch 1", await CliAsync(harness, "training", "logs", $"{started.Id}", "--step", "3"), StringComparison.Ordinal);
+        using (var logs = JsonDocument.Parse(await CliAsync(harness, "training", "logs", $"{started.Id}", "--step", "3", "--json")))
+        {
+            Assert.Contains("Epoch 1", logs.RootElement.GetProperty("text").GetString(), StringComparison.Ordinal);
+            Assert.Equal("succeeded", logs.RootElement.GetProperty("state").GetString());
+            Assert.True(logs.RootElement.GetProperty("nextOffset").GetInt64() > 0);
+        }
         await CliAsync(harness, "models", "activate", $"{model.Id}");
         using var listed = JsonDocument.Parse(await CliAsync(harness, "models", "list", "--workflow", "liver-ct", "--json"));
         var row = Assert.Single(listed.RootElement.EnumerateArray());

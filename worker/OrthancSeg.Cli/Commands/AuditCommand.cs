@@ -3,6 +3,7 @@ using System.Globalization;
 using Google.Protobuf.WellKnownTypes;
 using OrthancSeg.Cli.Connection;
 using OrthancSeg.Contracts.V1;
+using OrthancSeg.Cli.Output;
 
 namespace OrthancSeg.Cli.Commands;
 
@@ -15,13 +16,16 @@ internal static class AuditCommand
     {
         var command = new Command("audit", "The audit log: every call that changed something (or tried to), with its token's name and role");
         command.Subcommands.Add(ListCommand());
-        return command;
+        return command.WithExamples(
+            "orthancseg audit list",
+            "orthancseg audit list --role operator --since 2026-12-04T10:00Z");
     }
 
     private static Command ListCommand()
     {
         var token = new Option<string?>("--token") { Description = "Only calls made with the token of this name (admin, bridge, or a name from OrthancSeg:Auth:Tokens)" };
         var role = new Option<string?>("--role") { Description = "Only calls made with tokens of this role: bridge, viewer, operator or admin" };
+        role.CompletionSources.Add(Formatting.Words<Role>());
         var method = new Option<string?>("--method") { Description = "Only calls of this method: its last part (CreateWorkflow) or full path" };
         var status = new Option<string?>("--status") { Description = "Only calls that ended with this gRPC status: ok, permission_denied, not_found, …" };
         var since = new Option<DateTimeOffset?>("--since") { Description = "Only calls at or after this time (e.g. 2026-12-04T10:00Z)" };
@@ -43,7 +47,7 @@ internal static class AuditCommand
             if (parseResult.GetValue(role) is { } word)
             {
                 request.Role = Formatting.Parse<Role>(word) is { } parsed and not Role.Unspecified ? parsed
-                    : throw new CliException($"--role {word} is not a role; use bridge, viewer, operator or admin", ExitCodes.Unhealthy);
+                    : throw new CliException($"--role {word} is not a role; use bridge, viewer, operator or admin", ExitCodes.Usage);
             }
             if (parseResult.GetValue(since) is { } from)
             {
@@ -82,7 +86,10 @@ internal static class AuditCommand
             }
             return ExitCodes.Ok;
         }, cancellationToken));
-        return command;
+        return command.WithExamples(
+            "orthancseg audit list",
+            "orthancseg audit list --token alice --method CreateWorkflow",
+            "orthancseg audit list --status permission_denied --limit 0 --json");
     }
 
     /// <summary>"/orthancseg.v1.WorkflowService/CreateWorkflow" → "WorkflowService/CreateWorkflow": the package is the same for every entry.</summary>

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using OrthancSeg.Cli.Connection;
 using OrthancSeg.Contracts.V1;
+using OrthancSeg.Cli.Output;
 
 namespace OrthancSeg.Cli.Commands;
 
@@ -14,13 +15,16 @@ internal static class CasesCommand
         var command = new Command("cases", "List and show cases (series admitted to a workflow)");
         command.Subcommands.Add(ListCommand());
         command.Subcommands.Add(ShowCommand());
-        return command;
+        return command.WithExamples(
+            "orthancseg cases list --workflow liver-ct",
+            "orthancseg cases show liverct_k3m9x2ab");
     }
 
     private static Command ListCommand()
     {
         var workflow = new Option<string?>("--workflow") { Description = "Only cases of this workflow" };
         var status = new Option<string?>("--status") { Description = "Only cases in this status: unlabeled, labeled or unusable" };
+        status.CompletionSources.Add(Formatting.Words<CaseStatus>());
         var limit = new Option<int>("--limit") { Description = "At most this many cases (0 = all)", DefaultValueFactory = _ => 0 };
         var command = new Command("list", "List cases, newest first") { workflow, status, limit };
         command.SetAction((parseResult, cancellationToken) => CommandRunner.RunAsync(parseResult, async (worker, output, ct) =>
@@ -28,7 +32,7 @@ internal static class CasesCommand
             var request = new ListCasesRequest { Workflow = parseResult.GetValue(workflow) ?? "", PageSize = 1000 };
             if (parseResult.GetValue(status) is { } s)
             {
-                request.Status = Formatting.Parse<CaseStatus>(s) ?? throw new CliException($"--status {s}: use unlabeled, labeled or unusable", ExitCodes.Unhealthy);
+                request.Status = Formatting.Parse<CaseStatus>(s) ?? throw new CliException($"--status {s}: use unlabeled, labeled or unusable", ExitCodes.Usage);
             }
             var max = parseResult.GetValue(limit);
             var all = await Paging.AllAsync(async token =>
@@ -49,7 +53,10 @@ internal static class CasesCommand
             }
             return ExitCodes.Ok;
         }, cancellationToken));
-        return command;
+        return command.WithExamples(
+            "orthancseg cases list --workflow liver-ct",
+            "orthancseg cases list --status labeled --limit 20",
+            "orthancseg cases list --workflow liver-ct --json");
     }
 
     private static Command ShowCommand()
@@ -99,7 +106,9 @@ internal static class CasesCommand
             output.Table(["SLICE", "SOP INSTANCE UID"], c.SopInstanceUids.Select((uid, i) => (IReadOnlyList<string>)[Formatting.Number(i), uid]));
             return ExitCodes.Ok;
         }, cancellationToken));
-        return command;
+        return command.WithExamples(
+            "orthancseg cases show liverct_k3m9x2ab",
+            "orthancseg cases show liverct_k3m9x2ab --json");
     }
 
     private static object ToJson(Case c, IEnumerable<Label>? labels = null) => new

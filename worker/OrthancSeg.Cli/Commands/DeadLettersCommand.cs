@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text.Json;
 using OrthancSeg.Contracts.V1;
 using OrthancSeg.Cli.Connection;
+using OrthancSeg.Cli.Output;
 
 namespace OrthancSeg.Cli.Commands;
 
@@ -38,7 +39,7 @@ internal static class DeadLettersCommand
             }
             return ExitCodes.Ok;
         }, cancellationToken));
-        command.Subcommands.Add(list);
+        command.Subcommands.Add(list.WithExamples("orthancseg dead-letters list", "orthancseg dead-letters list --json"));
 
         var id = new Argument<long>("id") { Description = "The dead letter's id (from dead-letters list)" };
         var show = new Command("show", "Show one dead letter: its error, attempts, what it was about (payload), and how to retry or discard it") { id };
@@ -74,7 +75,7 @@ internal static class DeadLettersCommand
             output.Line($"End it for good:              orthancseg dead-letters discard {job.Id}");
             return ExitCodes.Ok;
         }, cancellationToken));
-        command.Subcommands.Add(show);
+        command.Subcommands.Add(show.WithExamples("orthancseg dead-letters show 7", "orthancseg dead-letters show 7 --json"));
 
         var retry = new Command("retry", "Queue a dead letter again with fresh attempts") { id };
         retry.SetAction((parseResult, cancellationToken) => CommandRunner.RunAsync(parseResult, async (worker, output, ct) =>
@@ -91,7 +92,7 @@ internal static class DeadLettersCommand
             }
             return ExitCodes.Ok;
         }, cancellationToken));
-        command.Subcommands.Add(retry);
+        command.Subcommands.Add(retry.WithExamples("orthancseg dead-letters retry 7"));
 
         var discard = new Command("discard", "End a dead letter for good: its job becomes cancelled and is not retried; its snapshot or training run stays failed") { id };
         discard.SetAction((parseResult, cancellationToken) => CommandRunner.RunAsync(parseResult, async (worker, output, ct) =>
@@ -110,8 +111,10 @@ internal static class DeadLettersCommand
             }
             return job.State == JobState.Cancelled ? ExitCodes.Ok : ExitCodes.Unhealthy;
         }, cancellationToken));
-        command.Subcommands.Add(discard);
-        return command;
+        command.Subcommands.Add(discard.WithExamples("orthancseg dead-letters discard 7"));
+        return command.WithExamples(
+            "orthancseg dead-letters list",
+            "orthancseg dead-letters retry 7");
     }
 
     /// <summary>The payload's top-level fields, one line each: scalars as they are, arrays and objects by their size, long values cut.</summary>

@@ -30,6 +30,10 @@ internal static class Formatting
         return text.ToString();
     }
 
+    /// <summary>Every value of a contract enum as a word, without the _UNSPECIFIED one: the values shell completion offers.</summary>
+    public static string[] Words<T>() where T : struct, System.Enum =>
+        System.Enum.GetValues<T>().Where(v => !EqualityComparer<T>.Default.Equals(v, default)).Select(Word).ToArray();
+
     /// <summary>Parses a word back (accepts "labeled", "LABELED", "ohif_default_name"); null for unknown.</summary>
     public static T? Parse<T>(string word) where T : struct, System.Enum =>
         System.Enum.TryParse<T>(word.Replace("_", "", StringComparison.Ordinal), ignoreCase: true, out var value) && System.Enum.IsDefined(value) ? value : null;

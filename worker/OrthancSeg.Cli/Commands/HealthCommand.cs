@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Grpc.Health.V1;
 using OrthancSeg.Cli.Connection;
+using OrthancSeg.Cli.Output;
 
 namespace OrthancSeg.Cli.Commands;
 
@@ -14,7 +15,7 @@ internal static class HealthCommand
 
     public static Command Create()
     {
-        var command = new Command("health", "Ask the worker's gRPC health service (exit 0 when SERVING, 1 when not, 2 when unreachable)");
+        var command = new Command("health", "Ask the worker's gRPC health service (exit 0 when SERVING, 1 when not, 8 when unreachable)");
         command.SetAction((parseResult, cancellationToken) => CommandRunner.RunAsync(parseResult, async (worker, output, ct) =>
         {
             var response = await worker.Health.CheckAsync(new HealthCheckRequest(), deadline: DateTime.UtcNow + Deadline, cancellationToken: ct);
@@ -35,6 +36,8 @@ internal static class HealthCommand
             }
             return response.Status == HealthCheckResponse.Types.ServingStatus.Serving ? ExitCodes.Ok : ExitCodes.Unhealthy;
         }, cancellationToken));
-        return command;
+        return command.WithExamples(
+            "orthancseg health",
+            "orthancseg health --url http://127.0.0.1:50051");
     }
 }

@@ -19,7 +19,9 @@ internal static class InferenceCommand
         command.Subcommands.Add(ListCommand());
         command.Subcommands.Add(ShowCommand());
         command.Subcommands.Add(CancelCommand());
-        return command;
+        return command.WithExamples(
+            "orthancseg inference start --workflow liver-ct --case liverct_k3m9x2ab --wait",
+            "orthancseg inference list --workflow liver-ct");
     }
 
     private static Command StartCommand()
@@ -41,7 +43,7 @@ internal static class InferenceCommand
             };
             if ((request.CaseKey.Length == 0) == (request.SeriesInstanceUid.Length == 0))
             {
-                throw new CliException("inference start: give --case KEY or --series UID", ExitCodes.Unhealthy);
+                throw new CliException("inference start: give --case KEY or --series UID", ExitCodes.Usage);
             }
             var inference = (await worker.Inference.StartInferenceAsync(request, deadline: DateTime.UtcNow + Deadline, cancellationToken: ct)).Inference;
             if (!parseResult.GetValue(wait))
@@ -62,21 +64,18 @@ internal static class InferenceCommand
                 await foreach (var update in watch.ResponseStream.ReadAllAsync(ct))
                 {
                     inference = update.Inference;
-                    if (!output.Json)
-                    {
-                        output.Status(string.Create(CultureInfo.InvariantCulture, $"inference {inference.Id}: {Formatting.Word(inference.State)}")
-                            + (inference.Attempts > 1 ? string.Create(CultureInfo.InvariantCulture, $" (attempt {inference.Attempts})") : ""));
-                    }
+                    // One case: no count to show, only its state and how long it has taken.
+                    output.Progress(string.Create(CultureInfo.InvariantCulture, $"inference {inference.Id}"), 0, 0, "",
+                        Formatting.Word(inference.State) + (inference.Attempts > 1 ? string.Create(CultureInfo.InvariantCulture, $" (attempt {inference.Attempts})") : ""));
                 }
             }
-            if (!output.Json)
-            {
-                output.EndStatus();
-            }
+            output.EndProgress();
             Print(output, inference);
             return inference.State == InferenceState.Succeeded ? ExitCodes.Ok : ExitCodes.Unhealthy;
         }, cancellationToken));
-        return command;
+        return command.WithExamples(
+            "orthancseg inference start --workflow liver-ct --case liverct_k3m9x2ab",
+            "orthancseg inference start --workflow liver-ct --series 1.2.826.0.1.3680043.8.498.1 --model 2 --wait");
     }
 
     private static Command ListCommand()
@@ -105,7 +104,9 @@ internal static class InferenceCommand
                     Formatting.Time(i.CreateTime), FirstLine(i.Error)]));
             return ExitCodes.Ok;
         }, cancellationToken));
-        return command;
+        return command.WithExamples(
+            "orthancseg inference list",
+            "orthancseg inference list --case liverct_k3m9x2ab --json");
     }
 
     private static Command ShowCommand()
@@ -118,7 +119,8 @@ internal static class InferenceCommand
                 cancellationToken: ct)).Inference);
             return ExitCodes.Ok;
         }, cancellationToken));
-        return command;
+        return command.WithExamples(
+            "orthancseg inference show 5");
     }
 
     private static Command CancelCommand()
@@ -139,7 +141,8 @@ internal static class InferenceCommand
             }
             return ExitCodes.Ok;
         }, cancellationToken));
-        return command;
+        return command.WithExamples(
+            "orthancseg inference cancel 5");
     }
 
     private static void Print(ConsoleOutput output, Inference i)

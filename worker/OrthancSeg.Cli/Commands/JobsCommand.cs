@@ -16,13 +16,16 @@ internal static class JobsCommand
         command.Subcommands.Add(ListCommand());
         command.Subcommands.Add(ShowCommand());
         command.Subcommands.Add(CancelCommand());
-        return command;
+        return command.WithExamples(
+            "orthancseg jobs list --state running",
+            "orthancseg jobs cancel 42");
     }
 
     private static Command ListCommand()
     {
         var kind = new Option<string?>("--kind") { Description = "Only jobs of this kind: series, segmentation, backfill, snapshot, …" };
         var state = new Option<string?>("--state") { Description = "Only jobs in this state: queued, running, succeeded, failed, dead or cancelled" };
+        state.CompletionSources.Add(Formatting.Words<JobState>());
         var limit = new Option<int>("--limit") { Description = "At most this many, newest first (0 for all)", DefaultValueFactory = _ => 50 };
         var command = new Command("list", "List jobs, newest first") { kind, state, limit };
         command.SetAction((parseResult, cancellationToken) => CommandRunner.RunAsync(parseResult, async (worker, output, ct) =>
@@ -31,7 +34,7 @@ internal static class JobsCommand
             if (parseResult.GetValue(state) is { } word)
             {
                 request.State = Formatting.Parse<JobState>(word)
-                    ?? throw new CliException($"--state {word} is not a job state; use queued, running, succeeded, failed, dead or cancelled", ExitCodes.Unhealthy);
+                    ?? throw new CliException($"--state {word} is not a job state; use queued, running, succeeded, failed, dead or cancelled", ExitCodes.Usage);
             }
             var max = parseResult.GetValue(limit);
             if (max > 0)
@@ -61,7 +64,10 @@ internal static class JobsCommand
             }
             return ExitCodes.Ok;
         }, cancellationToken));
-        return command;
+        return command.WithExamples(
+            "orthancseg jobs list",
+            "orthancseg jobs list --state failed --kind snapshot",
+            "orthancseg jobs list --limit 0 --json");
     }
 
     private static Command ShowCommand()
@@ -74,7 +80,8 @@ internal static class JobsCommand
             Print(output, job);
             return ExitCodes.Ok;
         }, cancellationToken));
-        return command;
+        return command.WithExamples(
+            "orthancseg jobs show 42");
     }
 
     private static Command CancelCommand()
@@ -98,7 +105,8 @@ internal static class JobsCommand
             }
             return job.State == JobState.Cancelled ? ExitCodes.Ok : ExitCodes.Unhealthy;
         }, cancellationToken));
-        return command;
+        return command.WithExamples(
+            "orthancseg jobs cancel 42");
     }
 
     private static void Print(ConsoleOutput output, Job j)

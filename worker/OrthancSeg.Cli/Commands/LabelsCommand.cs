@@ -1,6 +1,7 @@
 using System.CommandLine;
 using OrthancSeg.Cli.Connection;
 using OrthancSeg.Contracts.V1;
+using OrthancSeg.Cli.Output;
 
 namespace OrthancSeg.Cli.Commands;
 
@@ -18,7 +19,9 @@ internal static class LabelsCommand
         command.Subcommands.Add(AcceptCommand());
         command.Subcommands.Add(RejectCommand());
         command.Subcommands.Add(ImportCommand());
-        return command;
+        return command.WithExamples(
+            "orthancseg labels list --case liverct_k3m9x2ab",
+            "orthancseg labels accept 42");
     }
 
     private static Command ListCommand()
@@ -44,7 +47,9 @@ internal static class LabelsCommand
             }
             return ExitCodes.Ok;
         }, cancellationToken));
-        return command;
+        return command.WithExamples(
+            "orthancseg labels list --case liverct_k3m9x2ab",
+            "orthancseg labels list --case liverct_k3m9x2ab --json");
     }
 
     /// <summary>Labels as a table: which is current, each one's source and verdict.</summary>
@@ -85,7 +90,8 @@ internal static class LabelsCommand
                 cancellationToken: ct)).Label);
             return ExitCodes.Ok;
         }, cancellationToken));
-        return command;
+        return command.WithExamples(
+            "orthancseg labels show 42");
     }
 
     private static Command AcceptCommand()
@@ -98,7 +104,8 @@ internal static class LabelsCommand
                 cancellationToken: ct)).Label);
             return ExitCodes.Ok;
         }, cancellationToken));
-        return command;
+        return command.WithExamples(
+            "orthancseg labels accept 42");
     }
 
     private static Command RejectCommand()
@@ -112,7 +119,8 @@ internal static class LabelsCommand
                 deadline: DateTime.UtcNow + Deadline, cancellationToken: ct)).Label);
             return ExitCodes.Ok;
         }, cancellationToken));
-        return command;
+        return command.WithExamples(
+            "orthancseg labels reject 42 --reason \"tumor boundary misses the caudate lobe\"");
     }
 
     private static Command ImportCommand()
@@ -134,7 +142,7 @@ internal static class LabelsCommand
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                throw new CliException($"labels import: cannot read {path.FullName}: {e.Message}", ExitCodes.Unhealthy);
+                throw new CliException($"labels import: cannot read {path.FullName}: {e.Message}", ExitCodes.Usage);
             }
             var label = (await worker.Labels.ImportLabelAsync(new ImportLabelRequest
             {
@@ -145,7 +153,9 @@ internal static class LabelsCommand
             Show(output, label);
             return ExitCodes.Ok;
         }, cancellationToken));
-        return command;
+        return command.WithExamples(
+            "orthancseg labels import --case liverct_k3m9x2ab labels.nii.gz",
+            "orthancseg labels import --case liverct_k3m9x2ab --author Doe^Jane labels.nii.gz");
     }
 
     private static void Show(Output.ConsoleOutput output, Label label)
@@ -187,6 +197,8 @@ internal static class LabelsCommand
             }
             return ExitCodes.Ok;
         }, cancellationToken));
-        return command;
+        return command.WithExamples(
+            "orthancseg labels pending",
+            "orthancseg labels pending --json");
     }
 }

@@ -17,7 +17,9 @@ internal static class ModelsCommand
         command.Subcommands.Add(ListCommand());
         command.Subcommands.Add(ShowCommand());
         command.Subcommands.Add(ActivateCommand());
-        return command;
+        return command.WithExamples(
+            "orthancseg models list --workflow liver-ct",
+            "orthancseg models activate 2");
     }
 
     private static Command ListCommand()
@@ -44,7 +46,9 @@ internal static class ModelsCommand
                     string.Join(',', m.Folds), Dice(m), Formatting.Time(m.CreateTime)]));
             return ExitCodes.Ok;
         }, cancellationToken));
-        return command;
+        return command.WithExamples(
+            "orthancseg models list",
+            "orthancseg models list --workflow liver-ct --json");
     }
 
     private static Command ShowCommand()
@@ -57,7 +61,8 @@ internal static class ModelsCommand
                 cancellationToken: ct)).Model);
             return ExitCodes.Ok;
         }, cancellationToken));
-        return command;
+        return command.WithExamples(
+            "orthancseg models show 2");
     }
 
     private static Command ActivateCommand()
@@ -78,7 +83,8 @@ internal static class ModelsCommand
             }
             return ExitCodes.Ok;
         }, cancellationToken));
-        return command;
+        return command.WithExamples(
+            "orthancseg models activate 2");
     }
 
     private static void Print(ConsoleOutput output, Model m)

@@ -18,7 +18,9 @@ internal static class SnapshotsCommand
         command.Subcommands.Add(ExportCommand());
         command.Subcommands.Add(ListCommand());
         command.Subcommands.Add(ShowCommand());
-        return command;
+        return command.WithExamples(
+            "orthancseg snapshots export --workflow liver-ct --wait",
+            "orthancseg snapshots list");
     }
 
     private static Command ExportCommand()
@@ -47,21 +49,20 @@ internal static class SnapshotsCommand
             {
                 await foreach (var update in watch.ResponseStream.ReadAllAsync(ct))
                 {
-                    if (!output.Json)
-                    {
-                        output.Status(Bar(update.Snapshot));
-                    }
+                    var s = update.Snapshot;
+                    output.Progress(string.Create(CultureInfo.InvariantCulture, $"snapshot {s.Id}"), s.CasesDone, s.CasesTotal, "cases",
+                        $"{Megabytes(s.BytesRead)} read  {Megabytes(s.BytesWritten)} written  {Formatting.Word(s.State)}");
                 }
             }
-            if (!output.Json)
-            {
-                output.EndStatus();
-            }
+            output.EndProgress();
             var final = (await worker.Snapshots.GetSnapshotAsync(new GetSnapshotRequest { Id = started.Id }, deadline: DateTime.UtcNow + Deadline, cancellationToken: ct)).Snapshot;
             Print(output, final);
             return final.State == SnapshotState.Succeeded ? ExitCodes.Ok : ExitCodes.Unhealthy;
         }, cancellationToken));
-        return command;
+        return command.WithExamples(
+            "orthancseg snapshots export --workflow liver-ct",
+            "orthancseg snapshots export --workflow liver-ct --wait",
+            "orthancseg snapshots export --workflow liver-ct --wait --json");
     }
 
     private static Command ListCommand()
@@ -89,7 +90,9 @@ internal static class SnapshotsCommand
                     Formatting.Time(s.CreateTime), s.DatasetPath]));
             return ExitCodes.Ok;
         }, cancellationToken));
-        return command;
+        return command.WithExamples(
+            "orthancseg snapshots list",
+            "orthancseg snapshots list --workflow liver-ct --json");
     }
 
     private static Command ShowCommand()
@@ -103,16 +106,9 @@ internal static class SnapshotsCommand
             Print(output, snapshot);
             return ExitCodes.Ok;
         }, cancellationToken));
-        return command;
-    }
-
-    /// <summary>"[########------------]  3/6 cases  212.4 MB read  48.1 MB written".</summary>
-    internal static string Bar(Snapshot s)
-    {
-        const int width = 30;
-        var filled = s.CasesTotal == 0 ? 0 : (int)Math.Round(width * (double)s.CasesDone / s.CasesTotal);
-        return string.Create(CultureInfo.InvariantCulture,
-            $"[{new string('#', filled)}{new string('-', width - filled)}] {s.CasesDone}/{s.CasesTotal} cases  {Megabytes(s.BytesRead)} read  {Megabytes(s.BytesWritten)} written  ({Formatting.Word(s.State)})");
+        return command.WithExamples(
+            "orthancseg snapshots show 3",
+            "orthancseg snapshots show 3 --json");
     }
 
     private static void Print(ConsoleOutput output, Snapshot s)

@@ -20,7 +20,7 @@ internal static class StatusCommand
     {
         var command = new Command("status",
             "Show what the system is doing: dependencies, versions, change feed lag, queues per job kind, GPUs and backends "
-            + "(exit 0 healthy, 1 a dependency or the local backend unhealthy, 2 unreachable)");
+            + "(exit 0 healthy, 1 a dependency or the local backend unhealthy, 8 unreachable)");
         command.SetAction((parseResult, cancellationToken) => CommandRunner.RunAsync(parseResult, async (worker, output, ct) =>
         {
             var status = await worker.Status.GetSystemStatusAsync(new GetSystemStatusRequest(),
@@ -37,7 +37,9 @@ internal static class StatusCommand
             }
             return healthy ? ExitCodes.Ok : ExitCodes.Unhealthy;
         }, cancellationToken));
-        return command;
+        return command.WithExamples(
+            "orthancseg status",
+            "orthancseg status --json");
     }
 
     private static void Print(ConsoleOutput output, string address, GetSystemStatusResponse status, DateTimeOffset now)

@@ -22,7 +22,9 @@ internal static partial class TrainingCommand
         command.Subcommands.Add(LogsCommand());
         command.Subcommands.Add(WatchCommand());
         command.Subcommands.Add(CancelCommand());
-        return command;
+        return command.WithExamples(
+            "orthancseg training start --workflow liver-ct --wait",
+            "orthancseg training watch 1");
     }
 
     private static Command StartCommand()
@@ -60,21 +62,17 @@ internal static partial class TrainingCommand
                 await foreach (var update in watch.ResponseStream.ReadAllAsync(ct))
                 {
                     run = update.Run;
-                    if (!output.Json)
-                    {
-                        output.Status(string.Create(CultureInfo.InvariantCulture, $"run {run.Id}: {Formatting.Word(run.State)}; ")
-                            + string.Join(", ", run.Steps.Select(s => $"{StepName(s)} {Formatting.Word(s.State)}")));
-                    }
+                    Progress(output, run);
                 }
             }
-            if (!output.Json)
-            {
-                output.EndStatus();
-            }
+            output.EndProgress();
             Print(output, run);
             return run.State == TrainingState.Succeeded ? ExitCodes.Ok : ExitCodes.Unhealthy;
         }, cancellationToken));
-        return command;
+        return command.WithExamples(
+            "orthancseg training start --workflow liver-ct --folds 0,1,2,3,4 --gpus 1 --wait",
+            "orthancseg training start --workflow liver-ct --snapshot 3 --backend slurm --partition gpu --time 2-00:00:00",
+            "orthancseg training start --workflow liver-ct --configuration 2d --folds all");
     }
 
     private static Command ListCommand()
@@ -102,7 +100,9 @@ internal static partial class TrainingCommand
                     OneLine(r.Error)]));
             return ExitCodes.Ok;
         }, cancellationToken));
-        return command;
+        return command.WithExamples(
+            "orthancseg training list",
+            "orthancseg training list --workflow liver-ct --json");
     }
 
     private static Command ShowCommand()
@@ -115,7 +115,8 @@ internal static partial class TrainingCommand
                 deadline: DateTime.UtcNow + Deadline, cancellationToken: ct)).Run);
             return ExitCodes.Ok;
         }, cancellationToken));
-        return command;
+        return command.WithExamples(
+            "orthancseg training show 1");
     }
 
     private static Command LogsCommand()
@@ -131,7 +132,16 @@ internal static partial class TrainingCommand
             while (true)
             {
                 var response = await worker.Training.GetTrainingLogsAsync(request, deadline: DateTime.UtcNow + Deadline, cancellationToken: ct);
-                if (response.Text.Length > 0)
+                if (output.Json)
+                {
+                    // One object per read (with --follow, one per second that brought new text), so a script can resume from nextOffset.
+                    if (response.Text.Length > 0 || request.Offset == 0)
+                    {
+                        output.WriteJson(new { run = request.Id, step = request.Step, offset = request.Offset, text = response.Text, nextOffset = response.NextOffset,
+                            state = Formatting.Word(response.State) });
+                    }
+                }
+                else if (response.Text.Length > 0)
                 {
                     Console.Out.Write(response.Text);
                 }
@@ -145,7 +155,10 @@ internal static partial class TrainingCommand
                 await Task.Delay(TimeSpan.FromSeconds(1), ct);
             }
         }, cancellationToken));
-        return command;
+        return command.WithExamples(
+            "orthancseg training logs 1",
+            "orthancseg training logs 1 --step 0 --lines 20",
+            "orthancseg training logs 1 --step 2 --follow");
     }
 
     private static Command WatchCommand()
@@ -187,16 +200,24 @@ internal static partial class TrainingCommand
                         output.Line(string.Create(CultureInfo.InvariantCulture, $"run {changed.Id}: {now}"));
                         states = now;
                     }
+                    if (update.Run is { } current)
+                    {
+                        Progress(output, current);
+                    }
                 }
                 run = update.Run ?? run;
             }
+            output.EndProgress();
             if (run is not null && !output.Json && run.Error.Length > 0)
             {
                 output.Line(run.Error);
             }
             return run?.State == TrainingState.Succeeded ? ExitCodes.Ok : ExitCodes.Unhealthy;
         }, cancellationToken));
-        return command;
+        return command.WithExamples(
+            "orthancseg training watch 1",
+            "orthancseg training watch 1 --logs",
+            "orthancseg training watch 1 --json");
     }
 
     private static Command CancelCommand()
@@ -210,7 +231,8 @@ internal static partial class TrainingCommand
             Print(output, run);
             return run.Steps.All(s => s.State is not (TrainingState.Queued or TrainingState.Running)) ? ExitCodes.Ok : ExitCodes.Unhealthy;
         }, cancellationToken));
-        return command;
+        return command.WithExamples(
+            "orthancseg training cancel 1");
     }
 
     private static void Print(ConsoleOutput output, TrainingRun r)
@@ -256,6 +278,11 @@ internal static partial class TrainingCommand
         }
     }
 
+    /// <summary>A run's progress: its steps (preprocessing and one per fold) that have ended, of all.</summary>
+    private static void Progress(ConsoleOutput output, TrainingRun run) =>
+        output.Progress(string.Create(CultureInfo.InvariantCulture, $"run {run.Id}"), run.Steps.Count(s => s.State is not (TrainingState.Queued or TrainingState.Running)),
+            run.Steps.Count, "steps", Formatting.Word(run.State));
+
     private static string StepName(TrainingStep s) => s.Kind == "preprocess" ? "preprocess" : $"fold {s.Fold}";
 
     /// <summary>"32G", "16000M", "1T" or a plain number of MiB.</summary>
@@ -264,7 +291,7 @@ internal static partial class TrainingCommand
         var match = MemoryPattern().Match(text.Trim());
         if (!match.Success)
         {
-            throw new CliException($"--memory {text} is not a size such as 32G or 16000M", ExitCodes.Unhealthy);
+            throw new CliException($"--memory {text} is not a size such as 32G or 16000M", ExitCodes.Usage);
         }
         var value = long.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture);
         return match.Groups[2].Value.ToUpperInvariant() switch
@@ -286,7 +313,7 @@ internal static partial class TrainingCommand
         {
             if (!long.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out var number))
             {
-                throw new CliException($"--time {text} is not a time limit such as 24:00:00 or 2-00:00:00", ExitCodes.Unhealthy);
+                throw new CliException($"--time {text} is not a time limit such as 24:00:00 or 2-00:00:00", ExitCodes.Usage);
             }
             numbers.Add(number);
         }
@@ -296,7 +323,7 @@ internal static partial class TrainingCommand
             4 => days + (numbers[1] * 3600) + (numbers[2] * 60) + numbers[3],
             3 when dash < 0 => (numbers[1] * 60) + numbers[2],
             2 when dash < 0 => numbers[1] * 60,
-            _ => throw new CliException($"--time {text} is not a time limit such as 24:00:00 or 2-00:00:00", ExitCodes.Unhealthy),
+            _ => throw new CliException($"--time {text} is not a time limit such as 24:00:00 or 2-00:00:00", ExitCodes.Usage),
         };
     }
 

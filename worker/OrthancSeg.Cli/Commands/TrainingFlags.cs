@@ -24,6 +24,8 @@ internal sealed class TrainingFlags
     private readonly Option<string?> _time = new("--time") { Description = "Time limit per step, [D-]HH:MM:SS (default 24:00:00)" };
     private readonly Option<string?> _partition = new("--partition") { Description = "Slurm partition (default: the cluster's)" };
 
+    public TrainingFlags() => _backend.CompletionSources.Add("local", "slurm");
+
     public void AddTo(Command command)
     {
         foreach (var option in new Option[] { _configuration, _folds, _trainer, _plans, _planner, _backend, _gpus, _cpus, _memory, _time, _partition })
@@ -57,7 +59,7 @@ internal sealed class TrainingFlags
             {
                 "local" => TrainingBackend.Local,
                 "slurm" => TrainingBackend.Slurm,
-                _ => throw new CliException($"--backend {backend} is not a backend; use local or slurm", ExitCodes.Unhealthy),
+                _ => throw new CliException($"--backend {backend} is not a backend; use local or slurm", ExitCodes.Usage),
             };
         }
         if (parseResult.GetValue(_gpus) is { } gpus)
@@ -154,6 +156,8 @@ internal sealed class RetrainFlags
         Description = "Activate the new model when its mean Dice is at least the active one's plus this (default 0: not worse; may be negative)",
     };
 
+    public RetrainFlags() => _retrain.CompletionSources.Add("on", "off");
+
     public void AddTo(Command command)
     {
         foreach (var option in new Option[] { _retrain, _after, _interval, _improvement })
@@ -180,7 +184,7 @@ internal sealed class RetrainFlags
             null => result.Enabled,
             "on" => true,
             "off" => false,
-            var other => throw new CliException($"--retrain {other}: use on or off", ExitCodes.Unhealthy),
+            var other => throw new CliException($"--retrain {other}: use on or off", ExitCodes.Usage),
         };
         result.MinNewLabels = parseResult.GetValue(_after) ?? result.MinNewLabels;
         if (parseResult.GetValue(_interval) is { } interval)

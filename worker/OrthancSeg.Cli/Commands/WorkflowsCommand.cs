@@ -19,9 +19,11 @@ internal static class WorkflowsCommand
         command.Subcommands.Add(GetCommand());
         command.Subcommands.Add(UpdateCommand());
         command.Subcommands.Add(AutoInferCommand());
-        command.Subcommands.Add(StateCommand("pause", "Stop admitting new series (labels are still recorded)", pause: true));
-        command.Subcommands.Add(StateCommand("resume", "Admit series again and backfill what arrived meanwhile", pause: false));
-        return command;
+        command.Subcommands.Add(StateCommand("pause", "Stop admitting new series (labels are still recorded)", pause: true).WithExamples("orthancseg workflows pause liver-ct"));
+        command.Subcommands.Add(StateCommand("resume", "Admit series again and backfill what arrived meanwhile", pause: false).WithExamples("orthancseg workflows resume liver-ct"));
+        return command.WithExamples(
+            "orthancseg workflows list",
+            "orthancseg workflows get liver-ct");
     }
 
     private static Command CreateCommand()
@@ -74,19 +76,22 @@ internal static class WorkflowsCommand
             Show(output, response.Workflow);
             return ExitCodes.Ok;
         }, cancellationToken));
-        return command;
+        return command.WithExamples(
+            "orthancseg workflows create --name liver-ct --dataset-id 501 --modality CT --series-description '(?i)abdomen|liver' --labels liver=1,tumor=2 --synonym tumor=lesion",
+            "orthancseg workflows create --name spleen-ct --dataset-id 502 --labels spleen=1 --folds all --gpus 1 --retrain on --retrain-after 20");
     }
 
     private static Command ListCommand()
     {
         var state = new Option<string?>("--state") { Description = "Only workflows in this state: active or paused" };
+        state.CompletionSources.Add(Formatting.Words<WorkflowState>());
         var command = new Command("list", "List workflows") { state };
         command.SetAction((parseResult, cancellationToken) => CommandRunner.RunAsync(parseResult, async (worker, output, ct) =>
         {
             var request = new ListWorkflowsRequest { PageSize = 500 };
             if (parseResult.GetValue(state) is { } s)
             {
-                request.State = Formatting.Parse<WorkflowState>(s) ?? throw new CliException($"--state {s}: use active or paused", ExitCodes.Unhealthy);
+                request.State = Formatting.Parse<WorkflowState>(s) ?? throw new CliException($"--state {s}: use active or paused", ExitCodes.Usage);
             }
             var all = await Paging.AllAsync(async token =>
             {
@@ -106,7 +111,9 @@ internal static class WorkflowsCommand
             }
             return ExitCodes.Ok;
         }, cancellationToken));
-        return command;
+        return command.WithExamples(
+            "orthancseg workflows list",
+            "orthancseg workflows list --state paused --json");
     }
 
     private static Command GetCommand()
@@ -121,7 +128,9 @@ internal static class WorkflowsCommand
             Show(output, response.Workflow);
             return ExitCodes.Ok;
         }, cancellationToken));
-        return command;
+        return command.WithExamples(
+            "orthancseg workflows get liver-ct",
+            "orthancseg workflows show liver-ct --json");
     }
 
     private static Command UpdateCommand()
@@ -151,12 +160,14 @@ internal static class WorkflowsCommand
             if (request.UpdateMask.Paths.Count == 0)
             {
                 throw new CliException("Nothing to change: give training flags (e.g. --folds all --gpus 1) or retrain flags (e.g. --retrain on --retrain-after 10)",
-                    ExitCodes.Unhealthy);
+                    ExitCodes.Usage);
             }
             Show(output, (await worker.Workflows.UpdateWorkflowAsync(request, deadline: DateTime.UtcNow + Deadline, cancellationToken: ct)).Workflow);
             return ExitCodes.Ok;
         }, cancellationToken));
-        return command;
+        return command.WithExamples(
+            "orthancseg workflows update liver-ct --folds all --gpus 1",
+            "orthancseg workflows update liver-ct --retrain on --retrain-after 20 --min-dice-improvement 0.01");
     }
 
     private static Command AutoInferCommand()
@@ -170,7 +181,7 @@ internal static class WorkflowsCommand
             {
                 "on" => true,
                 "off" => false,
-                var other => throw new CliException($"auto-infer: '{other}' is not on or off", ExitCodes.Unhealthy),
+                var other => throw new CliException($"auto-infer: '{other}' is not on or off", ExitCodes.Usage),
             };
             var request = new UpdateWorkflowRequest
             {
@@ -180,7 +191,9 @@ internal static class WorkflowsCommand
             Show(output, (await worker.Workflows.UpdateWorkflowAsync(request, deadline: DateTime.UtcNow + Deadline, cancellationToken: ct)).Workflow);
             return ExitCodes.Ok;
         }, cancellationToken));
-        return command;
+        return command.WithExamples(
+            "orthancseg workflows auto-infer liver-ct on",
+            "orthancseg workflows auto-infer liver-ct off");
     }
 
     private static Command StateCommand(string verb, string description, bool pause)
@@ -208,13 +221,13 @@ internal static class WorkflowsCommand
             var pieces = part.Split('=', 2, StringSplitOptions.TrimEntries);
             if (pieces.Length != 2 || pieces[0].Length == 0 || !int.TryParse(pieces[1], NumberStyles.None, CultureInfo.InvariantCulture, out var value))
             {
-                throw new CliException($"--labels: '{part}' is not name=value (e.g. liver=1)", ExitCodes.Unhealthy);
+                throw new CliException($"--labels: '{part}' is not name=value (e.g. liver=1)", ExitCodes.Usage);
             }
             result.Add(new LabelDefinition { Name = pieces[0], Value = value });
         }
         if (result.Count == 0)
         {
-            throw new CliException("--labels: give at least one label, e.g. liver=1,tumor=2", ExitCodes.Unhealthy);
+            throw new CliException("--labels: give at least one label, e.g. liver=1,tumor=2", ExitCodes.Usage);
         }
         foreach (var synonym in synonyms)
         {
@@ -222,7 +235,7 @@ internal static class WorkflowsCommand
             var label = pieces.Length == 2 ? result.Find(l => string.Equals(l.Name, pieces[0], StringComparison.OrdinalIgnoreCase)) : null;
             if (label is null || pieces[1].Length == 0)
             {
-                throw new CliException($"--synonym: '{synonym}' is not label=synonym for one of the labels {string.Join(", ", result.Select(l => l.Name))}", ExitCodes.Unhealthy);
+                throw new CliException($"--synonym: '{synonym}' is not label=synonym for one of the labels {string.Join(", ", result.Select(l => l.Name))}", ExitCodes.Usage);
             }
             label.Synonyms.Add(pieces[1]);
         }

@@ -86,13 +86,28 @@ internal sealed class WorkerConnection : IDisposable
         not StatusCode.Unavailable when e.Status.DebugException is HttpRequestException failed => new(
             $"Cannot reach the worker at {Address}: {Reason(failed)}. Is it running, and does --url say https:// when it serves TLS?",
             ExitCodes.Unreachable),
-        StatusCode.Unavailable => new(
-            $"Cannot reach the worker at {Address}: {(e.Status.DebugException is { } cause ? Reason(cause) : e.Status.Detail.TrimEnd('.'))}. Is it running? (check --url or {GlobalOptions.UrlVariable})",
+        StatusCode.Unavailable when e.Status.DebugException is { } cause => new(
+            $"Cannot reach the worker at {Address}: {Reason(cause)}. Is it running? (check --url or {GlobalOptions.UrlVariable})",
             ExitCodes.Unreachable),
+        // The worker itself answered Unavailable: something it needs (Orthanc, PostgreSQL, Slurm) is down.
+        StatusCode.Unavailable => new($"The worker at {Address} answered Unavailable: {e.Status.Detail}", ExitCodes.Unreachable),
         StatusCode.DeadlineExceeded => new($"The worker at {Address} did not answer in time", ExitCodes.Unreachable),
-        StatusCode.Unauthenticated => new($"The worker at {Address} refused the token from '{_tokenFile}': {e.Status.Detail}", ExitCodes.Unreachable),
-        StatusCode.PermissionDenied => new($"The token from '{_tokenFile}' may not do this: {e.Status.Detail}", ExitCodes.Unreachable),
-        _ => new($"The worker at {Address} answered {e.StatusCode}: {e.Status.Detail}", ExitCodes.Unhealthy),
+        StatusCode.Unauthenticated => new($"The worker at {Address} refused the token from '{_tokenFile}': {e.Status.Detail}", ExitCodes.Unauthenticated),
+        StatusCode.PermissionDenied => new($"The token from '{_tokenFile}' may not do this: {e.Status.Detail}", ExitCodes.PermissionDenied),
+        _ => new($"The worker at {Address} answered {e.StatusCode}: {e.Status.Detail}", ExitCode(e.StatusCode)),
+    };
+
+    /// <summary>The exit code of an answer the worker gave (<see cref="ExitCodes"/>; the table is in docs/admin.md).</summary>
+    internal static int ExitCode(StatusCode status) => status switch
+    {
+        StatusCode.OK => ExitCodes.Ok,
+        StatusCode.InvalidArgument or StatusCode.OutOfRange => ExitCodes.Usage,
+        StatusCode.NotFound => ExitCodes.NotFound,
+        StatusCode.AlreadyExists or StatusCode.FailedPrecondition or StatusCode.Aborted => ExitCodes.Conflict,
+        StatusCode.Unauthenticated => ExitCodes.Unauthenticated,
+        StatusCode.PermissionDenied => ExitCodes.PermissionDenied,
+        StatusCode.Unavailable or StatusCode.DeadlineExceeded => ExitCodes.Unreachable,
+        _ => ExitCodes.Unhealthy,
     };
 
     private CallInvoker Authenticated => _invoker ??= CreateInvoker();
@@ -105,7 +120,7 @@ internal sealed class WorkerConnection : IDisposable
                 $"Refusing to send the token in clear text to {Address}, which is not a loopback address: anyone on the network could read it. "
                 + $"Use https:// (with --ca FILE or {GlobalOptions.CaFileVariable} if the worker's certificate is not signed by a CA this machine trusts), "
                 + "or pass --insecure-plaintext if the network itself is private and encrypted",
-                ExitCodes.Unreachable);
+                ExitCodes.Usage);
         }
         var authorization = $"Bearer {ReadToken()}";
         return _channel.Intercept(metadata =>
@@ -121,7 +136,7 @@ internal sealed class WorkerConnection : IDisposable
         {
             throw new CliException(
                 $"No token: pass --token-file or set {GlobalOptions.TokenFileVariable} (the stack keeps its admin token in .stack/secrets/admin-token)",
-                ExitCodes.Unreachable);
+                ExitCodes.Unauthenticated);
         }
         string token;
         try
@@ -130,9 +145,9 @@ internal sealed class WorkerConnection : IDisposable
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new CliException($"Cannot read the token file '{_tokenFile}': {e.Message}", ExitCodes.Unreachable);
+            throw new CliException($"Cannot read the token file '{_tokenFile}': {e.Message}", ExitCodes.Unauthenticated);
         }
-        return token.Length > 0 ? token : throw new CliException($"The token file '{_tokenFile}' is empty", ExitCodes.Unreachable);
+        return token.Length > 0 ? token : throw new CliException($"The token file '{_tokenFile}' is empty", ExitCodes.Unauthenticated);
     }
 
     /// <summary>For https with --ca: the worker's certificate must chain to that CA (and only that one) and name the host dialled.</summary>
@@ -151,11 +166,11 @@ internal sealed class WorkerConnection : IDisposable
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or CryptographicException)
         {
-            throw new CliException($"Cannot read the CA certificate file '{caFile}' (--ca / {GlobalOptions.CaFileVariable}): {e.Message}", ExitCodes.Unreachable);
+            throw new CliException($"Cannot read the CA certificate file '{caFile}' (--ca / {GlobalOptions.CaFileVariable}): {e.Message}", ExitCodes.Usage);
         }
         if (authorities.Count == 0)
         {
-            throw new CliException($"The CA certificate file '{caFile}' holds no PEM certificate (-----BEGIN CERTIFICATE-----)", ExitCodes.Unreachable);
+            throw new CliException($"The CA certificate file '{caFile}' holds no PEM certificate (-----BEGIN CERTIFICATE-----)", ExitCodes.Usage);
         }
         handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
         {
@@ -193,6 +208,6 @@ internal sealed class WorkerConnection : IDisposable
         var text = url.Contains("://", StringComparison.Ordinal) ? url : "http://" + url;
         return Uri.TryCreate(text, UriKind.Absolute, out var address) && (address.Scheme == Uri.UriSchemeHttp || address.Scheme == Uri.UriSchemeHttps)
             ? address
-            : throw new CliException($"--url '{url}' is not a worker address; expected e.g. {GlobalOptions.DefaultUrl}", ExitCodes.Unreachable);
+            : throw new CliException($"--url '{url}' is not a worker address; expected e.g. {GlobalOptions.DefaultUrl}", ExitCodes.Usage);
     }
 }

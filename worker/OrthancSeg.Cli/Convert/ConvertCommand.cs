@@ -4,18 +4,17 @@ using OrthancSeg.Dicom;
 using OrthancSeg.Dicom.Nifti;
 using OrthancSeg.Dicom.Segmentation;
 using OrthancSeg.Dicom.Volumes;
+using OrthancSeg.Cli.Output;
 
 namespace OrthancSeg.Cli.Convert;
 
 /// <summary>
 /// <c>orthancseg convert …</c>: offline conversions between DICOM series, DICOM SEG and NIfTI, with the same
 /// code the worker uses, for checking data by hand and for scripts. They need no worker and no Orthanc.
-/// Exit codes: 0 done, 1 refused (the message says why), 3 nothing written because the label map is empty.
+/// Exit codes: 0 done, 1 refused (the message says why), 3 nothing written because the label map is empty (see <see cref="ExitCodes"/>).
 /// </summary>
 internal static class ConvertCommand
 {
-    private const int Refused = 1;
-    private const int NothingWritten = 3;
 
     public static Command Create()
     {
@@ -23,7 +22,9 @@ internal static class ConvertCommand
         convert.Subcommands.Add(SeriesCommand());
         convert.Subcommands.Add(SegCommand());
         convert.Subcommands.Add(LabelsCommand());
-        return convert;
+        return convert.WithExamples(
+            "orthancseg convert series ./ct-series/ ct.nii.gz",
+            "orthancseg convert seg seg.dcm --series ./ct-series/ --labels liver=1,tumor=2 labels.nii.gz");
     }
 
     private static Option<string?> SeriesUidOption() => new("--series-uid")
@@ -45,9 +46,11 @@ internal static class ConvertCommand
             var series = BuildSeries(parse.GetValue(folder)!, parse.GetValue(seriesUid));
             NiftiWriter.WriteFile(series.Volume, parse.GetValue(output)!);
             Console.Out.WriteLine(series.Summary);
-            return 0;
+            return ExitCodes.Ok;
         }));
-        return command;
+        return command.WithExamples(
+            "orthancseg convert series ./ct-series/ ct.nii.gz",
+            "orthancseg convert series ./mixed/ ct.nii.gz --series-uid 1.2.826.0.1.3680043.8.498.1");
     }
 
     private static Command SegCommand()
@@ -73,9 +76,10 @@ internal static class ConvertCommand
                     $"segment {segment.Segment.Number} '{segment.Segment.Label}' → {segment.Value}: {segment.VoxelCount} voxels on {segment.Slices.Count} slice(s)"));
             }
             Warn(result.Warnings);
-            return 0;
+            return ExitCodes.Ok;
         }));
-        return command;
+        return command.WithExamples(
+            "orthancseg convert seg seg.dcm --series ./ct-series/ --labels liver=1,tumor=2 labels.nii.gz");
     }
 
     private static Command LabelsCommand()
@@ -104,7 +108,7 @@ internal static class ConvertCommand
             if (!result.Written)
             {
                 Console.Error.WriteLine($"orthancseg: no SEG written: {result.NotWrittenReason}");
-                return NothingWritten;
+                return ExitCodes.NothingWritten;
             }
             File.WriteAllBytes(parse.GetValue(output)!, DicomWriter.ToBytes(DicomFile.Create(result.Segmentation!)));
             foreach (var segment in result.Segments)
@@ -112,9 +116,11 @@ internal static class ConvertCommand
                 Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"segment {segment.Number} '{segment.Label}' ← {segment.Value}: {segment.VoxelCount} voxels in {segment.FrameCount} frame(s)"));
             }
-            return 0;
+            return ExitCodes.Ok;
         }));
-        return command;
+        return command.WithExamples(
+            "orthancseg convert labels labels.nii.gz --series ./ct-series/ --labels liver=1,tumor=2 seg.dcm",
+            "orthancseg convert labels pred.nii.gz --series ./ct-series/ --labels liver=1 --algorithm nnU-Net seg.dcm");
     }
 
     private static SeriesVolume BuildSeries(string folder, string? seriesUid) => BuildSeries(folder, seriesUid, out _);
@@ -159,7 +165,7 @@ internal static class ConvertCommand
         catch (Exception e) when (e is DicomException or IOException or UnauthorizedAccessException)
         {
             Console.Error.WriteLine($"orthancseg: {e.Message}");
-            return Refused;
+            return ExitCodes.Unhealthy;
         }
     }
 }
