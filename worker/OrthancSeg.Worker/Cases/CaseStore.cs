@@ -161,14 +161,19 @@ internal sealed class CaseStore(NpgsqlDataSource dataSource)
     }
 
     /// <summary>
-    /// Takes the case out of training with <paramref name="reason"/>, recorded as <paramref name="by"/>'s, now. A case already excluded with
-    /// the same reason is left as it is (who and when stay the first exclusion's); another reason replaces the exclusion.
+    /// Takes the case out of training with <paramref name="reason"/>, recorded as <paramref name="by"/>'s, now, and in the case's exclusion
+    /// history. A case already excluded with the same reason is left as it is (who and when stay the first exclusion's); another reason
+    /// replaces the exclusion.
     /// </summary>
     public async Task<CaseRecord> ExcludeAsync(string caseKey, string reason, string by, CancellationToken cancellationToken)
     {
         await using var command = dataSource.CreateCommand("""
-            UPDATE cases SET excluded_at = now(), excluded_by = @by, exclusion_reason = @reason, updated_at = now()
-            WHERE case_key = @key AND exclusion_reason IS DISTINCT FROM @reason
+            WITH changed AS (
+                UPDATE cases SET excluded_at = now(), excluded_by = @by, exclusion_reason = @reason, updated_at = now()
+                WHERE case_key = @key AND exclusion_reason IS DISTINCT FROM @reason
+                RETURNING id
+            )
+            INSERT INTO case_exclusion_history (case_id, action, token_name, reason) SELECT id, 'excluded', @by, @reason FROM changed
             """);
         command.Parameters.Add(Text("key", caseKey));
         command.Parameters.Add(Text("reason", reason));
@@ -177,14 +182,19 @@ internal sealed class CaseStore(NpgsqlDataSource dataSource)
         return await GetAsync(caseKey, cancellationToken);
     }
 
-    /// <summary>Puts the case back into training; a case that is not excluded is left as it is.</summary>
-    public async Task<CaseRecord> IncludeAsync(string caseKey, CancellationToken cancellationToken)
+    /// <summary>Puts the case back into training, as <paramref name="by"/>'s change in its exclusion history; a case that is not excluded is left as it is.</summary>
+    public async Task<CaseRecord> IncludeAsync(string caseKey, string by, CancellationToken cancellationToken)
     {
         await using var command = dataSource.CreateCommand("""
-            UPDATE cases SET excluded_at = NULL, excluded_by = NULL, exclusion_reason = NULL, updated_at = now()
-            WHERE case_key = @key AND excluded_at IS NOT NULL
+            WITH changed AS (
+                UPDATE cases SET excluded_at = NULL, excluded_by = NULL, exclusion_reason = NULL, updated_at = now()
+                WHERE case_key = @key AND excluded_at IS NOT NULL
+                RETURNING id
+            )
+            INSERT INTO case_exclusion_history (case_id, action, token_name) SELECT id, 'included', @by FROM changed
             """);
         command.Parameters.Add(Text("key", caseKey));
+        command.Parameters.Add(Text("by", by));
         await command.ExecuteNonQueryAsync(cancellationToken);
         return await GetAsync(caseKey, cancellationToken);
     }

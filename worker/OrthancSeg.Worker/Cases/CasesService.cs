@@ -68,7 +68,7 @@ internal sealed partial class CasesService(CaseStore cases, WorkflowStore workfl
     public override async Task<IncludeCaseResponse> IncludeCase(IncludeCaseRequest request, ServerCallContext context)
     {
         var by = BearerTokenInterceptor.CallerOf(context).TokenName;
-        var included = await cases.IncludeAsync(RequestFields.Required(request.CaseKey, "case_key"), context.CancellationToken);
+        var included = await cases.IncludeAsync(RequestFields.Required(request.CaseKey, "case_key"), by, context.CancellationToken);
         LogIncluded(logger, included.CaseKey, by);
         return new IncludeCaseResponse { Case = ToContract(included) };
     }
