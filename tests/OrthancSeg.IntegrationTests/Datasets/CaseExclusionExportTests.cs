@@ -27,6 +27,8 @@ public sealed class CaseExclusionExportTests : IDisposable
         var keys = await LabelledCasesAsync(harness, kept, blurred);
         var (keptKey, blurredKey) = (keys[kept.SeriesInstanceUid], keys[blurred.SeriesInstanceUid]);
         var cases = new CaseService.CaseServiceClient(harness.Channel);
+        // The harness's clients carry the admin token; these carry the operator's ("olga").
+        var snapshots = new SnapshotService.SnapshotServiceClient(harness.Channel);
         var operatorToken = WorkerProcess.Bearer(harness.Worker.OperatorToken);
         Assert.Equal(2, await NewLabelsAsync(harness));
 
@@ -42,7 +44,7 @@ public sealed class CaseExclusionExportTests : IDisposable
         Assert.Equal([keptKey], (await harness.Cases.ListCasesAsync(new ListCasesRequest { Workflow = "liver-ct", Excluded = false })).Cases.Select(c => c.CaseKey));
         Assert.Equal(2, (await harness.Cases.ListCasesAsync(new ListCasesRequest { Workflow = "liver-ct" })).Cases.Count);
 
-        var first = await WaitForFinishAsync(harness, (await harness.Snapshots.ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = "liver-ct" }, operatorToken)).Snapshot.Id);
+        var first = await WaitForFinishAsync(harness, (await snapshots.ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = "liver-ct" }, operatorToken)).Snapshot.Id);
 
         Assert.True(first.State == SnapshotState.Succeeded, first.Error);
         Assert.Equal([keptKey], first.Cases.Select(c => c.CaseKey));
@@ -62,7 +64,7 @@ public sealed class CaseExclusionExportTests : IDisposable
         }
         Assert.Equal(2, await NewLabelsAsync(harness));
 
-        var second = await WaitForFinishAsync(harness, (await harness.Snapshots.ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = "liver-ct" }, operatorToken)).Snapshot.Id);
+        var second = await WaitForFinishAsync(harness, (await snapshots.ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = "liver-ct" }, operatorToken)).Snapshot.Id);
 
         Assert.True(second.State == SnapshotState.Succeeded, second.Error);
         Assert.Equal(new[] { keptKey, blurredKey }.Order(StringComparer.Ordinal), second.Cases.Select(c => c.CaseKey).Order(StringComparer.Ordinal));
