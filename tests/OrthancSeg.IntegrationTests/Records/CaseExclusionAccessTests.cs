@@ -64,6 +64,12 @@ public sealed class CaseExclusionAccessTests(WorkerProcess worker) : IClassFixtu
             Assert.Equal("contrast bolus missed", only.GetProperty("exclusionReason").GetString());
         }
         Assert.Contains("excluded by olga at ", await Cli("cases", "show", key, "--token-file", worker.ViewerTokenFile), StringComparison.Ordinal);
+        // People browsing the database see it too: browse.cases was recreated with the exclusion's columns.
+        await using (var browse = database.CreateCommand("SELECT excluded_by || ': ' || exclusion_reason FROM browse.cases WHERE case_key = @key AND excluded_at IS NOT NULL"))
+        {
+            browse.Parameters.Add(new NpgsqlParameter<string>("key", key));
+            Assert.Equal("olga: contrast bolus missed", await browse.ExecuteScalarAsync());
+        }
         var refused = await CliProcess.RunAsync(["cases", "include", key, "--url", worker.Address, "--token-file", worker.ViewerTokenFile]);
         Assert.True(refused.ExitCode == 2, $"a viewer's include exited {refused.ExitCode}: {refused.Stderr}");
         using (var included = JsonDocument.Parse(await Cli("cases", "include", key, "--json", "--token-file", worker.OperatorTokenFile)))
