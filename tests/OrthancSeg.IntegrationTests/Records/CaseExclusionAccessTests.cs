@@ -1,5 +1,4 @@
 using System.Text.Json;
-using Google.Rpc;
 using Grpc.Core;
 using Npgsql;
 using OrthancSeg.Contracts.V1;
@@ -45,9 +44,9 @@ public sealed class CaseExclusionAccessTests(WorkerProcess worker) : IClassFixtu
         Assert.Equal(StatusCode.PermissionDenied, denied.StatusCode);
         Assert.Equal(StatusCode.PermissionDenied, includeDenied.StatusCode);
         Assert.Equal(StatusCode.InvalidArgument, blank.StatusCode);
-        Assert.Equal("reason", Assert.Single(BadRequestOf(blank).FieldViolations).Field);
+        Assert.Equal("reason", Assert.Single(RecordingTests.BadRequestOf(blank).FieldViolations).Field);
         Assert.Equal(StatusCode.InvalidArgument, tooLong.StatusCode);
-        Assert.Contains("1001 characters", Assert.Single(BadRequestOf(tooLong).FieldViolations).Description, StringComparison.Ordinal);
+        Assert.Contains("1001 characters", Assert.Single(RecordingTests.BadRequestOf(tooLong).FieldViolations).Description, StringComparison.Ordinal);
         Assert.Equal(StatusCode.NotFound, unknown.StatusCode);
         Assert.False((await cases.GetCaseAsync(new GetCaseRequest { CaseKey = key }, viewer)).Case.Excluded);
 
@@ -93,11 +92,5 @@ public sealed class CaseExclusionAccessTests(WorkerProcess worker) : IClassFixtu
         var result = await CliProcess.RunAsync([.. arguments, "--url", worker.Address]);
         Assert.True(result.ExitCode == 0, $"orthancseg {string.Join(' ', arguments)} exited {result.ExitCode}: {result.Stderr}\n{result.Stdout}");
         return result.Stdout;
-    }
-
-    private static BadRequest BadRequestOf(RpcException e)
-    {
-        var status = e.GetRpcStatus() ?? throw new Xunit.Sdk.XunitException($"No rich status on {e.Status}");
-        return status.GetDetail<BadRequest>() ?? throw new Xunit.Sdk.XunitException("No BadRequest detail");
     }
 }
