@@ -67,6 +67,8 @@ public sealed class AccessMatrixTests(WorkerProcess worker) : IClassFixture<Work
         Assert.Equal(Role.Bridge, roles["Events/NotifyStableSeries"]);
         Assert.Equal(Role.Bridge, roles["Events/NotifySegmentationStored"]);
         Assert.Equal(Role.Viewer, roles["CaseService/ListCases"]);
+        Assert.Equal(Role.Operator, roles["CaseService/ExcludeCase"]);
+        Assert.Equal(Role.Operator, roles["CaseService/IncludeCase"]);
         Assert.Equal(Role.Viewer, roles["JobService/ListJobs"]);
         Assert.Equal(Role.Operator, roles["SnapshotService/ExportSnapshot"]);
         Assert.Equal(Role.Operator, roles["TrainingService/StartTraining"]);

@@ -56,22 +56,4 @@ public sealed class LimitsExportTests : IDisposable
         Assert.StartsWith("the worker ran out of memory for this case", excluded.Reason, StringComparison.Ordinal);
         Assert.Empty(Directory.GetDirectories(_raw, ".Dataset*"));
     }
-
-    /// <summary>The workflow, the series and a SEG for each, uploaded and recorded as labelled cases: their case keys by series UID.</summary>
-    private static async Task<Dictionary<string, string>> LabelledCasesAsync(RecordsHarness harness, params TestSeries[] series)
-    {
-        await CreateWorkflowAsync(harness);
-        foreach (var s in series)
-        {
-            await UploadAsync(harness, PatternedFiles(s));
-        }
-        await harness.WaitForCountAsync("SELECT count(*) FROM cases", series.Length, Patience, $"{series.Length} cases");
-        foreach (var s in series)
-        {
-            await UploadAsync(harness, [s.Seg([new(1, "liver")], [new(1, 1)])]);
-        }
-        await harness.WaitForCountAsync("SELECT count(*) FROM cases WHERE status = 'labeled'", series.Length, Patience, $"{series.Length} labelled cases");
-        return (await harness.Cases.ListCasesAsync(new ListCasesRequest { Workflow = "liver-ct", PageSize = 100 })).Cases
-            .ToDictionary(c => c.SeriesInstanceUid, c => c.CaseKey);
-    }
 }

@@ -74,6 +74,11 @@ public sealed class CasePagingTests(WorkerProcess worker) : IClassFixture<Worker
         var madeUp = await Assert.ThrowsAsync<RpcException>(() =>
             cases.ListCasesAsync(new ListCasesRequest { Workflow = "tokens-ct", PageToken = "MTAw" }, viewer).ResponseAsync);
 
+        // The exclusion filter is part of what the token was for: false (in training) is a filter, not the same as unset.
+        var otherExclusion = await Assert.ThrowsAsync<RpcException>(() =>
+            cases.ListCasesAsync(new ListCasesRequest { Workflow = "tokens-ct", Excluded = false, PageSize = 1, PageToken = token }, viewer).ResponseAsync);
+
+        Assert.Equal(StatusCode.InvalidArgument, otherExclusion.StatusCode);
         Assert.Equal(StatusCode.InvalidArgument, otherFilter.StatusCode);
         Assert.Contains("page_token", otherFilter.Status.Detail, StringComparison.Ordinal);
         Assert.Equal(StatusCode.InvalidArgument, madeUp.StatusCode);
@@ -81,7 +86,7 @@ public sealed class CasePagingTests(WorkerProcess worker) : IClassFixture<Worker
     }
 
     /// <summary>Records <paramref name="count"/> cases of the workflow, one row at a time in arrival order, and returns their keys.</summary>
-    private static async Task<List<string>> InsertCasesAsync(NpgsqlDataSource database, int from, int count, string workflow = Workflow)
+    internal static async Task<List<string>> InsertCasesAsync(NpgsqlDataSource database, int from, int count, string workflow = Workflow)
     {
         var keys = new List<string>();
         for (var n = from; n < from + count; n++)

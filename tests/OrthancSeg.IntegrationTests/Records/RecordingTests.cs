@@ -412,7 +412,7 @@ public sealed class RecordingTests
         Assert.Equal("update_mask", Assert.Single(BadRequestOf(badMask).FieldViolations).Field);
     }
 
-    private static BadRequest BadRequestOf(RpcException e)
+    internal static BadRequest BadRequestOf(RpcException e)
     {
         var status = e.GetRpcStatus() ?? throw new Xunit.Sdk.XunitException($"No rich status on {e.Status}");
         return status.GetDetail<BadRequest>() ?? throw new Xunit.Sdk.XunitException("No BadRequest detail");

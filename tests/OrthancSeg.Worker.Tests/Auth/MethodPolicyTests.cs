@@ -64,6 +64,7 @@ public sealed class MethodPolicyTests
 
         Assert.Equal(new MethodRule("/orthancseg.v1.CaseService/ListCases", Role.Viewer, ReadOnly: true), policy.Find("/orthancseg.v1.CaseService/ListCases"));
         Assert.Equal(new MethodRule("/orthancseg.v1.WorkflowService/CreateWorkflow", Role.Admin, ReadOnly: false), policy.Find("/orthancseg.v1.WorkflowService/CreateWorkflow"));
+        Assert.Equal(new MethodRule("/orthancseg.v1.CaseService/ExcludeCase", Role.Operator, ReadOnly: false), policy.Find("/orthancseg.v1.CaseService/ExcludeCase"));
         Assert.Equal(new MethodRule("/orthancseg.v1.AuditService/ListAuditEntries", Role.Admin, ReadOnly: true),
             policy.Find("/orthancseg.v1.AuditService/ListAuditEntries"));
     }

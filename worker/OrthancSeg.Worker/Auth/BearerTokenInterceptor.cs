@@ -38,6 +38,13 @@ internal sealed partial class BearerTokenInterceptor(BearerTokenAuthenticator au
             return true;
         });
 
+    private static readonly object CallerKey = typeof(Caller);
+
+    /// <summary>Who made the call, for a method that records it (ExcludeCase keeps the token's name); only for methods that need a token.</summary>
+    public static Caller CallerOf(ServerCallContext context) =>
+        context.UserState.TryGetValue(CallerKey, out var caller) && caller is Caller found ? found
+            : throw new InvalidOperationException($"{context.Method} ran without an authenticated caller");
+
     private async Task<T> RunAsync<T>(object? request, ServerCallContext context, Func<Task<T>> call)
     {
         var decision = authenticator.Authorize(context.Method, context.RequestHeaders.GetValue("authorization"));
@@ -59,6 +66,10 @@ internal sealed partial class BearerTokenInterceptor(BearerTokenAuthenticator au
                 }
             }
             throw new RpcException(refusal);
+        }
+        if (decision.Caller is { } caller)
+        {
+            context.UserState[CallerKey] = caller;
         }
         if (!audited)
         {

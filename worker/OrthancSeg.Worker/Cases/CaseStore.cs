@@ -19,6 +19,13 @@ internal sealed record SeriesSnapshot(
     int InstanceCount,
     OrderedSeries Ordered);
 
+/// <summary>Who took a case out of training, when and why (<see cref="CaseStore.ExcludeAsync"/>).</summary>
+internal sealed record CaseExclusion(string Reason, string By, DateTimeOffset At)
+{
+    /// <summary>How snapshot reports and people read it.</summary>
+    public override string ToString() => $"excluded by {By} at {At.UtcDateTime:yyyy-MM-dd'T'HH:mm:ss'Z'}: {Reason}";
+}
+
 /// <summary>A case as stored.</summary>
 internal sealed record CaseRecord(
     long Id,
@@ -41,7 +48,8 @@ internal sealed record CaseRecord(
     string? CurrentLabelSopInstanceUid,
     int LabelCount,
     DateTimeOffset CreatedAt,
-    DateTimeOffset UpdatedAt)
+    DateTimeOffset UpdatedAt,
+    CaseExclusion? Exclusion)
 {
     public CaseGrid Grid => new(SopInstanceUids, FrameOfReferenceUid, Geometry, StatusReason, StudyInstanceUid, SeriesInstanceUid);
 }
@@ -57,7 +65,7 @@ internal sealed class CaseStore(NpgsqlDataSource dataSource)
                c.series_description, c.body_part, c.instance_count, c.geometry::text,
                (SELECT l.sop_instance_uid FROM labels l WHERE l.case_id = c.id AND l.is_current),
                (SELECT count(*)::int FROM labels l WHERE l.case_id = c.id),
-               c.created_at, c.updated_at
+               c.created_at, c.updated_at, c.exclusion_reason, c.excluded_by, c.excluded_at
         FROM cases c JOIN workflows w ON w.id = c.workflow_id
         """;
 
@@ -135,18 +143,60 @@ internal sealed class CaseStore(NpgsqlDataSource dataSource)
     }
 
     /// <summary>Newest first, keyset-paginated on id; lists leave out the SOP Instance UIDs.</summary>
-    public async Task<IReadOnlyList<CaseRecord>> ListAsync(string? workflow, string? status, long? beforeId, int limit, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<CaseRecord>> ListAsync(string? workflow, string? status, bool? excluded, long? beforeId, int limit,
+        CancellationToken cancellationToken)
     {
         await using var command = dataSource.CreateCommand(SelectCase.Replace("c.sop_instance_uids,", "'{}'::text[],", StringComparison.Ordinal) + """
-             WHERE (@workflow IS NULL OR w.name = @workflow) AND (@status IS NULL OR c.status = @status) AND (@before IS NULL OR c.id < @before)
+             WHERE (@workflow IS NULL OR w.name = @workflow) AND (@status IS NULL OR c.status = @status)
+               AND (@excluded::boolean IS NULL OR (c.excluded_at IS NOT NULL) = @excluded) AND (@before IS NULL OR c.id < @before)
             ORDER BY c.id DESC
             LIMIT @limit
             """);
         command.Parameters.Add(Text("workflow", workflow));
         command.Parameters.Add(Text("status", status));
+        command.Parameters.Add(new NpgsqlParameter("excluded", NpgsqlDbType.Boolean) { Value = (object?)excluded ?? DBNull.Value });
         command.Parameters.Add(new NpgsqlParameter("before", NpgsqlDbType.Bigint) { Value = (object?)beforeId ?? DBNull.Value });
         command.Parameters.Add(new NpgsqlParameter<int>("limit", limit));
         return await ReadAsync(command, cancellationToken);
+    }
+
+    /// <summary>
+    /// Takes the case out of training with <paramref name="reason"/>, recorded as <paramref name="by"/>'s, now, and in the case's exclusion
+    /// history. A case already excluded with the same reason is left as it is (who and when stay the first exclusion's); another reason
+    /// replaces the exclusion.
+    /// </summary>
+    public async Task<CaseRecord> ExcludeAsync(string caseKey, string reason, string by, CancellationToken cancellationToken)
+    {
+        await using var command = dataSource.CreateCommand("""
+            WITH changed AS (
+                UPDATE cases SET excluded_at = now(), excluded_by = @by, exclusion_reason = @reason, updated_at = now()
+                WHERE case_key = @key AND exclusion_reason IS DISTINCT FROM @reason
+                RETURNING id
+            )
+            INSERT INTO case_exclusion_history (case_id, action, token_name, reason) SELECT id, 'excluded', @by, @reason FROM changed
+            """);
+        command.Parameters.Add(Text("key", caseKey));
+        command.Parameters.Add(Text("reason", reason));
+        command.Parameters.Add(Text("by", by));
+        await command.ExecuteNonQueryAsync(cancellationToken);
+        return await GetAsync(caseKey, cancellationToken);
+    }
+
+    /// <summary>Puts the case back into training, as <paramref name="by"/>'s change in its exclusion history; a case that is not excluded is left as it is.</summary>
+    public async Task<CaseRecord> IncludeAsync(string caseKey, string by, CancellationToken cancellationToken)
+    {
+        await using var command = dataSource.CreateCommand("""
+            WITH changed AS (
+                UPDATE cases SET excluded_at = NULL, excluded_by = NULL, exclusion_reason = NULL, updated_at = now()
+                WHERE case_key = @key AND excluded_at IS NOT NULL
+                RETURNING id
+            )
+            INSERT INTO case_exclusion_history (case_id, action, token_name) SELECT id, 'included', @by FROM changed
+            """);
+        command.Parameters.Add(Text("key", caseKey));
+        command.Parameters.Add(Text("by", by));
+        await command.ExecuteNonQueryAsync(cancellationToken);
+        return await GetAsync(caseKey, cancellationToken);
     }
 
     private static async Task<IReadOnlyList<CaseRecord>> ReadAsync(NpgsqlCommand command, CancellationToken cancellationToken)
@@ -160,7 +210,8 @@ internal sealed class CaseStore(NpgsqlDataSource dataSource)
                 reader.GetString(6), reader.GetString(7), reader.GetString(8), reader.GetString(9), Nullable(reader, 10),
                 reader.GetFieldValue<string[]>(11), Nullable(reader, 12), Nullable(reader, 13), Nullable(reader, 14), reader.GetInt32(15),
                 reader.IsDBNull(16) ? null : JsonSerializer.Deserialize<GeometrySummary>(reader.GetString(16), Json),
-                Nullable(reader, 17), reader.GetInt32(18), reader.GetFieldValue<DateTimeOffset>(19), reader.GetFieldValue<DateTimeOffset>(20)));
+                Nullable(reader, 17), reader.GetInt32(18), reader.GetFieldValue<DateTimeOffset>(19), reader.GetFieldValue<DateTimeOffset>(20),
+                reader.IsDBNull(23) ? null : new CaseExclusion(reader.GetString(21), reader.GetString(22), reader.GetFieldValue<DateTimeOffset>(23))));
         }
         return result;
     }

@@ -101,8 +101,14 @@ internal sealed partial class SnapshotExporter(
         IReadOnlyList<string> leftovers, Stopwatch clock, CancellationToken cancellationToken)
     {
 
-        var candidates = await snapshots.CandidatesAsync(workflow.Id, cancellationToken);
+        var cases = await snapshots.CandidatesAsync(workflow.Id, cancellationToken);
         var excluded = new ConcurrentBag<ExcludedCaseReport>();
+        // A case a person took out of training is left out first, labelled or not, so it counts for nothing below (not even the modality).
+        foreach (var byPerson in cases.Where(c => c.Exclusion is not null))
+        {
+            excluded.Add(new(byPerson.CaseKey, byPerson.Exclusion!.ToString()));
+        }
+        var candidates = cases.Where(c => c.Exclusion is null).ToList();
         foreach (var unlabeled in candidates.Where(c => c.LabelId is null))
         {
             excluded.Add(new(unlabeled.CaseKey, unlabeled.Status == "unusable"
@@ -183,7 +189,7 @@ internal sealed partial class SnapshotExporter(
         {
             var report = Serialize(new SnapshotReport([], excludedList, null, channelName, leftovers, false));
             throw new SnapshotRefusedException(
-                $"nothing to export: workflow {workflow.Name} has {candidates.Count} case(s) and none can be used "
+                $"nothing to export: workflow {workflow.Name} has {cases.Count} case(s) and none can be used "
                 + $"({string.Join("; ", excludedList.Take(5).Select(e => $"{e.CaseKey}: {e.Reason}"))}{(excludedList.Count > 5 ? "; …" : "")})", report);
         }
 

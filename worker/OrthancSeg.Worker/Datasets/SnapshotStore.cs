@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Npgsql;
 using NpgsqlTypes;
+using OrthancSeg.Worker.Cases;
 using OrthancSeg.Worker.Errors;
 using OrthancSeg.Worker.Jobs;
 
@@ -49,7 +50,7 @@ internal sealed record SnapshotCaseRecord(
     long LabelBytes,
     bool Reused);
 
-/// <summary>A case of the workflow as the export sees it: its series, and its current accepted label if any.</summary>
+/// <summary>A case of the workflow as the export sees it: its series, its current accepted label if any, and whether a person excluded it.</summary>
 internal sealed record ExportCandidate(
     long CaseId,
     string CaseKey,
@@ -61,7 +62,8 @@ internal sealed record ExportCandidate(
     long? LabelId,
     string? LabelSopInstanceUid,
     string? LabelOrthancInstanceId,
-    string? LabelSegmentsJson);
+    string? LabelSegmentsJson,
+    CaseExclusion? Exclusion);
 
 /// <summary>Snapshots in PostgreSQL. A succeeded snapshot is never updated again: it is the frozen record of what was exported.</summary>
 internal sealed class SnapshotStore(NpgsqlDataSource dataSource)
@@ -359,7 +361,7 @@ internal sealed class SnapshotStore(NpgsqlDataSource dataSource)
     {
         await using var command = dataSource.CreateCommand("""
             SELECT c.id, c.case_key, c.status, c.status_reason, c.orthanc_series_id, c.sop_instance_uids, c.modality,
-                   l.id, l.sop_instance_uid, l.orthanc_instance_id, l.segments::text
+                   l.id, l.sop_instance_uid, l.orthanc_instance_id, l.segments::text, c.exclusion_reason, c.excluded_by, c.excluded_at
             FROM cases c
             LEFT JOIN labels l ON l.case_id = c.id AND l.is_current AND l.verdict = 'accepted'
             WHERE c.workflow_id = @workflow
@@ -372,7 +374,8 @@ internal sealed class SnapshotStore(NpgsqlDataSource dataSource)
         {
             result.Add(new ExportCandidate(reader.GetInt64(0), reader.GetString(1), reader.GetString(2), NullableText(reader, 3), reader.GetString(4),
                 reader.GetFieldValue<string[]>(5), NullableText(reader, 6),
-                reader.IsDBNull(7) ? null : reader.GetInt64(7), NullableText(reader, 8), NullableText(reader, 9), NullableText(reader, 10)));
+                reader.IsDBNull(7) ? null : reader.GetInt64(7), NullableText(reader, 8), NullableText(reader, 9), NullableText(reader, 10),
+                reader.IsDBNull(13) ? null : new CaseExclusion(reader.GetString(11), reader.GetString(12), reader.GetFieldValue<DateTimeOffset>(13))));
         }
         return result;
     }

@@ -37,7 +37,7 @@ internal sealed class RetrainStore(NpgsqlDataSource dataSource)
                 WHERE r.workflow_id = @workflow ORDER BY r.id DESC LIMIT 1
             )
             SELECT (SELECT count(*) FROM labels l JOIN cases c ON c.id = l.case_id
-                    WHERE c.workflow_id = @workflow AND l.verdict = 'accepted'
+                    WHERE c.workflow_id = @workflow AND l.verdict = 'accepted' AND c.excluded_at IS NULL
                       AND l.created_at > coalesce((SELECT created_at FROM baseline), '-infinity')),
                    (SELECT id FROM baseline)
             """);
