@@ -4,6 +4,7 @@ using System.CommandLine;
 using System.Text;
 using Cli::OrthancSeg.Cli;
 using Cli::OrthancSeg.Cli.Output;
+using OrthancSeg.IntegrationTests.Fixtures;
 
 namespace OrthancSeg.IntegrationTests.Cli;
 
@@ -59,6 +60,19 @@ public sealed class HelpExamplesTests
         Assert.Contains("Usage:", help, StringComparison.Ordinal);
         var examples = help[help.IndexOf("Examples:", StringComparison.Ordinal)..];
         Assert.Contains("  orthancseg cases list --status labeled --limit 20", examples, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_admin_guide_shows_every_command()
+    {
+        var guide = File.ReadAllText(Path.Combine(RepositoryPaths.Root, "docs", "admin.md"));
+        var leaves = Walk(CliApplication.CreateRootCommand(), "orthancseg").Where(c => c.Command.Subcommands.Count == 0).Select(c => c.Path);
+
+        // The offline convert commands have their own guide (orthancseg convert --help).
+        var missing = leaves.Where(path => !path.StartsWith("orthancseg convert ", StringComparison.Ordinal) && !guide.Contains(path + " ", StringComparison.Ordinal)
+            && !guide.Contains(path + "\n", StringComparison.Ordinal) && !guide.Contains(path + "`", StringComparison.Ordinal)).ToList();
+
+        Assert.True(missing.Count == 0, "docs/admin.md shows no example of: " + string.Join(", ", missing));
     }
 
     private static IEnumerable<(string Path, Command Command)> Walk(Command command, string path)
