@@ -37,7 +37,7 @@ internal sealed class OrthancOptions
     public int TranscodesInFlight { get; set; } = 4;
 
     /// <summary>
-    /// How often one file that an export or a prediction fetches is asked for again when Orthanc did not answer, broke off or
+    /// How often one DICOM file the worker fetches (series an export or a prediction reads, SEGs it records) is asked for again when Orthanc did not answer, broke off or
     /// answered 502/503/504 (a dropped link, a restart), before the job is handed back as an outage (docs/architecture.md, "Jobs").
     /// The file is only ever used once it has come whole, so a retry never leaves a truncated file behind.
     /// </summary>
