@@ -193,9 +193,37 @@ public sealed class OrthancClientTests(OrthancServer orthanc)
 
         var (file, bytes) = await scope.ServiceProvider.GetRequiredService<OrthancInstances>().FetchAsync(id, CancellationToken.None);
 
+        Assert.Equal(1, link.Cuts);
         Assert.Equal(2, link.Connections);
         Assert.Equal(stored.Length, bytes);
         Assert.Equal(stored, DicomWriter.ToBytes(file));
+    }
+
+    [Fact]
+    public async Task A_series_fetched_as_exports_and_predictions_fetch_it_comes_whole_when_a_connection_breaks_off_mid_file()
+    {
+        var series = new TestSeries(slices: 3, rows: 64, columns: 64);
+        var uploaded = series.Files().Select(DicomWriter.ToBytes).ToList();
+        string seriesId;
+        await using (var direct = Build(OrthancUrl, OrthancServer.Username, orthanc.PasswordFile))
+        {
+            var client = direct.Services.GetRequiredService<OrthancClient>();
+            seriesId = (await client.UploadAsync(uploaded[0], CancellationToken.None)).ParentSeries!;
+            foreach (var file in uploaded.Skip(1))
+            {
+                await client.UploadAsync(file, CancellationToken.None);
+            }
+        }
+        // The series' instance list (about 1 KB) goes through; the first file is cut part way.
+        await using var link = new CuttingLink(orthanc.HttpPort, cuts: 1, bytesBeforeCut: 4000);
+        await using var app = Build(link.Url, OrthancServer.Username, orthanc.PasswordFile, fastRetries: true);
+        using var scope = app.Services.CreateScope();
+
+        var fetched = await scope.ServiceProvider.GetRequiredService<OrthancInstances>().FetchSeriesAsync(seriesId, 1, CancellationToken.None);
+
+        Assert.Equal(1, link.Cuts);
+        Assert.Equal(uploaded.Order(ByteArrays), fetched.Files.Select(DicomWriter.ToBytes).Order(ByteArrays));
+        Assert.Equal(uploaded.Sum(f => (long)f.Length), fetched.Bytes);
     }
 
     [Fact]
@@ -208,7 +236,8 @@ public sealed class OrthancClientTests(OrthancServer orthanc)
 
         var error = await Assert.ThrowsAsync<OrthancException>(() => scope.ServiceProvider.GetRequiredService<OrthancInstances>().FetchAsync(id, CancellationToken.None));
 
-        // The first request and FetchRetries (3) more, each on a new connection; then the job engine's outage hand-back takes over.
+        // The first request and FetchRetries (3) more, each cut on a connection of its own; then the job engine's outage hand-back takes over.
+        Assert.Equal(4, link.Cuts);
         Assert.Equal(4, link.Connections);
         Assert.True(error.IsUnavailable, error.Message);
         Assert.Contains($"GET {link.Url}/instances/{id}/file broke off while sending the file", error.Message, StringComparison.Ordinal);
@@ -240,6 +269,8 @@ public sealed class OrthancClientTests(OrthancServer orthanc)
         }
     }
 
+    private static readonly Comparer<byte[]> ByteArrays = Comparer<byte[]>.Create((a, b) => a.AsSpan().SequenceCompareTo(b));
+
     /// <summary>A 64×64 CT slice (8 KiB of pixels) stored in Orthanc: its Orthanc id and its bytes.</summary>
     private async Task<(string Id, byte[] Bytes)> UploadOneAsync()
     {
@@ -266,8 +297,8 @@ public sealed class OrthancClientTests(OrthancServer orthanc)
     }
 
     /// <summary>
-    /// A TCP relay to Orthanc on loopback whose first <c>cuts</c> connections are closed once <c>bytesBeforeCut</c> bytes of answer have
-    /// gone through: a connection that drops in the middle of a file. Later connections relay everything.
+    /// A TCP relay to Orthanc on loopback that closes a connection once <c>bytesBeforeCut</c> bytes of answer have gone through it, the
+    /// first <c>cuts</c> times that happens: a connection that drops in the middle of a file. Short answers and later connections pass whole.
     /// </summary>
     private sealed class CuttingLink : IAsyncDisposable
     {
@@ -277,6 +308,7 @@ public sealed class OrthancClientTests(OrthancServer orthanc)
         private readonly long _bytesBeforeCut;
         private readonly Task _accepting;
         private int _cutsLeft;
+        private int _cutsMade;
         private int _connections;
 
         public CuttingLink(int upstreamPort, int cuts, long bytesBeforeCut)
@@ -290,6 +322,9 @@ public sealed class OrthancClientTests(OrthancServer orthanc)
 
         public int Connections => Volatile.Read(ref _connections);
 
+        /// <summary>Connections closed part way through an answer.</summary>
+        public int Cuts => Volatile.Read(ref _cutsMade);
+
         private async Task AcceptAsync()
         {
             var relays = new List<Task>();
@@ -299,8 +334,7 @@ public sealed class OrthancClientTests(OrthancServer orthanc)
                 {
                     var client = await _listener.AcceptTcpClientAsync(_stop.Token);
                     Interlocked.Increment(ref _connections);
-                    var cut = Interlocked.Decrement(ref _cutsLeft) >= 0;
-                    relays.Add(RelayAsync(client, cut ? _bytesBeforeCut : long.MaxValue));
+                    relays.Add(RelayAsync(client));
                 }
             }
             catch (OperationCanceledException)
@@ -309,26 +343,36 @@ public sealed class OrthancClientTests(OrthancServer orthanc)
             }
         }
 
-        private async Task RelayAsync(TcpClient client, long answerBytes)
+        private async Task RelayAsync(TcpClient client)
         {
             using (client)
             using (var upstream = new TcpClient())
             {
                 await upstream.ConnectAsync(IPAddress.Loopback, _upstreamPort, _stop.Token);
-                var toOrthanc = Copy(client.GetStream(), upstream.GetStream(), long.MaxValue);
-                var toClient = Copy(upstream.GetStream(), client.GetStream(), answerBytes);
+                var toOrthanc = Copy(client.GetStream(), upstream.GetStream(), cutting: false);
+                var toClient = Copy(upstream.GetStream(), client.GetStream(), cutting: true);
                 // Either side done (the answer cut, a side closed): both sockets close, mid-file for a cut.
                 await Task.WhenAny(toOrthanc, toClient);
             }
         }
 
-        private async Task Copy(NetworkStream from, NetworkStream to, long limit)
+        private async Task Copy(NetworkStream from, NetworkStream to, bool cutting)
         {
             var buffer = new byte[8192];
+            var limit = cutting ? _bytesBeforeCut : long.MaxValue;
             try
             {
-                while (limit > 0)
+                while (true)
                 {
+                    if (limit == 0)
+                    {
+                        if (Interlocked.Decrement(ref _cutsLeft) >= 0)
+                        {
+                            Interlocked.Increment(ref _cutsMade);
+                            return;
+                        }
+                        limit = long.MaxValue;
+                    }
                     var read = await from.ReadAsync(buffer.AsMemory(0, (int)Math.Min(buffer.Length, limit)), _stop.Token);
                     if (read == 0)
                     {
