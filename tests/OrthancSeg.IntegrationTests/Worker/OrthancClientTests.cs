@@ -244,6 +244,25 @@ public sealed class OrthancClientTests(OrthancServer orthanc)
     }
 
     [Fact]
+    public async Task A_file_whose_connection_goes_silent_part_way_fails_after_the_request_timeout_instead_of_waiting_for_ever()
+    {
+        var (id, _) = await UploadOneAsync();
+        // The answer stops part way and the connection stays open: a cable pulled, with no RST ever coming.
+        await using var link = new CuttingLink(orthanc.HttpPort, cuts: int.MaxValue, bytesBeforeCut: 2000, stall: true);
+        await using var app = Build(link.Url, OrthancServer.Username, orthanc.PasswordFile, fastRetries: true, requestTimeout: "00:00:01");
+        using var scope = app.Services.CreateScope();
+
+        var fetch = scope.ServiceProvider.GetRequiredService<OrthancInstances>().FetchAsync(id, CancellationToken.None);
+        // Guarded, so that a read that waits as long as TCP does fails the test instead of hanging it.
+        Assert.Same(fetch, await Task.WhenAny(fetch, Task.Delay(TimeSpan.FromSeconds(60))));
+
+        var error = await Assert.ThrowsAsync<OrthancException>(() => fetch);
+        Assert.True(error.IsUnavailable, error.Message);
+        Assert.Contains("did not send the whole file within 1 s (OrthancSeg:Orthanc:RequestTimeout)", error.Message, StringComparison.Ordinal);
+        Assert.Equal(4, link.Cuts);
+    }
+
+    [Fact]
     public async Task An_id_that_is_not_an_orthanc_id_is_refused_before_any_request()
     {
         // Nothing listens here: a request would fail as unavailable, not as an argument error.
@@ -282,7 +301,7 @@ public sealed class OrthancClientTests(OrthancServer orthanc)
 
     private string OrthancUrl => orthanc.BaseUrl.ToString().TrimEnd('/');
 
-    private static WebApplication Build(string url, string? username, string? passwordFile, bool fastRetries = false)
+    private static WebApplication Build(string url, string? username, string? passwordFile, bool fastRetries = false, string? requestTimeout = null)
     {
         var builder = WebApplication.CreateBuilder();
         builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
@@ -291,7 +310,8 @@ public sealed class OrthancClientTests(OrthancServer orthanc)
             ["OrthancSeg:Orthanc:Username"] = username,
             ["OrthancSeg:Orthanc:PasswordFile"] = passwordFile,
             ["OrthancSeg:Orthanc:FetchRetryDelay"] = fastRetries ? "00:00:00.050" : null,
-        });
+            ["OrthancSeg:Orthanc:RequestTimeout"] = requestTimeout,
+        }.Where(setting => setting.Value is not null));
         builder.AddOrthancSegOrthanc();
         return builder.Build();
     }
@@ -299,6 +319,7 @@ public sealed class OrthancClientTests(OrthancServer orthanc)
     /// <summary>
     /// A TCP relay to Orthanc on loopback that closes a connection once <c>bytesBeforeCut</c> bytes of answer have gone through it, the
     /// first <c>cuts</c> times that happens: a connection that drops in the middle of a file. Short answers and later connections pass whole.
+    /// With <c>stall</c>, a cut connection is held open without relaying anything more instead of closed: the peer gone silent.
     /// </summary>
     private sealed class CuttingLink : IAsyncDisposable
     {
@@ -306,14 +327,15 @@ public sealed class OrthancClientTests(OrthancServer orthanc)
         private readonly CancellationTokenSource _stop = new();
         private readonly int _upstreamPort;
         private readonly long _bytesBeforeCut;
+        private readonly bool _stall;
         private readonly Task _accepting;
         private int _cutsLeft;
         private int _cutsMade;
         private int _connections;
 
-        public CuttingLink(int upstreamPort, int cuts, long bytesBeforeCut)
+        public CuttingLink(int upstreamPort, int cuts, long bytesBeforeCut, bool stall = false)
         {
-            (_upstreamPort, _cutsLeft, _bytesBeforeCut) = (upstreamPort, cuts, bytesBeforeCut);
+            (_upstreamPort, _cutsLeft, _bytesBeforeCut, _stall) = (upstreamPort, cuts, bytesBeforeCut, stall);
             _listener.Start();
             _accepting = AcceptAsync();
         }
@@ -369,6 +391,10 @@ public sealed class OrthancClientTests(OrthancServer orthanc)
                         if (Interlocked.Decrement(ref _cutsLeft) >= 0)
                         {
                             Interlocked.Increment(ref _cutsMade);
+                            if (_stall)
+                            {
+                                await Task.Delay(Timeout.Infinite, _stop.Token);
+                            }
                             return;
                         }
                         limit = long.MaxValue;
