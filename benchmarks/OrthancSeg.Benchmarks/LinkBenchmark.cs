@@ -110,13 +110,20 @@ internal static class LinkBenchmark
                 foreach (var index in order)
                 {
                     var (name, worker, _) = workers[index];
-                    var seconds = await ExportAsync(new SnapshotService.SnapshotServiceClient(InvokerOf(worker)), workflow);
+                    var (seconds, snapshot) = await ExportAsync(new SnapshotService.SnapshotServiceClient(InvokerOf(worker)), workflow);
                     times[name].Add(seconds);
-                    Console.WriteLine($"  {workflow} {name,-16} {seconds,7:F1} s  {dicomBytes / 1e6 / seconds,6:F1} MB/s of DICOM");
+                    // The snapshot's own transfer figures: the fetch from Orthanc alone, without the conversion and writing.
+                    Console.WriteLine($"  {workflow} {name,-16} {seconds,7:F1} s  {dicomBytes / 1e6 / seconds,6:F1} MB/s of DICOM; fetched {snapshot.InstancesRead} instances in {snapshot.FetchMs / 1e3:F1} s, {snapshot.BytesRead / 1e3 / snapshot.FetchMs:F1} MB/s, {snapshot.InstancesRead * 1e3 / snapshot.FetchMs:F0} instances/s");
                 }
             }
             var acrossLink = times["across the link"].Average();
             var oneMachine = times["one machine"].Average();
+            foreach (var (name, worker, _) in workers)
+            {
+                // Memory stays bounded by SeriesInFlight, not by the dataset's size (docs/operations.md, "Dataset snapshots").
+                var peak = File.ReadLines($"/proc/{worker.ProcessId}/status").Single(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
+                Console.WriteLine($"worker {name}: peak RSS {long.Parse(peak.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024} MiB for {dicomBytes / 1e6:F0} MB of DICOM exported twice");
+            }
             Console.WriteLine($"mean: across the link {acrossLink:F1} s ({dicomBytes / 1e6 / acrossLink:F1} MB/s), one machine {oneMachine:F1} s ({dicomBytes / 1e6 / oneMachine:F1} MB/s); ratio {acrossLink / oneMachine:F2}× (goal ≤ 1.3×)");
             return 0;
         }
@@ -143,7 +150,7 @@ internal static class LinkBenchmark
             return metadata;
         });
 
-    private static async Task<double> ExportAsync(SnapshotService.SnapshotServiceClient snapshots, string workflow)
+    private static async Task<(double Seconds, Snapshot Snapshot)> ExportAsync(SnapshotService.SnapshotServiceClient snapshots, string workflow)
     {
         var clock = Stopwatch.StartNew();
         var started = (await snapshots.ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = workflow })).Snapshot;
@@ -162,7 +169,7 @@ internal static class LinkBenchmark
         {
             throw new InvalidOperationException($"the export of {workflow} failed: {snapshot.Error}");
         }
-        return clock.Elapsed.TotalSeconds;
+        return (clock.Elapsed.TotalSeconds, snapshot);
     }
 
     private static async Task UploadAsync(HttpClient pacs, byte[] part10)

@@ -53,6 +53,12 @@ public sealed class SnapshotTests : IDisposable
         using var printed = JsonDocument.Parse(cli.Stdout);
         Assert.Equal("succeeded", printed.RootElement.GetProperty("state").GetString());
         var first = (await harness.Snapshots.GetSnapshotAsync(new GetSnapshotRequest { Id = printed.RootElement.GetProperty("id").GetInt64() })).Snapshot;
+        // Its transfer: every instance and SEG fetched once, over a fetch time within the export's, and the rate the CLI prints is bytes over that time.
+        Assert.Equal(6 * 6 + 6, first.InstancesRead);
+        Assert.InRange(first.FetchMs, 1, first.DurationMs);
+        Assert.Equal(first.InstancesRead, printed.RootElement.GetProperty("instancesRead").GetInt64());
+        Assert.Equal(first.FetchMs, printed.RootElement.GetProperty("fetchMs").GetInt64());
+        Assert.Equal(Math.Round(first.BytesRead / 1e3 / first.FetchMs, 1), printed.RootElement.GetProperty("megabytesPerSecond").GetDouble());
 
         var dataset = Path.Combine(_raw, DatasetFolder);
         Assert.Equal(dataset, first.DatasetPath);
@@ -119,6 +125,8 @@ public sealed class SnapshotTests : IDisposable
         Assert.True(rerun.ExitCode == 0, $"export exited {rerun.ExitCode}: {rerun.Stderr}\n{rerun.Stdout}");
         Assert.Contains("6/6 cases", rerun.Stderr, StringComparison.Ordinal);
         Assert.Contains("6 included (5 reused from the previous snapshot), 0 left out", rerun.Stdout, StringComparison.Ordinal);
+        // Only the changed case was fetched again: its 6 slices and its new SEG.
+        Assert.Matches(@"transfer +fetched [0-9.]+ MB \(7 instances\) in [0-9.]+ s, [0-9.]+ MB/s, [0-9.]+ instances/s", rerun.Stdout);
         var newest = (await harness.Snapshots.ListSnapshotsAsync(new ListSnapshotsRequest { Workflow = "liver-ct" })).Snapshots[0];
         var second = (await harness.Snapshots.GetSnapshotAsync(new GetSnapshotRequest { Id = newest.Id })).Snapshot;
         Assert.True(second.State == SnapshotState.Succeeded, second.Error);

@@ -73,6 +73,14 @@ public sealed class LinkedHosts : IAsyncDisposable
     }
 
     /// <summary>
+    /// Limits what the PACS side sends across the link to <paramref name="rate"/> (tc's notation, e.g. "8mbit"): a slower link, so that
+    /// a transfer lasts long enough to be cut in the middle. It stays through <see cref="CutAsync"/> and <see cref="RestoreAsync"/>.
+    /// A token bucket (tbf): this machine's kernel has no netem.
+    /// </summary>
+    public Task ThrottleAsync(string rate) => ProcessRunner.RunAsync("tc",
+        ["-n", Pacs, "qdisc", "replace", "dev", PacsVeth, "root", "tbf", "rate", rate, "burst", "32kbit", "latency", "400ms"], TimeSpan.FromSeconds(20));
+
+    /// <summary>
     /// A unix socket (in the test's temporary folder) that forwards to <paramref name="port"/> on the loopback of
     /// namespace <paramref name="ns"/>, for the test's own HTTP and gRPC clients (<see cref="Handler"/>).
     /// </summary>

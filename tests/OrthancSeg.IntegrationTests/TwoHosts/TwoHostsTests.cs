@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Net.Http.Headers;
+using System.Security.Cryptography;
 using System.Text.Json;
 using Npgsql;
 using OrthancSeg.Contracts.V1;
@@ -7,6 +8,7 @@ using OrthancSeg.Dicom;
 using OrthancSeg.IntegrationTests.Fixtures;
 using OrthancSeg.IntegrationTests.Records;
 using OrthancSeg.Tests.Support;
+using Xunit.Abstractions;
 
 namespace OrthancSeg.IntegrationTests.TwoHosts;
 
@@ -17,7 +19,7 @@ namespace OrthancSeg.IntegrationTests.TwoHosts;
 /// configuration and nginx's link block from the stack's renderers; the worker gets the settings make up ROLE=segmentation
 /// gives it. Needs root (ip netns).
 /// </summary>
-public sealed class TwoHostsTests : IAsyncLifetime
+public sealed class TwoHostsTests(ITestOutputHelper output) : IAsyncLifetime
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(240);
 
@@ -73,17 +75,7 @@ public sealed class TwoHostsTests : IAsyncLifetime
         var invoker = RecordsHarness.WithToken(channel, Worker.AdminToken);
         var workflows = new WorkflowService.WorkflowServiceClient(invoker);
         var snapshots = new SnapshotService.SnapshotServiceClient(invoker);
-        await workflows.CreateWorkflowAsync(new CreateWorkflowRequest
-        {
-            Workflow = new Workflow
-            {
-                Name = "liver-ct",
-                DatasetId = 7,
-                DatasetName = "LiverCT",
-                Selection = new SelectionRule { Modality = "CT" },
-                Labels = { new LabelDefinition { Value = 1, Name = "liver" } },
-            },
-        });
+        await CreateWorkflowAsync(workflows, "liver-ct", 7, "LiverCT");
 
         var series = Enumerable.Range(0, 3).Select(_ => new TestSeries(slices: 5, rows: 8, columns: 8)).ToList();
         using var pacs = Orthanc.CreateClient();
@@ -104,13 +96,7 @@ public sealed class TwoHostsTests : IAsyncLifetime
         Assert.Equal(3, await CountAsync("SELECT count(*) FROM jobs WHERE kind = 'series' AND idempotency_key LIKE '%@push'"));
 
         var started = (await snapshots.ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = "liver-ct" })).Snapshot;
-        Snapshot? snapshot = null;
-        await ProcessRunner.WaitUntilAsync(async () =>
-        {
-            snapshot = (await snapshots.GetSnapshotAsync(new GetSnapshotRequest { Id = started.Id })).Snapshot;
-            return snapshot.State is SnapshotState.Succeeded or SnapshotState.Failed;
-        }, Patience, "the export to finish");
-        Assert.True(snapshot!.State == SnapshotState.Succeeded, snapshot.Error + "\n" + Worker.Output);
+        await FinishedAsync(snapshots, started.Id);
         // Fetched across the link, written on the segmentation side.
         var dataset = Path.Combine(RawRoot, "Dataset007_LiverCT");
         Assert.Equal(3, Directory.GetFiles(Path.Combine(dataset, "imagesTr")).Length);
@@ -178,10 +164,7 @@ public sealed class TwoHostsTests : IAsyncLifetime
     {
         using var channel = Worker.CreateChannel();
         var workflows = new WorkflowService.WorkflowServiceClient(RecordsHarness.WithToken(channel, Worker.AdminToken));
-        await workflows.CreateWorkflowAsync(new CreateWorkflowRequest
-        {
-            Workflow = new Workflow { Name = "ct", DatasetId = 8, Selection = new SelectionRule { Modality = "CT" }, Labels = { new LabelDefinition { Value = 1, Name = "liver" } } },
-        });
+        await CreateWorkflowAsync(workflows, "ct", 8, "");
         using var pacs = Orthanc.CreateClient();
         var series = Enumerable.Range(0, 12).Select(_ => new TestSeries(slices: 3, rows: 8, columns: 8)).ToList();
         foreach (var file in series[0].Files())
@@ -218,6 +201,115 @@ public sealed class TwoHostsTests : IAsyncLifetime
         Assert.Equal(0, await CountAsync("SELECT count(*) FROM dead_letters"));
     }
 
+    [Fact]
+    public async Task With_the_link_cut_in_the_middle_of_an_export_it_succeeds_with_the_files_of_an_export_without_a_cut_and_leaves_nothing_half_written()
+    {
+        using var channel = Worker.CreateChannel();
+        var invoker = RecordsHarness.WithToken(channel, Worker.AdminToken);
+        var workflows = new WorkflowService.WorkflowServiceClient(invoker);
+        var snapshots = new SnapshotService.SnapshotServiceClient(invoker);
+        await CreateWorkflowAsync(workflows, "cut-ct", 9, "CutCT");
+        // 6 series of 20 slices of 256×256 (128 KiB per file, ~16 MB in all): at 8 Mbit/s the export fetches for ~16 s.
+        const int slices = 20;
+        var series = Enumerable.Range(0, 6).Select(_ => new TestSeries(slices: slices, rows: 256, columns: 256)).ToList();
+        using var pacs = Orthanc.CreateClient();
+        long dicomBytes = 0;
+        foreach (var file in series.SelectMany(s => s.Files()))
+        {
+            dicomBytes += await UploadAsync(pacs, file);
+        }
+        await WaitForCountAsync("SELECT count(*) FROM cases", series.Count, $"{series.Count} cases");
+        foreach (var s in series)
+        {
+            dicomBytes += await UploadAsync(pacs, s.Seg([new(1, "liver")], [new(1, 1), new(slices / 2, 1)]));
+        }
+        await WaitForCountAsync("SELECT count(*) FROM labels WHERE verdict = 'accepted'", series.Count, $"{series.Count} accepted labels");
+        var dataset = Path.Combine(RawRoot, "Dataset009_CutCT");
+
+        // The reference: the same export, the link up all along.
+        var reference = await FinishedAsync(snapshots, (await snapshots.ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = "cut-ct" })).Snapshot.Id);
+        // Its transfer figures: every instance and SEG once, byte for byte as uploaded, over a fetch time within the export's.
+        Assert.Equal(series.Count * (slices + 1), reference.InstancesRead);
+        Assert.Equal(dicomBytes, reference.BytesRead);
+        Assert.InRange(reference.FetchMs, 1, reference.DurationMs);
+        var referenceFiles = CaseFileHashes(dataset);
+        Assert.Equal(2 * series.Count, referenceFiles.Count);
+        // Moved away, so that the next export fetches every case again instead of taking the reference's files over.
+        Directory.Move(dataset, Path.Combine(_directory, "reference"));
+
+        await _hosts.ThrottleAsync("8mbit");
+        var started = (await snapshots.ExportSnapshotAsync(new ExportSnapshotRequest { Workflow = "cut-ct" })).Snapshot;
+        Snapshot? before = null;
+        await ProcessRunner.WaitUntilAsync(async () =>
+        {
+            before = (await snapshots.GetSnapshotAsync(new GetSnapshotRequest { Id = started.Id })).Snapshot;
+            return before.BytesRead > 0 || before.State is not (SnapshotState.Queued or SnapshotState.Running);
+        }, Patience, "the export to have read its first case");
+        Assert.True(before!.State == SnapshotState.Running && before.CasesDone < before.CasesTotal,
+            $"the export was {before.State} with {before.CasesDone}/{before.CasesTotal} cases done before the link could be cut");
+        await _hosts.CutAsync();
+        // The cable stays out for 80 s: longer than a file's RequestTimeout (60 s) and its retries, so the export is handed back.
+        await Task.Delay(TimeSpan.FromSeconds(80));
+        var during = (await snapshots.GetSnapshotAsync(new GetSnapshotRequest { Id = started.Id })).Snapshot;
+        Assert.NotEqual(SnapshotState.Succeeded, during.State);
+        await _hosts.RestoreAsync();
+
+        var cut = await FinishedAsync(snapshots, started.Id);
+        Assert.Equal(0, await CountAsync("SELECT count(*) FROM dead_letters"));
+        // The cut outlasted the files' retries, so the job was handed back, and that spent no attempt: the outage was waited out.
+        var waits = await CountAsync($"SELECT waits FROM jobs WHERE id = {cut.JobId}");
+        Assert.True(waits >= 1, "the export was never handed back: the cut did not reach it\n" + Worker.Output);
+        Assert.Equal(1, await CountAsync($"SELECT attempts FROM jobs WHERE id = {cut.JobId}"));
+        Assert.Equal(0, cut.ReusedCount);
+        Assert.Equal(series.Count, cut.IncludedCount);
+        // Every case file whole and equal to the reference's, and nothing else: no scratch folder, no partial file.
+        Assert.Equal(referenceFiles, CaseFileHashes(dataset));
+        Assert.Equal(new[] { dataset }, Directory.GetFileSystemEntries(RawRoot));
+        Assert.Equal(new[] { "dataset.json", "imagesTr", "labelsTr" }, Directory.GetFileSystemEntries(dataset).Select(e => Path.GetFileName(e)).Order(StringComparer.Ordinal));
+        Assert.Equal(reference.Cases.Select(c => (c.CaseKey, c.ImageSha256, c.LabelSha256)).Order(), cut.Cases.Select(c => (c.CaseKey, c.ImageSha256, c.LabelSha256)).Order());
+        // The successful attempt's transfer, across the throttled link: all of it again, at no more than 8 Mbit/s.
+        Assert.Equal(reference.InstancesRead, cut.InstancesRead);
+        Assert.Equal(dicomBytes, cut.BytesRead);
+        Assert.InRange(cut.BytesRead * 8.0 / 1e3 / cut.FetchMs, 0.5, 8.5);
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"job {cut.JobId}: {waits} hand-back(s); export {cut.DurationMs} ms after its last start"));
+        foreach (var (name, s) in new[] { ("reference", reference), ("after the cut", cut) })
+        {
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{name}: fetched {s.BytesRead} bytes ({s.InstancesRead} instances) in {s.FetchMs} ms, {s.BytesRead / 1e3 / s.FetchMs:0.0} MB/s, {s.InstancesRead * 1e3 / s.FetchMs:0.0} instances/s"));
+        }
+        output.WriteLine($"worker {Worker.ProcessId}: {string.Join(", ", File.ReadLines($"/proc/{Worker.ProcessId}/status").Where(l => l.StartsWith("Vm", StringComparison.Ordinal) && (l.Contains("HWM") || l.Contains("RSS"))))}");
+    }
+
+    /// <summary>A workflow of every CT series with one label, "liver".</summary>
+    private static async Task CreateWorkflowAsync(WorkflowService.WorkflowServiceClient workflows, string name, int datasetId, string datasetName) =>
+        await workflows.CreateWorkflowAsync(new CreateWorkflowRequest
+        {
+            Workflow = new Workflow
+            {
+                Name = name, DatasetId = datasetId, DatasetName = datasetName, Selection = new SelectionRule { Modality = "CT" },
+                Labels = { new LabelDefinition { Value = 1, Name = "liver" } },
+            },
+        });
+
+    /// <summary>Waits for the snapshot to end and asserts that it succeeded.</summary>
+    private async Task<Snapshot> FinishedAsync(SnapshotService.SnapshotServiceClient snapshots, long id)
+    {
+        Snapshot? snapshot = null;
+        await ProcessRunner.WaitUntilAsync(async () =>
+        {
+            snapshot = (await snapshots.GetSnapshotAsync(new GetSnapshotRequest { Id = id })).Snapshot;
+            return snapshot.State is SnapshotState.Succeeded or SnapshotState.Failed or SnapshotState.Cancelled;
+        }, Patience, $"snapshot {id} to finish");
+        Assert.True(snapshot!.State == SnapshotState.Succeeded, snapshot.Error + "\n" + Worker.Output);
+        return snapshot;
+    }
+
+    /// <summary>SHA-256 of every file of imagesTr and labelsTr, by relative path.</summary>
+    private static SortedDictionary<string, string> CaseFileHashes(string dataset) => new(
+        Directory.GetFiles(dataset, "*.nii.gz", SearchOption.AllDirectories).ToDictionary(
+            f => Path.GetRelativePath(dataset, f), f => Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(f)))),
+        StringComparer.Ordinal);
+
     private async Task<string> LinkCurlAsync(string method, string url, params string[] more)
     {
         var result = await CurlFromSegmentationAsync(["-o", "/dev/null", "-w", "%{http_code}", "--cacert", CaFile, "--netrc-file", NetrcFile, "-X", method, .. more, url]);
@@ -244,12 +336,15 @@ public sealed class TwoHostsTests : IAsyncLifetime
         return (process.ExitCode, await stdout);
     }
 
-    private static async Task UploadAsync(HttpClient http, DicomFile file)
+    /// <summary>Uploads one file to Orthanc; returns its size.</summary>
+    private static async Task<long> UploadAsync(HttpClient http, DicomFile file)
     {
-        using var content = new ByteArrayContent(DicomWriter.ToBytes(file));
+        var bytes = DicomWriter.ToBytes(file);
+        using var content = new ByteArrayContent(bytes);
         content.Headers.ContentType = new MediaTypeHeaderValue("application/dicom");
         using var response = await http.PostAsync(new Uri("instances", UriKind.Relative), content);
         Assert.True(response.IsSuccessStatusCode, $"Orthanc refused an upload: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
+        return bytes.Length;
     }
 
     private async Task<long> CountAsync(string sql)

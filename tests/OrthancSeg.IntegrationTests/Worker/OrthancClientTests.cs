@@ -1,6 +1,7 @@
 extern alias WorkerHost;
 
 using System.Net;
+using System.Net.Sockets;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -182,6 +183,86 @@ public sealed class OrthancClientTests(OrthancServer orthanc)
     }
 
     [Fact]
+    public async Task A_file_whose_connection_breaks_off_part_way_is_asked_for_again_and_comes_whole()
+    {
+        var (id, stored) = await UploadOneAsync();
+        // The first connection carries the answer's headers and the start of the file, then drops: the link cut mid-file.
+        await using var link = new CuttingLink(orthanc.HttpPort, cuts: 1, bytesBeforeCut: 2000);
+        await using var app = Build(link.Url, OrthancServer.Username, orthanc.PasswordFile, fastRetries: true);
+        using var scope = app.Services.CreateScope();
+
+        var (file, bytes) = await scope.ServiceProvider.GetRequiredService<OrthancInstances>().FetchAsync(id, CancellationToken.None);
+
+        Assert.Equal(1, link.Cuts);
+        Assert.Equal(2, link.Connections);
+        Assert.Equal(stored.Length, bytes);
+        Assert.Equal(stored, DicomWriter.ToBytes(file));
+    }
+
+    [Fact]
+    public async Task A_series_fetched_as_exports_and_predictions_fetch_it_comes_whole_when_a_connection_breaks_off_mid_file()
+    {
+        var series = new TestSeries(slices: 3, rows: 64, columns: 64);
+        var uploaded = series.Files().Select(DicomWriter.ToBytes).ToList();
+        string seriesId;
+        await using (var direct = Build(OrthancUrl, OrthancServer.Username, orthanc.PasswordFile))
+        {
+            var client = direct.Services.GetRequiredService<OrthancClient>();
+            seriesId = (await client.UploadAsync(uploaded[0], CancellationToken.None)).ParentSeries!;
+            foreach (var file in uploaded.Skip(1))
+            {
+                await client.UploadAsync(file, CancellationToken.None);
+            }
+        }
+        // The series' instance list (about 1 KB) goes through; the first file is cut part way.
+        await using var link = new CuttingLink(orthanc.HttpPort, cuts: 1, bytesBeforeCut: 4000);
+        await using var app = Build(link.Url, OrthancServer.Username, orthanc.PasswordFile, fastRetries: true);
+        using var scope = app.Services.CreateScope();
+
+        var fetched = await scope.ServiceProvider.GetRequiredService<OrthancInstances>().FetchSeriesAsync(seriesId, 1, CancellationToken.None);
+
+        Assert.Equal(1, link.Cuts);
+        Assert.Equal(uploaded.Order(ByteArrays), fetched.Files.Select(DicomWriter.ToBytes).Order(ByteArrays));
+        Assert.Equal(uploaded.Sum(f => (long)f.Length), fetched.Bytes);
+    }
+
+    [Fact]
+    public async Task A_file_that_never_comes_whole_is_an_outage_after_the_retries_never_a_truncated_file()
+    {
+        var (id, _) = await UploadOneAsync();
+        await using var link = new CuttingLink(orthanc.HttpPort, cuts: int.MaxValue, bytesBeforeCut: 2000);
+        await using var app = Build(link.Url, OrthancServer.Username, orthanc.PasswordFile, fastRetries: true);
+        using var scope = app.Services.CreateScope();
+
+        var error = await Assert.ThrowsAsync<OrthancException>(() => scope.ServiceProvider.GetRequiredService<OrthancInstances>().FetchAsync(id, CancellationToken.None));
+
+        // The first request and FetchRetries (3) more, each cut on a connection of its own; then the job engine's outage hand-back takes over.
+        Assert.Equal(4, link.Cuts);
+        Assert.Equal(4, link.Connections);
+        Assert.True(error.IsUnavailable, error.Message);
+        Assert.Contains($"GET {link.Url}/instances/{id}/file broke off while sending the file", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_file_whose_connection_goes_silent_part_way_fails_after_the_request_timeout_instead_of_waiting_for_ever()
+    {
+        var (id, _) = await UploadOneAsync();
+        // The answer stops part way and the connection stays open: a cable pulled, with no RST ever coming.
+        await using var link = new CuttingLink(orthanc.HttpPort, cuts: int.MaxValue, bytesBeforeCut: 2000, stall: true);
+        await using var app = Build(link.Url, OrthancServer.Username, orthanc.PasswordFile, fastRetries: true, requestTimeout: "00:00:01");
+        using var scope = app.Services.CreateScope();
+
+        var fetch = scope.ServiceProvider.GetRequiredService<OrthancInstances>().FetchAsync(id, CancellationToken.None);
+        // Guarded, so that a read that waits as long as TCP does fails the test instead of hanging it.
+        Assert.Same(fetch, await Task.WhenAny(fetch, Task.Delay(TimeSpan.FromSeconds(60))));
+
+        var error = await Assert.ThrowsAsync<OrthancException>(() => fetch);
+        Assert.True(error.IsUnavailable, error.Message);
+        Assert.Contains("did not send the whole file within 1 s (OrthancSeg:Orthanc:RequestTimeout)", error.Message, StringComparison.Ordinal);
+        Assert.Equal(4, link.Cuts);
+    }
+
+    [Fact]
     public async Task An_id_that_is_not_an_orthanc_id_is_refused_before_any_request()
     {
         // Nothing listens here: a request would fail as unavailable, not as an argument error.
@@ -207,9 +288,20 @@ public sealed class OrthancClientTests(OrthancServer orthanc)
         }
     }
 
+    private static readonly Comparer<byte[]> ByteArrays = Comparer<byte[]>.Create((a, b) => a.AsSpan().SequenceCompareTo(b));
+
+    /// <summary>A 64×64 CT slice (8 KiB of pixels) stored in Orthanc: its Orthanc id and its bytes.</summary>
+    private async Task<(string Id, byte[] Bytes)> UploadOneAsync()
+    {
+        await using var app = Build(OrthancUrl, OrthancServer.Username, orthanc.PasswordFile);
+        var bytes = DicomWriter.ToBytes(new TestSeries(slices: 1, rows: 64, columns: 64).Files().Single());
+        var upload = await app.Services.GetRequiredService<OrthancClient>().UploadAsync(bytes, CancellationToken.None);
+        return (upload.Id, bytes);
+    }
+
     private string OrthancUrl => orthanc.BaseUrl.ToString().TrimEnd('/');
 
-    private static WebApplication Build(string url, string? username, string? passwordFile)
+    private static WebApplication Build(string url, string? username, string? passwordFile, bool fastRetries = false, string? requestTimeout = null)
     {
         var builder = WebApplication.CreateBuilder();
         builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
@@ -217,8 +309,117 @@ public sealed class OrthancClientTests(OrthancServer orthanc)
             ["OrthancSeg:Orthanc:Url"] = url,
             ["OrthancSeg:Orthanc:Username"] = username,
             ["OrthancSeg:Orthanc:PasswordFile"] = passwordFile,
-        });
+            ["OrthancSeg:Orthanc:FetchRetryDelay"] = fastRetries ? "00:00:00.050" : null,
+            ["OrthancSeg:Orthanc:RequestTimeout"] = requestTimeout,
+        }.Where(setting => setting.Value is not null));
         builder.AddOrthancSegOrthanc();
         return builder.Build();
+    }
+
+    /// <summary>
+    /// A TCP relay to Orthanc on loopback that closes a connection once <c>bytesBeforeCut</c> bytes of answer have gone through it, the
+    /// first <c>cuts</c> times that happens: a connection that drops in the middle of a file. Short answers and later connections pass whole.
+    /// With <c>stall</c>, a cut connection is held open without relaying anything more instead of closed: the peer gone silent.
+    /// </summary>
+    private sealed class CuttingLink : IAsyncDisposable
+    {
+        private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
+        private readonly CancellationTokenSource _stop = new();
+        private readonly int _upstreamPort;
+        private readonly long _bytesBeforeCut;
+        private readonly bool _stall;
+        private readonly Task _accepting;
+        private int _cutsLeft;
+        private int _cutsMade;
+        private int _connections;
+
+        public CuttingLink(int upstreamPort, int cuts, long bytesBeforeCut, bool stall = false)
+        {
+            (_upstreamPort, _cutsLeft, _bytesBeforeCut, _stall) = (upstreamPort, cuts, bytesBeforeCut, stall);
+            _listener.Start();
+            _accepting = AcceptAsync();
+        }
+
+        public string Url => $"http://127.0.0.1:{((IPEndPoint)_listener.LocalEndpoint).Port}";
+
+        public int Connections => Volatile.Read(ref _connections);
+
+        /// <summary>Connections closed part way through an answer.</summary>
+        public int Cuts => Volatile.Read(ref _cutsMade);
+
+        private async Task AcceptAsync()
+        {
+            var relays = new List<Task>();
+            try
+            {
+                while (true)
+                {
+                    var client = await _listener.AcceptTcpClientAsync(_stop.Token);
+                    Interlocked.Increment(ref _connections);
+                    relays.Add(RelayAsync(client));
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                await Task.WhenAll(relays);
+            }
+        }
+
+        private async Task RelayAsync(TcpClient client)
+        {
+            using (client)
+            using (var upstream = new TcpClient())
+            {
+                await upstream.ConnectAsync(IPAddress.Loopback, _upstreamPort, _stop.Token);
+                var toOrthanc = Copy(client.GetStream(), upstream.GetStream(), cutting: false);
+                var toClient = Copy(upstream.GetStream(), client.GetStream(), cutting: true);
+                // Either side done (the answer cut, a side closed): both sockets close, mid-file for a cut.
+                await Task.WhenAny(toOrthanc, toClient);
+            }
+        }
+
+        private async Task Copy(NetworkStream from, NetworkStream to, bool cutting)
+        {
+            var buffer = new byte[8192];
+            var limit = cutting ? _bytesBeforeCut : long.MaxValue;
+            try
+            {
+                while (true)
+                {
+                    if (limit == 0)
+                    {
+                        if (Interlocked.Decrement(ref _cutsLeft) >= 0)
+                        {
+                            Interlocked.Increment(ref _cutsMade);
+                            if (_stall)
+                            {
+                                await Task.Delay(Timeout.Infinite, _stop.Token);
+                            }
+                            return;
+                        }
+                        limit = long.MaxValue;
+                    }
+                    var read = await from.ReadAsync(buffer.AsMemory(0, (int)Math.Min(buffer.Length, limit)), _stop.Token);
+                    if (read == 0)
+                    {
+                        return;
+                    }
+                    await to.WriteAsync(buffer.AsMemory(0, read), _stop.Token);
+                    limit -= read;
+                }
+            }
+            catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException)
+            {
+                // The other side went away: this relay ends with it.
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _stop.CancelAsync();
+            _listener.Stop();
+            await _accepting;
+            _stop.Dispose();
+        }
     }
 }

@@ -126,6 +126,7 @@ internal static class SnapshotsCommand
             new[] { "dataset", s.DatasetPath },
             new[] { "cases", $"{s.IncludedCount} included ({s.ReusedCount} reused from the previous snapshot), {s.ExcludedCount} left out" },
             new[] { "read / written", $"{Megabytes(s.BytesRead)} DICOM / {Megabytes(s.BytesWritten)} NIfTI" },
+            new[] { "transfer", Transfer(s) },
             new[] { "verification", s.Verification is null ? "not run" : s.Verification.Passed ? $"passed ({s.Verification.CheckedFiles} files)" : $"FAILED: {string.Join("; ", s.Verification.Problems)}" },
             new[] { "time", Seconds(s.DurationMs) },
             new[] { "created", Formatting.Time(s.CreateTime) },
@@ -150,6 +151,12 @@ internal static class SnapshotsCommand
             output.Line(s.DatasetJson);
         }
     }
+
+    /// <summary>"fetched 412.0 MB (2060 instances) in 38.1 s, 10.8 MB/s, 54.1 instances/s": the fetch from Orthanc, parallel fetches counted once.</summary>
+    internal static string Transfer(Snapshot s) => s.FetchMs == 0
+        ? s.ReusedCount == s.IncludedCount && s.IncludedCount > 0 ? "nothing fetched (every case reused)" : ""
+        : string.Create(CultureInfo.InvariantCulture,
+            $"fetched {Megabytes(s.BytesRead)} ({s.InstancesRead} instances) in {s.FetchMs / 1000.0:0.0} s, {s.BytesRead / 1e3 / s.FetchMs:0.0} MB/s, {s.InstancesRead * 1e3 / s.FetchMs:0.0} instances/s");
 
     private static string Megabytes(long bytes) => string.Create(CultureInfo.InvariantCulture, $"{bytes / 1e6:0.0} MB");
 
@@ -189,5 +196,9 @@ internal static class SnapshotsCommand
         finishTime = Formatting.TimeValue(s.FinishTime),
         durationMs = s.DurationMs,
         jobId = s.JobId,
+        instancesRead = s.InstancesRead,
+        fetchMs = s.FetchMs,
+        megabytesPerSecond = s.FetchMs == 0 ? 0 : Math.Round(s.BytesRead / 1e3 / s.FetchMs, 1),
+        instancesPerSecond = s.FetchMs == 0 ? 0 : Math.Round(s.InstancesRead * 1e3 / s.FetchMs, 1),
     };
 }

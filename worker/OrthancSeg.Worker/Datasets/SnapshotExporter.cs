@@ -147,7 +147,7 @@ internal sealed partial class SnapshotExporter(
                     : null;
                 if (result is not null)
                 {
-                    progress.Add(0, result.ImageBytes + result.LabelBytes);
+                    progress.Written(result.ImageBytes + result.LabelBytes);
                     LogReused(logger, candidate.CaseKey, previous!.Id);
                 }
                 else
@@ -213,8 +213,11 @@ internal sealed partial class SnapshotExporter(
         clock.Stop();
         var finalReport = Serialize(new SnapshotReport(includedList.Select(c => c.CaseKey).ToList(), excludedList, verification, channelName, leftovers, replaced));
         await snapshots.SucceedAsync(snapshotId, attempt, () => folder.SwapIn(building), includedList, excludedList.Count, datasetJson,
-            Convert.ToHexStringLower(SHA256.HashData(datasetJsonBytes)), finalReport, progress.BytesRead, progress.BytesWritten, clock.ElapsedMilliseconds,
+            Convert.ToHexStringLower(SHA256.HashData(datasetJsonBytes)), finalReport, progress.Transfer, progress.BytesWritten, clock.ElapsedMilliseconds,
             cancellationToken);
+        var transfer = progress.Transfer;
+        LogTransfer(logger, snapshotId, transfer.BytesRead, transfer.InstancesRead, transfer.FetchMs, transfer.MegabytesPerSecond,
+            transfer.InstancesPerSecond);
         var reused = includedList.Count(c => c.Reused);
         LogSucceeded(logger, snapshotId, workflow.Name, folder.FinalPath, includedList.Count, excludedList.Count, reused, clock.ElapsedMilliseconds);
     }
@@ -320,8 +323,8 @@ internal sealed partial class SnapshotExporter(
         SeriesVolume series;
         try
         {
-            FetchedSeries? fetched = await orthanc.FetchSeriesAsync(candidate.OrthancSeriesId, _options.RequestsPerSeries, cancellationToken);
-            progress.Add(fetched.Bytes, 0);
+            FetchedSeries? fetched = await progress.FetchingAsync(() => orthanc.FetchSeriesAsync(candidate.OrthancSeriesId, _options.RequestsPerSeries, cancellationToken));
+            progress.Fetched(fetched.Bytes, fetched.Files.Count);
             fetchMs = clock.ElapsedMilliseconds;
             // An async method keeps its locals alive in its state machine: the fetched files (~105 MB for a 512×512×200 CT) are
             // let go explicitly once the volume holds their voxels.
@@ -350,8 +353,8 @@ internal sealed partial class SnapshotExporter(
         LabelMapResult labelMap;
         try
         {
-            var (segFile, segBytes) = await orthanc.FetchAsync(candidate.LabelOrthancInstanceId!, cancellationToken);
-            progress.Add(segBytes, 0);
+            var (segFile, segBytes) = await progress.FetchingAsync(() => orthanc.FetchAsync(candidate.LabelOrthancInstanceId!, cancellationToken));
+            progress.Fetched(segBytes, 1);
             labelMap = SegmentationReader.Read(segFile, series.Grid, Mapping(candidate.LabelSegmentsJson), orthanc.Limits);
         }
         catch (DicomException e)
@@ -381,7 +384,7 @@ internal sealed partial class SnapshotExporter(
             throw;
         }
         var (imageSha, imageBytes) = await imageWrite;
-        progress.Add(0, imageBytes + labelBytes);
+        progress.Written(imageBytes + labelBytes);
         LogCaseWritten(logger, candidate.CaseKey, instances, fetchMs, buildMs, clock.ElapsedMilliseconds - fetchMs - buildMs);
         return new SnapshotCaseRecord(candidate.CaseId, candidate.CaseKey, candidate.LabelId!.Value, candidate.LabelSopInstanceUid!, fingerprint,
             imageFile, imageSha, imageBytes, labelFile, labelSha, labelBytes, Reused: false);
@@ -409,19 +412,61 @@ internal sealed partial class SnapshotExporter(
     private sealed class Progress(SnapshotStore store, long snapshotId, int total) : IDisposable
     {
         private readonly SemaphoreSlim _write = new(1, 1);
+        private readonly Lock _fetchLock = new();
+        // Runs while at least one fetch is in flight: the transfer's wall time, parallel fetches counted once.
+        private readonly Stopwatch _fetchClock = new();
+        private int _fetching;
         private long _bytesRead;
+        private long _instancesRead;
         private long _bytesWritten;
         private int _done;
 
-        public long BytesRead => Interlocked.Read(ref _bytesRead);
-
         public long BytesWritten => Interlocked.Read(ref _bytesWritten);
 
-        public void Add(long read, long written)
+        public SnapshotTransfer Transfer
         {
-            Interlocked.Add(ref _bytesRead, read);
-            Interlocked.Add(ref _bytesWritten, written);
+            get
+            {
+                lock (_fetchLock)
+                {
+                    return new(Interlocked.Read(ref _bytesRead), Interlocked.Read(ref _instancesRead), _fetchClock.ElapsedMilliseconds);
+                }
+            }
         }
+
+        /// <summary>Runs one fetch from Orthanc with the transfer clock running.</summary>
+        public async Task<T> FetchingAsync<T>(Func<Task<T>> fetch)
+        {
+            lock (_fetchLock)
+            {
+                if (_fetching++ == 0)
+                {
+                    _fetchClock.Start();
+                }
+            }
+            try
+            {
+                return await fetch();
+            }
+            finally
+            {
+                lock (_fetchLock)
+                {
+                    if (--_fetching == 0)
+                    {
+                        _fetchClock.Stop();
+                    }
+                }
+            }
+        }
+
+        public void Fetched(long bytes, int instances)
+        {
+            Interlocked.Add(ref _bytesRead, bytes);
+            Interlocked.Add(ref _instancesRead, instances);
+        }
+
+        public void Written(long bytes) => Interlocked.Add(ref _bytesWritten, bytes);
 
         public void CaseDone() => Interlocked.Increment(ref _done);
 
@@ -432,7 +477,7 @@ internal sealed partial class SnapshotExporter(
             await _write.WaitAsync(cancellationToken);
             try
             {
-                await store.ProgressAsync(snapshotId, total, Volatile.Read(ref _done), BytesRead, BytesWritten, cancellationToken);
+                await store.ProgressAsync(snapshotId, total, Volatile.Read(ref _done), Transfer, BytesWritten, cancellationToken);
             }
             finally
             {
@@ -453,6 +498,11 @@ internal sealed partial class SnapshotExporter(
     [LoggerMessage(Level = LogLevel.Information,
         Message = "Case {CaseKey}: {Instances} instances fetched in {FetchMs} ms, volume built in {BuildMs} ms, label read and both files written in {WriteMs} ms")]
     private static partial void LogCaseWritten(ILogger logger, string caseKey, int instances, long fetchMs, long buildMs, long writeMs);
+
+    [LoggerMessage(Level = LogLevel.Information,
+        Message = "Snapshot {SnapshotId}: fetched {BytesRead} DICOM bytes ({Instances} instances) from Orthanc in {FetchMs} ms: {MegabytesPerSecond} MB/s, {InstancesPerSecond} instances/s")]
+    private static partial void LogTransfer(ILogger logger, long snapshotId, long bytesRead, long instances, long fetchMs, double megabytesPerSecond,
+        double instancesPerSecond);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Case {CaseKey} left out of the snapshot: {Reason}")]
     private static partial void LogExcluded(ILogger logger, string caseKey, string reason);

@@ -30,9 +30,24 @@ internal sealed record SnapshotRecord(
     DateTimeOffset? FinishedAt,
     long? DurationMs,
     DateTimeOffset UpdatedAt,
-    long? JobId)
+    long? JobId,
+    long InstancesRead,
+    long FetchMs)
 {
     public bool IsFinished => State is SnapshotStore.Succeeded or SnapshotStore.Failed or SnapshotStore.Cancelled;
+}
+
+/// <summary>
+/// What an export fetched from Orthanc: DICOM bytes (SEGs and transcoded copies included), instances, and the wall time during which at
+/// least one fetch was in flight (parallel fetches counted once, retries' waits included).
+/// </summary>
+internal readonly record struct SnapshotTransfer(long BytesRead, long InstancesRead, long FetchMs)
+{
+    /// <summary>Megabytes (10^6 bytes) per second over the fetch time, to 0.1; 0 when nothing was fetched.</summary>
+    public double MegabytesPerSecond => FetchMs <= 0 ? 0 : Math.Round(BytesRead / 1e3 / FetchMs, 1);
+
+    /// <summary>Instances per second over the fetch time, to 0.1; 0 when nothing was fetched.</summary>
+    public double InstancesPerSecond => FetchMs <= 0 ? 0 : Math.Round(InstancesRead * 1e3 / FetchMs, 1);
 }
 
 /// <summary>One case of a snapshot and the files written for it.</summary>
@@ -80,7 +95,8 @@ internal sealed class SnapshotStore(NpgsqlDataSource dataSource)
     private const string SelectSnapshot = """
         SELECT s.id, s.workflow_id, w.name, s.state, s.dataset_path, s.cases_total, s.cases_done, s.bytes_read, s.bytes_written,
                s.included_count, s.excluded_count, s.reused_count, s.dataset_json::text, s.report::text, s.error,
-               s.created_at, s.started_at, s.finished_at, s.duration_ms, s.updated_at, s.dataset_json_sha256, s.job_id
+               s.created_at, s.started_at, s.finished_at, s.duration_ms, s.updated_at, s.dataset_json_sha256, s.job_id,
+               s.instances_read, s.fetch_ms
         FROM snapshots s JOIN workflows w ON w.id = s.workflow_id
         """;
 
@@ -152,7 +168,7 @@ internal sealed class SnapshotStore(NpgsqlDataSource dataSource)
         await using var command = dataSource.CreateCommand("""
             UPDATE snapshots
             SET state = 'running', started_at = now(), attempts = attempts + 1, cases_total = 0, cases_done = 0, bytes_read = 0,
-                bytes_written = 0, error = CASE WHEN state = 'failed' THEN NULL ELSE error END, finished_at = NULL, updated_at = now()
+                bytes_written = 0, instances_read = 0, fetch_ms = 0, error = CASE WHEN state = 'failed' THEN NULL ELSE error END, finished_at = NULL, updated_at = now()
             WHERE id = @id AND state IN ('queued', 'running', 'failed')
             """);
         command.Parameters.Add(new NpgsqlParameter<long>("id", snapshotId));
@@ -169,18 +185,21 @@ internal sealed class SnapshotStore(NpgsqlDataSource dataSource)
         }
     }
 
-    public async Task ProgressAsync(long snapshotId, int total, int done, long bytesRead, long bytesWritten, CancellationToken cancellationToken)
+    public async Task ProgressAsync(long snapshotId, int total, int done, SnapshotTransfer transfer, long bytesWritten, CancellationToken cancellationToken)
     {
         await using var command = dataSource.CreateCommand("""
             UPDATE snapshots
-            SET cases_total = @total, cases_done = @done, bytes_read = @read, bytes_written = @written, updated_at = now()
+            SET cases_total = @total, cases_done = @done, bytes_read = @read, bytes_written = @written,
+                instances_read = @instances, fetch_ms = @fetch_ms, updated_at = now()
             WHERE id = @id AND state = 'running'
             """);
         command.Parameters.Add(new NpgsqlParameter<long>("id", snapshotId));
         command.Parameters.Add(new NpgsqlParameter<int>("total", total));
         command.Parameters.Add(new NpgsqlParameter<int>("done", done));
-        command.Parameters.Add(new NpgsqlParameter<long>("read", bytesRead));
+        command.Parameters.Add(new NpgsqlParameter<long>("read", transfer.BytesRead));
         command.Parameters.Add(new NpgsqlParameter<long>("written", bytesWritten));
+        command.Parameters.Add(new NpgsqlParameter<long>("instances", transfer.InstancesRead));
+        command.Parameters.Add(new NpgsqlParameter<long>("fetch_ms", transfer.FetchMs));
         await command.ExecuteNonQueryAsync(cancellationToken);
         Changed();
     }
@@ -192,7 +211,7 @@ internal sealed class SnapshotStore(NpgsqlDataSource dataSource)
     /// Should the commit itself fail after the swap, the job runs again and swaps in an identical export. From here on it is frozen.
     /// </summary>
     public async Task SucceedAsync(long snapshotId, JobAttempt attempt, Func<bool> swap, IReadOnlyList<SnapshotCaseRecord> cases, int excluded,
-        string datasetJson, string datasetJsonSha256, string reportJson, long bytesRead, long bytesWritten, long durationMs, CancellationToken cancellationToken)
+        string datasetJson, string datasetJsonSha256, string reportJson, SnapshotTransfer transfer, long bytesWritten, long durationMs, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
@@ -229,7 +248,8 @@ internal sealed class SnapshotStore(NpgsqlDataSource dataSource)
         await using (var update = new NpgsqlCommand("""
             UPDATE snapshots
             SET state = 'succeeded', included_count = @included, excluded_count = @excluded, reused_count = @reused,
-                cases_done = cases_total, bytes_read = @read, bytes_written = @written, dataset_json = @dataset_json,
+                cases_done = cases_total, bytes_read = @read, bytes_written = @written, instances_read = @instances, fetch_ms = @fetch_ms,
+                dataset_json = @dataset_json,
                 dataset_json_sha256 = @dataset_sha, report = @report, error = NULL, finished_at = now(), duration_ms = @duration, updated_at = now()
             WHERE id = @id AND state = 'running'
             """, connection, transaction))
@@ -238,8 +258,10 @@ internal sealed class SnapshotStore(NpgsqlDataSource dataSource)
             update.Parameters.Add(new NpgsqlParameter<int>("included", cases.Count));
             update.Parameters.Add(new NpgsqlParameter<int>("excluded", excluded));
             update.Parameters.Add(new NpgsqlParameter<int>("reused", cases.Count(c => c.Reused)));
-            update.Parameters.Add(new NpgsqlParameter<long>("read", bytesRead));
+            update.Parameters.Add(new NpgsqlParameter<long>("read", transfer.BytesRead));
             update.Parameters.Add(new NpgsqlParameter<long>("written", bytesWritten));
+            update.Parameters.Add(new NpgsqlParameter<long>("instances", transfer.InstancesRead));
+            update.Parameters.Add(new NpgsqlParameter<long>("fetch_ms", transfer.FetchMs));
             update.Parameters.Add(new NpgsqlParameter<string>("dataset_json", NpgsqlDbType.Json) { TypedValue = datasetJson });
             update.Parameters.Add(Text("dataset_sha", datasetJsonSha256));
             update.Parameters.Add(new NpgsqlParameter<string>("report", NpgsqlDbType.Jsonb) { TypedValue = reportJson });
@@ -397,7 +419,8 @@ internal sealed class SnapshotStore(NpgsqlDataSource dataSource)
                 reader.GetInt32(5), reader.GetInt32(6), reader.GetInt64(7), reader.GetInt64(8), reader.GetInt32(9), reader.GetInt32(10), reader.GetInt32(11),
                 NullableText(reader, 12), NullableText(reader, 20), NullableText(reader, 13), NullableText(reader, 14), reader.GetFieldValue<DateTimeOffset>(15),
                 reader.IsDBNull(16) ? null : reader.GetFieldValue<DateTimeOffset>(16), reader.IsDBNull(17) ? null : reader.GetFieldValue<DateTimeOffset>(17),
-                reader.IsDBNull(18) ? null : reader.GetInt64(18), reader.GetFieldValue<DateTimeOffset>(19), reader.IsDBNull(21) ? null : reader.GetInt64(21)));
+                reader.IsDBNull(18) ? null : reader.GetInt64(18), reader.GetFieldValue<DateTimeOffset>(19), reader.IsDBNull(21) ? null : reader.GetInt64(21),
+                reader.GetInt64(22), reader.GetInt64(23)));
         }
         return result;
     }

@@ -119,6 +119,8 @@ internal sealed class SnapshotsService(SnapshotStore snapshots, WorkflowStore wo
             FinishTime = s.FinishedAt is { } finished ? Timestamp.FromDateTimeOffset(finished) : null,
             DurationMs = s.DurationMs ?? 0,
             JobId = s.JobId ?? 0,
+            InstancesRead = s.InstancesRead,
+            FetchMs = s.FetchMs,
         };
         if (s.ReportJson is not null && JsonSerializer.Deserialize<SnapshotReport>(s.ReportJson, SnapshotExporter.ReportJson) is { } report)
         {

@@ -47,6 +47,8 @@ internal sealed partial class CasePredictor(
         var workflow = await workflows.GetAsync(inference.Workflow, cancellationToken);
         var model = await training.GetModelAsync(inference.ModelId, cancellationToken);
         var image = await segmentations.FetchImageAsync(caseRecord, cancellationToken);
+        LogFetched(logger, inferenceId, caseRecord.CaseKey, image.Bytes, image.Instances, image.FetchMs,
+            image.FetchMs <= 0 ? 0 : Math.Round(image.Bytes / 1e3 / image.FetchMs, 1));
 
         var paths = nnunetOptions.Value.Paths(datasetOptions.Value.ResolvedRawRoot());
         var reattach = PredictorBackend.WasStarted(inference);
@@ -138,6 +140,10 @@ internal sealed partial class CasePredictor(
             Directory.Delete(folder, recursive: true);
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Information,
+        Message = "Inference {InferenceId}: case {CaseKey}'s series fetched from Orthanc, {Bytes} DICOM bytes ({Instances} instances) in {FetchMs} ms: {MegabytesPerSecond} MB/s")]
+    private static partial void LogFetched(ILogger logger, long inferenceId, string caseKey, long bytes, int instances, long fetchMs, double megabytesPerSecond);
 
     [LoggerMessage(Level = LogLevel.Information,
         Message = "Inference {InferenceId}: model {ModelId} found nothing in case {CaseKey}; no SEG stored")]

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using System.Numerics;
 using System.Security.Cryptography;
@@ -13,8 +14,11 @@ using OrthancSeg.Worker.Workflows;
 
 namespace OrthancSeg.Worker.Labels;
 
-/// <summary>A case's series as fetched from Orthanc: its volume (and grid) and the image data sets a SEG references.</summary>
-internal sealed record CaseImage(SeriesVolume Series, IReadOnlyList<DicomDataset> Sources, long Bytes)
+/// <summary>
+/// A case's series as fetched from Orthanc: its volume (and grid) and the image data sets a SEG references; the DICOM bytes and
+/// instances fetched and how long the fetch took (the volume's build not included), for the transfer's throughput.
+/// </summary>
+internal sealed record CaseImage(SeriesVolume Series, IReadOnlyList<DicomDataset> Sources, long Bytes, int Instances, long FetchMs)
 {
     public VolumeGeometry Grid => Series.Grid.Geometry;
 }
@@ -32,11 +36,13 @@ internal sealed class CaseSegmentations(OrthancInstances instances, OrthancClien
     /// <summary>The case's series: every instance, built into a volume as the dataset export builds it.</summary>
     public async Task<CaseImage> FetchImageAsync(CaseRecord caseRecord, CancellationToken cancellationToken)
     {
+        var clock = Stopwatch.StartNew();
         var fetched = await instances.FetchSeriesAsync(caseRecord.OrthancSeriesId, datasetOptions.Value.RequestsPerSeries, cancellationToken);
+        var fetchMs = clock.ElapsedMilliseconds;
         var series = SeriesVolumeBuilder.Build(fetched.Files, instances.Limits);
         var used = series.SopInstanceUids.ToHashSet(StringComparer.Ordinal);
         var sources = fetched.Files.Select(f => f.Dataset).Where(d => used.Contains(d.GetString(DicomTags.SOPInstanceUID) ?? "")).ToList();
-        return new CaseImage(series, sources, fetched.Bytes);
+        return new CaseImage(series, sources, fetched.Bytes, fetched.Files.Count, fetchMs);
     }
 
     /// <summary>

@@ -270,23 +270,32 @@ internal sealed class OrthancClient(HttpClient http)
     {
         using (request)
         {
-            // Headers first: files can be large, and are read straight into one array below.
-            using var response = await SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+            // RequestTimeout covers the body too: HttpClient's own timeout ends with the headers, and a connection that went dead
+            // mid-body (the link cut, no RST ever coming) would otherwise keep the read waiting for as long as TCP does.
+            using var whole = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            whole.CancelAfter(http.Timeout);
             try
             {
+                // Headers first: files can be large, and are read straight into one array below.
+                using var response = await SendAsync(request, HttpCompletionOption.ResponseHeadersRead, whole.Token);
                 // Into one array of the announced size: ReadAsByteArrayAsync buffers and copies, doubling the large-object garbage per file.
                 if (response.Content.Headers.ContentLength is { } length and <= int.MaxValue)
                 {
                     var bytes = new byte[length];
-                    await using var body = await response.Content.ReadAsStreamAsync(cancellationToken);
-                    await body.ReadExactlyAsync(bytes, cancellationToken);
+                    await using var body = await response.Content.ReadAsStreamAsync(whole.Token);
+                    await body.ReadExactlyAsync(bytes, whole.Token);
                     return bytes;
                 }
-                return await response.Content.ReadAsByteArrayAsync(cancellationToken);
+                return await response.Content.ReadAsByteArrayAsync(whole.Token);
             }
             catch (Exception e) when (e is HttpRequestException or EndOfStreamException or IOException)
             {
                 throw new OrthancException($"Orthanc {request.Method} {request.RequestUri} broke off while sending the file: {e.Message}", null, e);
+            }
+            catch (OperationCanceledException e) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw new OrthancException($"Orthanc {request.Method} {request.RequestUri} did not send the whole file within {http.Timeout.TotalSeconds:0.#} s "
+                    + $"({OrthancOptions.Section}:RequestTimeout)", null, e);
             }
         }
     }

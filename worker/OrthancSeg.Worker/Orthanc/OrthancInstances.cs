@@ -13,8 +13,11 @@ internal sealed record FetchedSeries(IReadOnlyList<DicomFile> Files, long Bytes)
 /// JPEG-LS, big endian) is transcoded by Orthanc to Explicit VR Little Endian (Orthanc 1.10: POST /modify answers the
 /// transcoded file without storing it; /file?transcode only exists from 1.12.2).
 /// </summary>
-internal sealed class OrthancInstances(OrthancClient orthanc, TranscodeGate gate, IOptions<LimitsOptions> limitsOptions)
+internal sealed partial class OrthancInstances(
+    OrthancClient orthanc, TranscodeGate gate, IOptions<LimitsOptions> limitsOptions, IOptions<OrthancOptions> orthancOptions, ILogger<OrthancInstances> logger)
 {
+    private readonly OrthancOptions _options = orthancOptions.Value;
+
     /// <summary>The caps every file fetched here is read under, and that whoever builds volumes or label maps from them applies.</summary>
     public DicomLimits Limits { get; } = limitsOptions.Value.ToDicomLimits();
 
@@ -24,7 +27,7 @@ internal sealed class OrthancInstances(OrthancClient orthanc, TranscodeGate gate
 
     public async Task<FetchedSeries> FetchSeriesAsync(string orthancSeriesId, int requestsInFlight, CancellationToken cancellationToken)
     {
-        var instanceIds = (await orthanc.GetSeriesAsync(orthancSeriesId, cancellationToken)).Instances;
+        var instanceIds = (await RetryingAsync(ct => orthanc.GetSeriesAsync(orthancSeriesId, ct), $"series {orthancSeriesId}", cancellationToken)).Instances;
         var files = new DicomFile[instanceIds.Count];
         long bytes = 0;
         await Parallel.ForEachAsync(Enumerable.Range(0, instanceIds.Count),
@@ -44,7 +47,7 @@ internal sealed class OrthancInstances(OrthancClient orthanc, TranscodeGate gate
     /// </summary>
     public async Task<(DicomFile File, long Bytes)> FetchAsync(string orthancInstanceId, CancellationToken cancellationToken)
     {
-        var bytes = await orthanc.GetInstanceFileAsync(orthancInstanceId, cancellationToken);
+        var bytes = await RetryingAsync(ct => orthanc.GetInstanceFileAsync(orthancInstanceId, ct), $"instance {orthancInstanceId}", cancellationToken);
         // The meta decides, before the data set is parsed: the reader refuses big endian files outright.
         if (DicomReader.ReadDeclaredTransferSyntax(bytes) is not { } declared || Decodable(declared))
         {
@@ -54,7 +57,8 @@ internal sealed class OrthancInstances(OrthancClient orthanc, TranscodeGate gate
         await gate.WaitAsync(cancellationToken);
         try
         {
-            transcoded = await orthanc.GetTranscodedInstanceFileAsync(orthancInstanceId, TransferSyntaxes.ExplicitVRLittleEndian, cancellationToken);
+            transcoded = await RetryingAsync(ct => orthanc.GetTranscodedInstanceFileAsync(orthancInstanceId, TransferSyntaxes.ExplicitVRLittleEndian, ct),
+                $"instance {orthancInstanceId} (transcoded)", cancellationToken);
         }
         catch (OrthancException e) when (CannotTranscode(e))
         {
@@ -67,6 +71,33 @@ internal sealed class OrthancInstances(OrthancClient orthanc, TranscodeGate gate
         }
         return (DicomReader.Read(transcoded, Limits), bytes.Length + transcoded.Length);
     }
+
+    /// <summary>
+    /// Runs one request again, after a doubling wait, while Orthanc did not answer, broke off mid-file or answered 502/503/504
+    /// (<see cref="OrthancException.IsUnavailable"/>), up to <see cref="OrthancOptions.FetchRetries"/> times: a dropped connection
+    /// costs one file, not the whole export. Past that the outage goes to the job engine, which hands the job back without spending
+    /// an attempt. Every answer is whole or an exception (<see cref="OrthancClient"/> reads exactly the announced length), so
+    /// nothing truncated is ever parsed.
+    /// </summary>
+    private async Task<T> RetryingAsync<T>(Func<CancellationToken, Task<T>> request, string what, CancellationToken cancellationToken)
+    {
+        for (var retry = 1; ; retry++)
+        {
+            try
+            {
+                return await request(cancellationToken);
+            }
+            catch (OrthancException e) when (e.IsUnavailable && retry <= _options.FetchRetries)
+            {
+                var delay = _options.FetchRetryDelay * Math.Pow(2, retry - 1);
+                LogRetrying(logger, what, retry, _options.FetchRetries, (long)delay.TotalMilliseconds, e.Message);
+                await Task.Delay(delay, cancellationToken);
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Fetching {What} from Orthanc failed, retry {Retry} of {Retries} in {DelayMs} ms: {Reason}")]
+    private static partial void LogRetrying(ILogger logger, string what, int retry, int retries, long delayMs, string reason);
 
     /// <summary>
     /// Orthanc 1.10.1 answers a file its codecs cannot decode with 500 and the Details "Cannot transcode to transfer syntax: …"

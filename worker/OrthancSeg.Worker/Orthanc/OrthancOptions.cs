@@ -36,6 +36,16 @@ internal sealed class OrthancOptions
     /// </summary>
     public int TranscodesInFlight { get; set; } = 4;
 
+    /// <summary>
+    /// How often one DICOM file the worker fetches (series an export or a prediction reads, SEGs it records) is asked for again when Orthanc did not answer, broke off or
+    /// answered 502/503/504 (a dropped link, a restart), before the job is handed back as an outage (docs/architecture.md, "Jobs").
+    /// The file is only ever used once it has come whole, so a retry never leaves a truncated file behind.
+    /// </summary>
+    public int FetchRetries { get; set; } = 3;
+
+    /// <summary>The wait before the first retry of a file, doubling for each next one (2 s, 4 s, 8 s by default).</summary>
+    public TimeSpan FetchRetryDelay { get; set; } = TimeSpan.FromSeconds(2);
+
     /// <summary>The base address with a trailing slash, so relative paths resolve below any prefix.</summary>
     public Uri BaseAddress => new(Url!.TrimEnd('/') + "/", UriKind.Absolute);
 }
@@ -90,6 +100,14 @@ internal sealed class OrthancOptionsValidator : IValidateOptions<OrthancOptions>
         if (options.RequestTimeout <= TimeSpan.Zero)
         {
             failures.Add($"{section}:RequestTimeout must be positive, e.g. \"00:01:00\"");
+        }
+        if (options.FetchRetries is < 0 or > 10)
+        {
+            failures.Add($"{section}:FetchRetries must be 0..10, not {options.FetchRetries}");
+        }
+        if (options.FetchRetryDelay < TimeSpan.Zero || options.FetchRetryDelay > TimeSpan.FromMinutes(1))
+        {
+            failures.Add($"{section}:FetchRetryDelay must be between 0 and one minute, e.g. \"00:00:02\"");
         }
         if (options.TranscodesInFlight is < 1 or > 64)
         {
