@@ -726,7 +726,12 @@ ohif_up() {
 # ---------------------------------------------------------------------------------------------
 # Adminer: the database GUI, Debian's adminer run by php-fpm behind the same nginx, on loopback
 
-adminer_healthy() { curl -sf --max-time 15 "http://127.0.0.1:$ADMINER_PORT/" 2>/dev/null | grep -q 'auth\[password\]'; }
+# The page is read whole before it is searched: with pipefail, `curl | grep -q` fails whenever grep stops reading
+# before curl has written the rest of the page (curl dies of the closed pipe), so a healthy Adminer read as down.
+adminer_healthy() {
+    local page
+    page="$(curl -sf --max-time 15 "http://127.0.0.1:$ADMINER_PORT/" 2>/dev/null)" && [[ "$page" == *'auth[password]'* ]]
+}
 
 # php-fpm's configuration, and nginx's server block for Adminer (included by nginx.conf); php-fpm starts here, before
 # nginx, which is started by ohif_up.

@@ -31,7 +31,7 @@ public sealed class CompletionTests : IAsyncLifetime
     [Fact]
     public async Task After_a_command_its_subcommands_are_offered()
     {
-        Assert.Equal(["list", "show"], await CompleteAsync("orthancseg", "cases", ""));
+        Assert.Equal(["list", "show", "exclude", "include"], await CompleteAsync("orthancseg", "cases", ""));
         Assert.Equal(["start", "list", "show", "logs", "watch", "cancel"], await CompleteAsync("orthancseg", "training", ""));
     }
 
@@ -40,7 +40,7 @@ public sealed class CompletionTests : IAsyncLifetime
     {
         var options = await CompleteAsync("orthancseg", "cases", "list", "--");
 
-        Assert.Equal(["--workflow", "--status", "--limit"], options.Take(3));
+        Assert.Equal(["--workflow", "--status", "--excluded", "--limit"], options.Take(4));
         Assert.Contains("--json", options);
         Assert.Contains("--token-file", options);
         Assert.DoesNotContain("--wait", options);
