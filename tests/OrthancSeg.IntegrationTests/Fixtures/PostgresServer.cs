@@ -86,6 +86,15 @@ public sealed class PostgresServer : IAsyncLifetime
     public async Task DisposeAsync()
     {
         NpgsqlConnection.ClearAllPools();
+        // A server that never started has no data folder: its own error, not pg_ctl's, is what the caller must see.
+        if (!Directory.Exists(Path.Combine(_directory, "data")))
+        {
+            if (Directory.Exists(_directory))
+            {
+                Directory.Delete(_directory, recursive: true);
+            }
+            return;
+        }
         try
         {
             await RunAsPostgres(Path.Combine(BinDirectory, "pg_ctl"), ["-D", Path.Combine(_directory, "data"), "-m", "immediate", "-w", "stop"]);
