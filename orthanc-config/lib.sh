@@ -107,7 +107,8 @@ as_pg() {
 # Who listens on a TCP port (any address), or nothing when the port is free.
 port_owner() {
     local port="$1" line
-    line="$(ss -Hltnp "sport = :$port" 2>/dev/null | head -n 1)"
+    line="$(ss -Hltnp "sport = :$port" 2>/dev/null)"
+    line="${line%%$'\n'*}"
     [[ -n "$line" ]] || return 1
     local users
     users="$(grep -o 'users:(([^)]*))' <<<"$line" | head -n 1)"

@@ -235,7 +235,8 @@ require_link_settings() {
         [[ "${!name}" =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}$ ]] || die "$name must be an IPv4 address (the certificates name it), got '${!name}'"
     done
     [[ "$LISTEN" != "$PEER" ]] || die "LISTEN and PEER are both $LISTEN: give this machine's address and the other machine's"
-    ip -o -4 addr show 2>/dev/null | grep -q " inet $LISTEN/" \
+    # Read whole, then searched: under pipefail a `grep -q` that stops reading early can fail the pipeline (SIGPIPE).
+    [[ "$(ip -o -4 addr show 2>/dev/null)" == *" inet $LISTEN/"* ]] \
         || die "LISTEN=$LISTEN is not an address of this machine (ip -4 addr). Fix: give the address the other machine reaches this one at"
 }
 
@@ -276,7 +277,9 @@ link_prepare() {
 
 # Does the certificate PEM name ADDRESS as an IP subjectAltName?
 cert_names() {
-    openssl x509 -in "$1" -noout -ext subjectAltName 2>/dev/null | tail -n +2 | tr -d ' ' | tr ',' '\n' | grep -qxF "IPAddress:$2"
+    local names
+    names="$(openssl x509 -in "$1" -noout -ext subjectAltName 2>/dev/null | tail -n +2 | tr -d ' ' | tr ',' '\n')"
+    grep -qxF "IPAddress:$2" <<<"$names"
 }
 
 # The operator's own CA, certificate and key (docs/deployment.md, "Your own certificates"), checked before anything is
