@@ -88,7 +88,7 @@ internal sealed class SystemStatusReporter(
     private async Task<(DependencyCheck Check, string? Version, SchemaReport? Schema)> CheckPostgresAsync(CancellationToken cancellationToken)
     {
         var target = MigrationHostedService.Describe(dataSource);
-        var answer = await AskPostgresAsync(async ct =>
+        var answer = await AskAsync(async ct =>
         {
             await using var command = dataSource.CreateCommand("""
                 SELECT current_setting('server_version'), m.version, m.name, m.applied_at
@@ -107,13 +107,13 @@ internal sealed class SystemStatusReporter(
 
     private async Task<(long? Seq, DateTimeOffset? AdvancedAt, string? Error)> ReadCursorAsync(CancellationToken cancellationToken)
     {
-        var answer = await AskPostgresAsync(cursor.ReadAsync, cancellationToken);
+        var answer = await AskAsync(cursor.ReadAsync, cancellationToken);
         return answer.Error is { } error ? (null, null, $"the stored cursor could not be read: {error}") : (answer.Value.Seq, answer.Value.AdvancedAt, null);
     }
 
     private async Task<IReadOnlyList<QueueReport>?> ReadQueuesAsync(CancellationToken cancellationToken)
     {
-        var answer = await AskPostgresAsync(queue.GetDepthsAsync, cancellationToken);
+        var answer = await AskAsync(queue.GetDepthsAsync, cancellationToken);
         if (answer.Error is not null)
         {
             return null;
@@ -126,8 +126,37 @@ internal sealed class SystemStatusReporter(
             .Select(kind => new QueueReport(open.GetValueOrDefault(kind) ?? new JobKindDepth(kind, 0, 0, 0, 0, null), handled.Contains(kind)))];
     }
 
-    /// <summary>Runs one read against PostgreSQL under the check timeout; a PostgreSQL that is down or slow is an answer, not an exception.</summary>
-    private static async Task<(T Value, string? Error)> AskPostgresAsync<T>(Func<CancellationToken, Task<T>> read, CancellationToken cancellationToken)
+    private async Task<(DependencyCheck Check, string? Version)> CheckOrthancAsync(CancellationToken cancellationToken)
+    {
+        var answer = await AskAsync(orthanc.GetSystemAsync, cancellationToken);
+        if (answer.Error is { } error)
+        {
+            return (new DependencyCheck("orthanc", false, error == Unanswered ? $"Orthanc GET {new Uri(orthanc.BaseAddress, "system")} {Unanswered}" : error), null);
+        }
+        var system = answer.Value;
+        return (new DependencyCheck("orthanc", true, $"Orthanc {system.Version} (\"{system.Name}\", REST API {system.ApiVersion}) at {orthanc.BaseAddress}"),
+            system.Version);
+    }
+
+    private async Task<(long? Seq, string? Error)> ReadOrthancLastChangeAsync(CancellationToken cancellationToken)
+    {
+        var answer = await AskAsync(orthanc.GetLastChangeSeqAsync, cancellationToken);
+        return answer.Error switch
+        {
+            null => (answer.Value, null),
+            var error when error == Unanswered => (null, $"Orthanc's last change (GET /changes?last) {Unanswered}"),
+            var error => (null, $"Orthanc's last change is unknown: {error}"),
+        };
+    }
+
+    /// <summary>What <see cref="AskAsync{T}"/> answers for a dependency that did not answer within <see cref="CheckTimeout"/>.</summary>
+    private static readonly string Unanswered = $"did not answer within {CheckTimeout.TotalSeconds:0} s";
+
+    /// <summary>
+    /// Runs one read against PostgreSQL or Orthanc under the check timeout: a dependency that is down or slow is an answer (its error,
+    /// or <see cref="Unanswered"/>), not an exception.
+    /// </summary>
+    private static async Task<(T Value, string? Error)> AskAsync<T>(Func<CancellationToken, Task<T>> read, CancellationToken cancellationToken)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(CheckTimeout);
@@ -137,50 +166,11 @@ internal sealed class SystemStatusReporter(
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
-            return (default!, $"did not answer within {CheckTimeout.TotalSeconds:0} s");
+            return (default!, Unanswered);
         }
-        catch (NpgsqlException e)
+        catch (Exception e) when (e is NpgsqlException or OrthancException)
         {
             return (default!, e.Message);
-        }
-    }
-
-    private async Task<(DependencyCheck Check, string? Version)> CheckOrthancAsync(CancellationToken cancellationToken)
-    {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(CheckTimeout);
-        try
-        {
-            var system = await orthanc.GetSystemAsync(timeout.Token);
-            return (new DependencyCheck("orthanc", true, $"Orthanc {system.Version} (\"{system.Name}\", REST API {system.ApiVersion}) at {orthanc.BaseAddress}"),
-                system.Version);
-        }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-        {
-            return (new DependencyCheck("orthanc", false, $"Orthanc GET {new Uri(orthanc.BaseAddress, "system")} did not answer within {CheckTimeout.TotalSeconds:0} s"),
-                null);
-        }
-        catch (OrthancException e)
-        {
-            return (new DependencyCheck("orthanc", false, e.Message), null);
-        }
-    }
-
-    private async Task<(long? Seq, string? Error)> ReadOrthancLastChangeAsync(CancellationToken cancellationToken)
-    {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(CheckTimeout);
-        try
-        {
-            return (await orthanc.GetLastChangeSeqAsync(timeout.Token), null);
-        }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-        {
-            return (null, $"Orthanc's last change (GET /changes?last) did not answer within {CheckTimeout.TotalSeconds:0} s");
-        }
-        catch (OrthancException e)
-        {
-            return (null, $"Orthanc's last change is unknown: {e.Message}");
         }
     }
 }
